@@ -1,0 +1,56 @@
+@{
+    RootModule           = 'KernelDebug.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '5b0c3f4e-8d7a-4c1e-9f62-3a8e1d2b7c40'
+    Author               = 'KernelDebug contributors'
+    CompanyName          = 'KernelDebug'
+    Copyright            = '(c) KernelDebug contributors. MIT License.'
+    Description          = 'Typed, pipeline-native access to the Linux kernel''s debugging interfaces: perf events, ftrace and trace events, dynamic probes, syscall and library-call tracing, eBPF, kmemleak, the kernel log and KASAN reports.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+
+    FormatsToProcess     = @(
+        'KernelDebug.Format.ps1xml'
+        'KernelDebug.Ftrace.Format.ps1xml'
+        'KernelDebug.Probes.Format.ps1xml'
+        'KernelDebug.Perf.Format.ps1xml'
+        'KernelDebug.Syscall.Format.ps1xml'
+        'KernelDebug.Bpf.Format.ps1xml'
+        'KernelDebug.Memory.Format.ps1xml'
+    )
+    TypesToProcess       = @(
+        'KernelDebug.Types.ps1xml'
+    )
+
+    # One line per cmdlet, grouped by area; build.ps1's tests check this list against the cmdlets in the dll.
+    CmdletsToExport      = @(
+        # host
+        'Get-KernelDebugCapability'
+        'Test-KernelDebugCapability'
+
+        # ftrace
+
+        # probes
+
+        # perf
+
+        # syscall and library-call tracing
+
+        # bpf and script engines
+
+        # memory debugging and kernel log
+
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+
+    PrivateData          = @{
+        PSData = @{
+            Tags         = @('Linux', 'Kernel', 'perf', 'ftrace', 'tracing', 'eBPF', 'strace', 'kprobes', 'uprobes', 'debugging', 'PSEdition_Core')
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ProjectUri   = 'https://example.invalid/kerneldebug'
+            ReleaseNotes = 'See README.md.'
+        }
+    }
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, documents, tests, benchmarks and packages the KernelDebug module.
+.DESCRIPTION
+    Tasks are plain functions. Run from the repository root with the pinned pwsh:
+        dotnet tool restore
+        dotnet pwsh ./build.ps1 -Task Test
+.PARAMETER Task
+    Build   dotnet publish into output/KernelDebug/<version>/ with the manifest, ps1xml files and en-US help.
+    Docs    docs/en-US/*.md (PlatyPS format) to MAML and about_*.help.txt in the output module.
+    Test    Build, then xunit and Pester against output/; ends with "N passed, N failed, N skipped".
+    VmTest  Build, then the Pester tests tagged KernelVm inside a QEMU guest running the debug kernel.
+    Bench   Build, then every bench/*.ps1 (each prints its own ratios).
+    Package A .nupkg of the built module in output/package, installable from a local repository folder.
+    Demo    Build, then the host report: the capability table and a live demonstration of what works here.
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Docs', 'Test', 'VmTest', 'Bench', 'Package', 'Demo')]
+    [string[]] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Pester tests to run (Test task): paths or names under tests/Pester; all by default.
+    [string[]] $PesterPath,
+
+    # Skip the xunit part of the Test task (quick Pester iterations).
+    [switch] $SkipXunit,
+
+    # Skip the Pester part of the Test task.
+    [switch] $SkipPester
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$Root = $PSScriptRoot
+$Manifest = Import-PowerShellDataFile (Join-Path $Root 'KernelDebug.psd1')
+$Version = $Manifest.ModuleVersion
+$OutputRoot = Join-Path $Root 'output'
+$ModuleDir = Join-Path $OutputRoot "KernelDebug/$Version"
+$ResultsDir = Join-Path $OutputRoot 'TestResults'
+$PesterVersion = '5.7.1'
+
+function Invoke-Native {
+    # Runs a program (argv, no shell) and fails the build when it fails.
+    param([string] $FilePath, [string[]] $ArgumentList)
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) { throw "$FilePath $($ArgumentList -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Invoke-Pwsh([string[]] $ArgumentList) {
+    # A child pwsh of the same version as this one; under 'dotnet pwsh' the process is dotnet, so run pwsh.dll through it.
+    $self = [Environment]::ProcessPath
+    if ((Split-Path $self -Leaf) -in 'dotnet', 'dotnet.exe') { & $self (Join-Path $PSHOME 'pwsh.dll') @ArgumentList }
+    else { & $self @ArgumentList }
+}
+
+function Get-NuGetPackageRoot {
+    if ($env:NUGET_PACKAGES) { return $env:NUGET_PACKAGES }
+    return Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages'
+}
+
+function Get-PesterManifest {
+    $path = Join-Path (Get-NuGetPackageRoot) "pester/$PesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path $path)) {
+        # The test project's PackageDownload brings Pester into the NuGet cache.
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/KernelDebug.Tests/KernelDebug.Tests.csproj'), '--verbosity', 'quiet')
+    }
+    if (-not (Test-Path $path)) { throw "Pester $PesterVersion is not in the NuGet cache at $path after restore." }
+    return $path
+}
+
+function Invoke-TaskBuild {
+    $publish = Join-Path $OutputRoot 'publish'
+    if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/KernelDebug/KernelDebug.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '--verbosity', 'quiet')
+    New-Item -ItemType Directory -Path $ModuleDir -Force | Out-Null
+    Get-ChildItem $publish -File | Where-Object { $_.Extension -in '.dll', '.pdb', '.json' -and $_.Name -notlike 'System.Management.Automation*' } |
+        Copy-Item -Destination $ModuleDir
+    Copy-Item (Join-Path $Root 'KernelDebug.psd1') $ModuleDir
+    Copy-Item (Join-Path $Root 'module/*') $ModuleDir -Recurse
+    Invoke-TaskDocs
+    Write-Host "Built KernelDebug $Version into $ModuleDir"
+}
+
+function Invoke-TaskDocs {
+    & (Join-Path $Root 'tools/ConvertTo-MamlHelp.ps1') -DocsPath (Join-Path $Root 'docs/en-US') -OutputPath (Join-Path $ModuleDir 'en-US') -AssemblyName 'KernelDebug.dll'
+}
+
+function Invoke-TaskXunit {
+    # Returns @{Passed; Failed; Skipped} from the trx file dotnet test writes.
+    $trxDir = Join-Path $ResultsDir 'xunit'
+    if (Test-Path $trxDir) { Remove-Item $trxDir -Recurse -Force }
+    $env:KERNELDEBUG_MODULE_PATH = Join-Path $ModuleDir 'KernelDebug.psd1'
+    & dotnet test (Join-Path $Root 'tests/KernelDebug.Tests/KernelDebug.Tests.csproj') -c $Configuration --nologo `
+        --logger 'trx;LogFileName=xunit.trx' --logger 'console;verbosity=normal' --results-directory $trxDir | Out-Host
+    $exit = $LASTEXITCODE
+    $trx = Get-ChildItem $trxDir -Filter *.trx -Recurse -ErrorAction SilentlyContinue | Select-Object -First 1
+    if (-not $trx) {
+        Write-Host "xunit: no result file (dotnet test exit code $exit); counted as one failure."
+        return @{ Passed = 0; Failed = 1; Skipped = 0 }
+    }
+    [xml] $xml = Get-Content $trx.FullName -Raw
+    $c = $xml.TestRun.ResultSummary.Counters
+    $result = @{ Passed = [int] $c.passed; Failed = [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted; Skipped = [int] $c.notExecuted }
+    if ($exit -ne 0 -and $result.Failed -eq 0) { $result.Failed = 1; Write-Host "xunit: dotnet test exited $exit with no failed test; counted as one failure." }
+    Write-Host "xunit: $($result.Passed) passed, $($result.Failed) failed, $($result.Skipped) skipped"
+    return $result
+}
+
+function Invoke-TaskPester {
+    # Runs Pester in its own pwsh process (a clean session that loads the built module), with the tracefs leak guard around it.
+    $summary = Join-Path $ResultsDir 'pester-summary.json'
+    New-Item -ItemType Directory -Path $ResultsDir -Force | Out-Null
+    if (Test-Path $summary) { Remove-Item $summary }
+    $runner = Join-Path $Root 'tests/Invoke-PesterRun.ps1'
+    $pesterArgs = @('-NoProfile', '-NonInteractive', '-File', $runner, '-ModulePath', (Join-Path $ModuleDir 'KernelDebug.psd1'),
+        '-PesterPath', (Get-PesterManifest), '-SummaryPath', $summary, '-ExcludeTag', 'KernelVm')
+    if ($PesterPath) { $pesterArgs += @('-TestPath', ($PesterPath -join ',')) }
+    Invoke-Pwsh $pesterArgs | Out-Host
+    if (-not (Test-Path $summary)) {
+        Write-Host "Pester: the run ended without a summary (exit code $LASTEXITCODE); counted as one failure."
+        return @{ Passed = 0; Failed = 1; Skipped = 0 }
+    }
+    $s = Get-Content $summary -Raw | ConvertFrom-Json
+    Write-Host "Pester: $($s.Passed) passed, $($s.Failed) failed, $($s.Skipped) skipped"
+    return @{ Passed = [int] $s.Passed; Failed = [int] $s.Failed; Skipped = [int] $s.Skipped }
+}
+
+function Invoke-TaskTest {
+    Invoke-TaskBuild
+    $total = @{ Passed = 0; Failed = 0; Skipped = 0 }
+    $parts = @()
+    if (-not $SkipXunit) { $parts += , (Invoke-TaskXunit) }
+    if (-not $SkipPester) { $parts += , (Invoke-TaskPester) }
+    foreach ($p in $parts) { foreach ($k in 'Passed', 'Failed', 'Skipped') { $total[$k] += $p[$k] } }
+    Write-Host ''
+    Write-Host "$($total.Passed) passed, $($total.Failed) failed, $($total.Skipped) skipped"
+    if ($total.Failed -gt 0 -or $total.Passed -eq 0) { exit 1 }
+}
+
+function Invoke-TaskVmTest {
+    Invoke-TaskBuild
+    & (Join-Path $Root 'tests/vm/Invoke-VmTest.ps1') -ModulePath (Join-Path $ModuleDir 'KernelDebug.psd1') -PesterPath (Get-PesterManifest) -ResultsPath (Join-Path $ResultsDir 'vm')
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
+function Invoke-TaskBench {
+    Invoke-TaskBuild
+    foreach ($bench in Get-ChildItem (Join-Path $Root 'bench') -Filter '*.ps1' | Sort-Object Name) {
+        Write-Host "== $($bench.Name)"
+        Invoke-Pwsh @('-NoProfile', '-NonInteractive', '-File', $bench.FullName, '-ModulePath', (Join-Path $ModuleDir 'KernelDebug.psd1'))
+        if ($LASTEXITCODE -ne 0) { throw "$($bench.Name) failed with exit code $LASTEXITCODE" }
+    }
+}
+
+function Invoke-TaskPackage {
+    if (-not (Test-Path (Join-Path $ModuleDir 'KernelDebug.dll'))) { Invoke-TaskBuild }
+    $repoDir = Join-Path $OutputRoot 'package'
+    if (Test-Path $repoDir) { Remove-Item $repoDir -Recurse -Force }
+    New-Item -ItemType Directory -Path $repoDir | Out-Null
+    $repoName = "KernelDebugBuild$PID"
+    Import-Module Microsoft.PowerShell.PSResourceGet
+    Register-PSResourceRepository -Name $repoName -Uri $repoDir -Trusted
+    try {
+        Publish-PSResource -Path $ModuleDir -Repository $repoName -SkipDependenciesCheck
+        $nupkg = Get-ChildItem $repoDir -Filter '*.nupkg' | Select-Object -First 1
+        Write-Host "Package: $($nupkg.FullName)"
+        Write-Host "Install it with: Register-PSResourceRepository -Name local -Uri '$repoDir' -Trusted; Install-PSResource KernelDebug -Repository local"
+    }
+    finally {
+        Unregister-PSResourceRepository -Name $repoName
+    }
+}
+
+function Invoke-TaskDemo {
+    Invoke-TaskBuild
+    Invoke-Pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/Show-HostReport.ps1'), '-ModulePath', (Join-Path $ModuleDir 'KernelDebug.psd1'))
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
+foreach ($t in $Task) {
+    & "Invoke-Task$t"
+}

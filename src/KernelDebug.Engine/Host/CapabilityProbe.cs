@@ -1,0 +1,455 @@
+using System.Runtime.InteropServices;
+using KernelDebug.Native;
+
+namespace KernelDebug.Host;
+
+/// <summary>
+/// Answers "does this work here, and why not" by probing the running host: tracefs files, the kernel
+/// configuration, opening (and closing) perf events, the bpf() syscall, procfs settings and PATH.
+/// Nothing is changed, except that tracefs and debugfs are mounted when absent and running as root, as every cmdlet does.
+/// </summary>
+public static class CapabilityProbe
+{
+    private sealed record Probe(string Name, string Area, Func<Capability> Run);
+
+    private static readonly Probe[] Probes =
+    {
+        new("TraceFs", "ftrace", ProbeTraceFs),
+        new("DebugFs", "host", ProbeDebugFs),
+        new("TraceEvents", "ftrace", ProbeTraceEvents),
+        new("SyscallTracepoints", "ftrace", ProbeSyscallTracepoints),
+        new("TraceInstances", "ftrace", ProbeInstances),
+        new("FunctionTracer", "ftrace", () => ProbeTracer("FunctionTracer", "function", "CONFIG_FUNCTION_TRACER")),
+        new("FunctionGraphTracer", "ftrace", () => ProbeTracer("FunctionGraphTracer", "function_graph", "CONFIG_FUNCTION_GRAPH_TRACER")),
+        new("Kprobes", "probes", () => ProbeDynamicFile("Kprobes", "kprobe_events", "CONFIG_KPROBE_EVENTS", "CONFIG_KPROBES")),
+        new("Uprobes", "probes", () => ProbeDynamicFile("Uprobes", "uprobe_events", "CONFIG_UPROBE_EVENTS", "CONFIG_UPROBES")),
+        new("Eprobes", "probes", ProbeEprobes),
+        new("Fprobes", "probes", () => ProbeReadmeSyntax("Fprobes", "f[:[<group>/][<event>]]", "CONFIG_FPROBE_EVENTS")),
+        new("HistTriggers", "ftrace", ProbeHistTriggers),
+        new("PerfEvents", "perf", ProbePerfEvents),
+        new("PerfHardwareCounters", "perf", ProbePerfHardware),
+        new("PerfKernelProfiling", "perf", ProbePerfKernel),
+        new("Bpf", "bpf", ProbeBpf),
+        new("Btf", "bpf", ProbeBtf),
+        new("Ptrace", "process", ProbePtrace),
+        new("Kmemleak", "memory", ProbeKmemleak),
+        new("Kasan", "memory", ProbeKasan),
+        new("Kfence", "memory", ProbeKfence),
+        new("KernelLog", "memory", ProbeKernelLog),
+        new("Lockdown", "host", ProbeLockdown),
+        new("Perf", "program", () => ProbeProgram("Perf", "perf", "linux-perf", "--version")),
+        new("Bpftrace", "program", () => ProbeProgram("Bpftrace", "bpftrace", "bpftrace", "--version")),
+        new("Bpftool", "program", () => ProbeProgram("Bpftool", "bpftool", "bpftool", "version")),
+        new("SystemTap", "program", ProbeSystemTap),
+        new("Strace", "program", () => ProbeProgram("Strace", "strace", "strace", "-V")),
+        new("Ltrace", "program", () => ProbeProgram("Ltrace", "ltrace", "ltrace", "-V")),
+        new("TraceCmd", "program", () => ProbeProgram("TraceCmd", "trace-cmd", "trace-cmd", "--version")),
+    };
+
+    public static IReadOnlyList<string> Names { get; } = Probes.Select(p => p.Name).ToArray();
+
+    /// <summary>Runs the probes whose names match (all when names is null); a probe that throws reports unavailable with the reason.</summary>
+    public static IEnumerable<Capability> Run(IEnumerable<string>? names = null, Action<string>? log = null)
+    {
+        _log = log;
+        var wanted = names?.ToList();
+        foreach (var p in Probes)
+        {
+            if (wanted is not null && !wanted.Any(w => System.Management.Automation.WildcardPattern.Get(w, System.Management.Automation.WildcardOptions.IgnoreCase).IsMatch(p.Name)))
+                continue;
+            Capability c;
+            try { c = p.Run(); }
+            catch (KernelDebugException e) { c = new Capability(p.Name, p.Area, false, e.Message, e.Remedy); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            { c = new Capability(p.Name, p.Area, false, e.Message); }
+            yield return c;
+        }
+    }
+
+    [ThreadStatic] private static Action<string>? _log;
+
+    private const string RootRemedy = "Run pwsh as root (sudo pwsh).";
+
+    // ---------- tracefs ----------
+
+    private static string? TraceFsOrNull(out string why)
+    {
+        why = string.Empty;
+        try { return KernelFileSystems.GetTraceFs(_log); }
+        catch (KernelDebugException e) { why = e.Message; return null; }
+    }
+
+    private static Capability Unavailable(string name, string area, string detail, string? remedy) => new(name, area, false, detail, remedy);
+
+    private static Capability ProbeTraceFs()
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null)
+            return Unavailable("TraceFs", "ftrace", why, "Run as root, or mount it: mount -t tracefs nodev /sys/kernel/tracing");
+        var readme = ControlFile.TryReadText(Path.Combine(t, "README"), out var errno);
+        if (readme is null)
+            return Unavailable("TraceFs", "ftrace", $"tracefs is mounted at {t}, but its README is not readable ({Errno.Name(errno)})", RootRemedy);
+        return new Capability("TraceFs", "ftrace", true, $"tracefs is mounted at {t}");
+    }
+
+    private static Capability ProbeDebugFs()
+    {
+        try
+        {
+            var d = KernelFileSystems.GetDebugFs(_log);
+            return new Capability("DebugFs", "host", true, $"debugfs is mounted at {d}");
+        }
+        catch (KernelDebugException e) { return Unavailable("DebugFs", "host", e.Message, e.Remedy); }
+    }
+
+    private static Capability ProbeTraceEvents()
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable("TraceEvents", "ftrace", why, RootRemedy);
+        var text = ControlFile.TryReadText(Path.Combine(t, "available_events"), out var errno);
+        if (text is null) return Unavailable("TraceEvents", "ftrace", $"available_events is not readable ({Errno.Name(errno)})", RootRemedy);
+        var events = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int systems = events.Select(e => e.Split(':')[0]).Distinct().Count();
+        return events.Length == 0
+            ? Unavailable("TraceEvents", "ftrace", "available_events is empty: " + KernelConfig.Explain("CONFIG_EVENT_TRACING"), "Boot a kernel built with CONFIG_EVENT_TRACING.")
+            : new Capability("TraceEvents", "ftrace", true, $"{events.Length} trace events in {systems} systems");
+    }
+
+    private static Capability ProbeSyscallTracepoints()
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable("SyscallTracepoints", "ftrace", why, RootRemedy);
+        var dir = Path.Combine(t, "events", "syscalls");
+        if (!Directory.Exists(dir))
+            return Unavailable("SyscallTracepoints", "ftrace", "events/syscalls is absent: " + KernelConfig.Explain("CONFIG_FTRACE_SYSCALLS"), "Boot a kernel built with CONFIG_FTRACE_SYSCALLS.");
+        int n = Directory.GetDirectories(dir, "sys_enter_*").Length;
+        return new Capability("SyscallTracepoints", "ftrace", true, $"{n} syscall entry tracepoints (events/syscalls), plus raw_syscalls");
+    }
+
+    private static Capability ProbeInstances()
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable("TraceInstances", "ftrace", why, RootRemedy);
+        var dir = Path.Combine(t, "instances");
+        if (!Directory.Exists(dir)) return Unavailable("TraceInstances", "ftrace", "tracefs has no instances directory (kernel older than 3.10)", "Boot a newer kernel.");
+        if (!KernelFileSystems.IsRoot) return Unavailable("TraceInstances", "ftrace", "instances/ exists, but only root can create an instance", RootRemedy);
+        int n = Directory.GetDirectories(dir).Length;
+        return new Capability("TraceInstances", "ftrace", true, $"instances/ is present ({n} instance(s) exist now)");
+    }
+
+    private static Capability ProbeTracer(string name, string tracer, string option)
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable(name, "ftrace", why, RootRemedy);
+        var tracers = (ControlFile.TryReadText(Path.Combine(t, "available_tracers"), out var e1) ?? string.Empty)
+            .Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (!tracers.Contains(tracer))
+            return Unavailable(name, "ftrace", $"the {tracer} tracer is not in available_tracers ({string.Join(" ", tracers)}): {KernelConfig.Explain(option)}",
+                $"Boot a kernel built with {option} (the debug kernel in the project's VM tests has it).");
+        var funcs = Path.Combine(t, "available_filter_functions");
+        using var fd = Interop.TryOpen(funcs, Interop.O_RDONLY, out var errno);
+        if (fd is null)
+            return Unavailable(name, "ftrace",
+                $"the {tracer} tracer is listed, but the kernel refuses access to its function list (available_filter_functions: {Errno.Name(errno)}), so it cannot be used",
+                "This kernel or its hypervisor blocks dynamic ftrace; use a kernel that allows it (the project's VM tests boot one).");
+        return new Capability(name, "ftrace", true, $"the {tracer} tracer is available and its function list is readable");
+    }
+
+    private static Capability ProbeDynamicFile(string name, string file, string option, string baseOption)
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable(name, "probes", why, RootRemedy);
+        if (File.Exists(Path.Combine(t, file)))
+            return new Capability(name, "probes", true, $"{file} is present");
+        var cfg = KernelConfig.Load();
+        string reason = cfg is not null && !cfg.IsEnabled(baseOption) ? KernelConfig.Explain(baseOption) : KernelConfig.Explain(option);
+        return Unavailable(name, "probes", $"{file} is absent: {reason}", $"Boot a kernel built with {baseOption} and {option}.");
+    }
+
+    private static Capability ProbeReadmeSyntax(string name, string syntax, string option)
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable(name, "probes", why, RootRemedy);
+        var readme = ControlFile.TryReadText(Path.Combine(t, "README"), out _) ?? string.Empty;
+        bool hasDynamic = File.Exists(Path.Combine(t, "dynamic_events"));
+        if (hasDynamic && readme.Contains(syntax, StringComparison.Ordinal))
+            return new Capability(name, "probes", true, $"dynamic_events accepts '{syntax}' definitions (tracefs README)");
+        return Unavailable(name, "probes",
+            hasDynamic ? $"the tracefs README lists no '{syntax}' syntax for dynamic_events: {KernelConfig.Explain(option)}"
+                       : $"dynamic_events is absent: {KernelConfig.Explain(option)}",
+            $"Boot a kernel built with {option}.");
+    }
+
+    private static Capability ProbeEprobes()
+    {
+        // The tracefs README lists the e: syntax whether or not CONFIG_EPROBE_EVENTS is set, so ask the build, then the symbols.
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable("Eprobes", "probes", why, RootRemedy);
+        if (!File.Exists(Path.Combine(t, "dynamic_events")))
+            return Unavailable("Eprobes", "probes", $"dynamic_events is absent: {KernelConfig.Explain("CONFIG_DYNAMIC_EVENTS")}", "Boot a kernel built with CONFIG_EPROBE_EVENTS.");
+        var cfg = KernelConfig.Load();
+        bool built = cfg is not null ? cfg.IsEnabled("CONFIG_EPROBE_EVENTS") : KallsymsContains(" eprobe_register");
+        return built
+            ? new Capability("Eprobes", "probes", true, cfg is not null ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") + "; definitions go to dynamic_events" : "eprobe_register is in /proc/kallsyms; definitions go to dynamic_events")
+            : Unavailable("Eprobes", "probes", cfg is not null ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") : "no eprobe code in /proc/kallsyms (eprobe_register)", "Boot a kernel built with CONFIG_EPROBE_EVENTS (the debug kernel in the project's VM tests has it).");
+    }
+
+    private static Capability ProbeHistTriggers()
+    {
+        var t = TraceFsOrNull(out var why);
+        if (t is null) return Unavailable("HistTriggers", "ftrace", why, RootRemedy);
+        var readme = ControlFile.TryReadText(Path.Combine(t, "README"), out _) ?? string.Empty;
+        bool histFile = Directory.Exists(Path.Combine(t, "events", "sched", "sched_switch")) && File.Exists(Path.Combine(t, "events", "sched", "sched_switch", "hist"));
+        if (histFile || readme.Contains("hist:keys=", StringComparison.Ordinal))
+            return new Capability("HistTriggers", "ftrace", true, "events have hist files and the README documents hist:keys=");
+        return Unavailable("HistTriggers", "ftrace", $"events have no hist file: {KernelConfig.Explain("CONFIG_HIST_TRIGGERS")}", "Boot a kernel built with CONFIG_HIST_TRIGGERS.");
+    }
+
+    // ---------- perf ----------
+
+    private static int Paranoid => int.TryParse(ControlFile.TryReadText("/proc/sys/kernel/perf_event_paranoid", out _)?.Trim(), out var v) ? v : 2;
+
+    /// <summary>Opens one counter and closes it at once; returns 0 or the errno.</summary>
+    private static int TryOpenCounter(PerfTypeId type, ulong config, int pid, int cpu, PerfAttrFlags flags)
+    {
+        var attr = new PerfEventAttr { Type = (uint)type, Config = config, Flags = (ulong)(flags | PerfAttrFlags.Disabled) };
+        int fd = Interop.perf_event_open(ref attr, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
+        if (fd < 0) return Errno.Last;
+        Interop.close(fd);
+        return 0;
+    }
+
+    internal const string ParanoidRemedy =
+        "Lower kernel.perf_event_paranoid (sysctl kernel.perf_event_paranoid=1 lets users profile their own processes and the kernel; -1 allows everything) or run as root / with CAP_PERFMON. " +
+        "Levels: -1 no restriction; 0 no raw tracepoint access for users; 1 user and kernel profiling of own processes; 2 user-space only (default); 3+ (some distributions) no perf for unprivileged users.";
+
+    private static Capability ProbePerfEvents()
+    {
+        int err = TryOpenCounter(PerfTypeId.Software, 1 /* task-clock */, 0, -1, PerfAttrFlags.ExcludeKernel | PerfAttrFlags.ExcludeHv);
+        if (err == Errno.ENOENT || err == Errno.ENOSYS)
+            return Unavailable("PerfEvents", "perf", $"perf_event_open is not available ({Errno.Name(err)}): {KernelConfig.Explain("CONFIG_PERF_EVENTS")}", "Boot a kernel built with CONFIG_PERF_EVENTS.");
+        if (err != 0)
+            return Unavailable("PerfEvents", "perf", $"perf_event_open of task-clock on this process failed with {Errno.Name(err)} (perf_event_paranoid={Paranoid})", ParanoidRemedy);
+        return new Capability("PerfEvents", "perf", true, $"software events open (task-clock); perf_event_paranoid={Paranoid}");
+    }
+
+    private static Capability ProbePerfHardware()
+    {
+        int err = TryOpenCounter(PerfTypeId.Hardware, 0 /* cycles */, 0, -1, PerfAttrFlags.ExcludeKernel | PerfAttrFlags.ExcludeHv);
+        if (err == 0) return new Capability("PerfHardwareCounters", "perf", true, "the cycles counter opens (a hardware PMU is exposed)");
+        string why = err is Errno.ENOENT or Errno.EOPNOTSUPP or Errno.ENODEV
+            ? $"opening the cycles counter failed with {Errno.Name(err)}: no hardware PMU is exposed to this machine (typical of a VM without PMU passthrough); perf stat shows <not supported>"
+            : $"opening the cycles counter failed with {Errno.Name(err)} (perf_event_paranoid={Paranoid})";
+        return Unavailable("PerfHardwareCounters", "perf", why,
+            err is Errno.EACCES or Errno.EPERM ? ParanoidRemedy : "Run on bare metal or a VM with a virtual PMU (e.g. KVM with -cpu host and vPMU enabled); software events still work.");
+    }
+
+    private static Capability ProbePerfKernel()
+    {
+        int err = TryOpenCounter(PerfTypeId.Software, 0 /* cpu-clock */, -1, 0, 0);
+        if (err != 0)
+            return Unavailable("PerfKernelProfiling", "perf", $"a system-wide cpu-clock event including the kernel failed with {Errno.Name(err)} (perf_event_paranoid={Paranoid})", ParanoidRemedy);
+        var kptr = ControlFile.TryReadText("/proc/sys/kernel/kptr_restrict", out _)?.Trim();
+        bool symbols = KallsymsHasAddresses();
+        return symbols
+            ? new Capability("PerfKernelProfiling", "perf", true, $"system-wide kernel sampling opens and /proc/kallsyms shows addresses (kptr_restrict={kptr})")
+            : Unavailable("PerfKernelProfiling", "perf", $"kernel sampling opens, but /proc/kallsyms hides addresses (kptr_restrict={kptr}), so kernel frames cannot be symbolized",
+                "Run as root, or: sysctl kernel.kptr_restrict=0");
+    }
+
+    private static bool KallsymsHasAddresses()
+    {
+        try
+        {
+            using var r = new StreamReader("/proc/kallsyms");
+            for (int i = 0; i < 50 && r.ReadLine() is { } line; i++)
+                if (!line.StartsWith("0000000000000000", StringComparison.Ordinal)) return true;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return false;
+    }
+
+    // ---------- bpf ----------
+
+    private static unsafe Capability ProbeBpf()
+    {
+        // BPF_PROG_GET_NEXT_ID only reads: 0 or ENOENT (no programs) both prove the syscall works for us.
+        var attr = stackalloc uint[4];
+        long r = Interop.bpf(Interop.BPF_PROG_GET_NEXT_ID, attr, 16);
+        int err = r < 0 ? Errno.Last : 0;
+        var unpriv = ControlFile.TryReadText("/proc/sys/kernel/unprivileged_bpf_disabled", out _)?.Trim();
+        if (err is 0 or Errno.ENOENT)
+            return new Capability("Bpf", "bpf", true, $"the bpf() syscall answers (BPF_PROG_GET_NEXT_ID); unprivileged_bpf_disabled={unpriv}");
+        if (err == Errno.ENOSYS)
+            return Unavailable("Bpf", "bpf", $"the bpf() syscall is not implemented: {KernelConfig.Explain("CONFIG_BPF_SYSCALL")}", "Boot a kernel built with CONFIG_BPF_SYSCALL.");
+        return Unavailable("Bpf", "bpf", $"the bpf() syscall refused BPF_PROG_GET_NEXT_ID with {Errno.Name(err)} (unprivileged_bpf_disabled={unpriv}); CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are needed",
+            "Run as root, or grant CAP_BPF and CAP_PERFMON.");
+    }
+
+    private static Capability ProbeBtf()
+    {
+        const string path = "/sys/kernel/btf/vmlinux";
+        if (File.Exists(path))
+            return new Capability("Btf", "bpf", true, $"{path} is present ({new FileInfo(path).Length / 1024} KiB)");
+        return Unavailable("Btf", "bpf", $"{path} is absent: {KernelConfig.Explain("CONFIG_DEBUG_INFO_BTF")}", "Boot a kernel built with CONFIG_DEBUG_INFO_BTF.");
+    }
+
+    // ---------- process ----------
+
+    private static Capability ProbePtrace()
+    {
+        const string yama = "/proc/sys/kernel/yama/ptrace_scope";
+        var status = File.Exists("/proc/self/status") ? File.ReadAllLines("/proc/self/status") : Array.Empty<string>();
+        var tracer = status.FirstOrDefault(l => l.StartsWith("TracerPid:", StringComparison.Ordinal))?.Split('\t').Last().Trim();
+        var seccomp = status.FirstOrDefault(l => l.StartsWith("Seccomp:", StringComparison.Ordinal))?.Split('\t').Last().Trim();
+        string extra = $"this process: TracerPid {tracer}, Seccomp mode {seccomp}";
+        if (!File.Exists(yama))
+            return new Capability("Ptrace", "process", true, $"Yama is not active (no {yama}; {KernelConfig.Explain("CONFIG_SECURITY_YAMA")}): the classic rules apply, a process may trace its own children and same-uid processes; {extra}");
+        var scope = ControlFile.TryReadText(yama, out _)?.Trim();
+        return scope switch
+        {
+            "0" => new Capability("Ptrace", "process", true, $"Yama ptrace_scope=0 (classic): same-uid processes can be traced; {extra}"),
+            "1" => new Capability("Ptrace", "process", true, $"Yama ptrace_scope=1 (restricted): children can be traced; attaching to other processes needs CAP_SYS_PTRACE{(KernelFileSystems.IsRoot ? ", which root has" : "")}; {extra}"),
+            "2" when KernelFileSystems.IsRoot => new Capability("Ptrace", "process", true, $"Yama ptrace_scope=2 (admin-only): root can trace; {extra}"),
+            "2" => Unavailable("Ptrace", "process", "Yama ptrace_scope=2 (admin-only): only processes with CAP_SYS_PTRACE may trace", "Run as root, or: sysctl kernel.yama.ptrace_scope=1"),
+            _ => Unavailable("Ptrace", "process", $"Yama ptrace_scope={scope} (no attach): ptrace is disabled for everyone until reboot", "Reboot; the setting 3 cannot be lowered at run time."),
+        };
+    }
+
+    // ---------- memory ----------
+
+    private static Capability ProbeKmemleak()
+    {
+        string? d = null;
+        try { d = KernelFileSystems.GetDebugFs(_log); } catch (KernelDebugException) { }
+        if (d is not null && File.Exists(Path.Combine(d, "kmemleak")))
+        {
+            using var fd = Interop.TryOpen(Path.Combine(d, "kmemleak"), Interop.O_RDONLY, out var errno);
+            if (fd is not null) return new Capability("Kmemleak", "memory", true, $"{d}/kmemleak is present and readable");
+            return Unavailable("Kmemleak", "memory", $"{d}/kmemleak exists but cannot be opened ({Errno.Name(errno)}): kmemleak may have been disabled at boot (kmemleak=off) or after an error", "Boot with kmemleak=on.");
+        }
+        return Unavailable("Kmemleak", "memory", $"debugfs has no kmemleak file: {KernelConfig.Explain("CONFIG_DEBUG_KMEMLEAK")}", "Boot a kernel built with CONFIG_DEBUG_KMEMLEAK (the project's VM tests boot one).");
+    }
+
+    private static Capability ProbeKasan()
+    {
+        var cfg = KernelConfig.Load();
+        if (cfg?.IsEnabled("CONFIG_KASAN") == true)
+        {
+            string mode = cfg.IsEnabled("CONFIG_KASAN_GENERIC") ? "generic" : cfg.IsEnabled("CONFIG_KASAN_SW_TAGS") ? "software tags" : cfg.IsEnabled("CONFIG_KASAN_HW_TAGS") ? "hardware tags" : "unknown mode";
+            return new Capability("Kasan", "memory", true, $"CONFIG_KASAN=y ({mode}); reports appear in the kernel log");
+        }
+        if (cfg is null && KallsymsContains(" kasan_report"))
+            return new Capability("Kasan", "memory", true, "kasan_report is in /proc/kallsyms");
+        return Unavailable("Kasan", "memory", KernelConfig.Explain("CONFIG_KASAN"), "Boot a kernel built with CONFIG_KASAN (the project's VM tests boot one); Get-KasanReport -Path still parses saved logs.");
+    }
+
+    private static bool KallsymsContains(string text)
+    {
+        try { return File.ReadLines("/proc/kallsyms").Any(l => l.Contains(text, StringComparison.Ordinal)); }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
+    private static Capability ProbeKfence()
+    {
+        const string p = "/sys/module/kfence/parameters/sample_interval";
+        if (File.Exists(p))
+        {
+            var v = ControlFile.TryReadText(p, out _)?.Trim();
+            return v == "0"
+                ? Unavailable("Kfence", "memory", "KFENCE is built in but disabled (sample_interval=0)", "Boot with kfence.sample_interval=100, or write a non-zero interval to " + p)
+                : new Capability("Kfence", "memory", true, $"KFENCE samples every {v} ms");
+        }
+        return Unavailable("Kfence", "memory", $"{p} is absent: {KernelConfig.Explain("CONFIG_KFENCE")}", "Boot a kernel built with CONFIG_KFENCE.");
+    }
+
+    private static Capability ProbeKernelLog()
+    {
+        var restrict = ControlFile.TryReadText("/proc/sys/kernel/dmesg_restrict", out _)?.Trim();
+        using var fd = Interop.TryOpen("/dev/kmsg", Interop.O_RDONLY | Interop.O_NONBLOCK, out var errno);
+        if (fd is not null) return new Capability("KernelLog", "memory", true, $"/dev/kmsg is readable (dmesg_restrict={restrict})");
+        return Unavailable("KernelLog", "memory", $"/dev/kmsg cannot be opened ({Errno.Name(errno)}; dmesg_restrict={restrict})",
+            errno is Errno.EPERM or Errno.EACCES ? "Run as root, grant CAP_SYSLOG, or: sysctl kernel.dmesg_restrict=0" : "Create /dev/kmsg (mknod /dev/kmsg c 1 11).");
+    }
+
+    private const string LockdownEffects =
+        "integrity mode refuses writable debugfs files (kmemleak's control file), bpf_probe_write_user, /dev/mem and unsigned modules; " +
+        "confidentiality mode also refuses kprobes, bpf reads of kernel memory, perf kernel profiling and tracefs";
+
+    private static Capability ProbeLockdown()
+    {
+        string? securityFs = KernelFileSystems.FindMounted("securityfs");
+        var file = Path.Combine(securityFs ?? "/sys/kernel/security", "lockdown");
+        var text = File.Exists(file) ? ControlFile.TryReadText(file, out _)?.Trim() : null;
+        string? mode = null, source = null;
+        if (text is not null)
+        {
+            mode = System.Text.RegularExpressions.Regex.Match(text, @"\[(\w+)\]").Groups[1].Value;
+            source = $"{file}: {text}";
+        }
+        else
+        {
+            // securityfs is not mounted: read the mode from the command line, then from the build and the active LSMs.
+            var cmdline = ControlFile.TryReadText("/proc/cmdline", out _) ?? string.Empty;
+            var cfg = KernelConfig.Load();
+            var lsmArg = System.Text.RegularExpressions.Regex.Match(cmdline, @"(?:^|\s)lsm=(\S+)");
+            var lsms = lsmArg.Success ? lsmArg.Groups[1].Value : cfg?["CONFIG_LSM"];
+            bool lsmActive = lsms?.Split(',').Contains("lockdown") ?? cfg?.IsEnabled("CONFIG_SECURITY_LOCKDOWN_LSM") ?? false;
+            var arg = System.Text.RegularExpressions.Regex.Match(cmdline, @"(?:^|\s)lockdown=(\w+)");
+            if (cfg is not null && !cfg.IsEnabled("CONFIG_SECURITY_LOCKDOWN_LSM"))
+                return new Capability("Lockdown", "host", true, "the lockdown LSM is not built in (" + KernelConfig.Explain("CONFIG_SECURITY_LOCKDOWN_LSM") + ")");
+            if (!lsmActive)
+                return new Capability("Lockdown", "host", true, $"the lockdown LSM is built in but not in the active LSM list ({lsms})");
+            if (arg.Success) { mode = arg.Groups[1].Value; source = $"lockdown={mode} on the kernel command line"; }
+            else if (cfg?.IsEnabled("CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY") == true) { mode = "confidentiality"; source = "CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY=y"; }
+            else if (cfg?.IsEnabled("CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY") == true) { mode = "integrity"; source = "CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY=y with the lockdown LSM active"; }
+            else { mode = "none"; source = "no lockdown= on the command line and none forced by the build (securityfs is not mounted, so the live mode is inferred)"; }
+        }
+        if (mode == "none")
+            return new Capability("Lockdown", "host", true, $"kernel lockdown mode is none ({source})");
+        return Unavailable("Lockdown", "host", $"the kernel is locked down in {mode} mode ({source}); {LockdownEffects}",
+            "Lockdown cannot be lifted at run time: boot a kernel without CONFIG_LOCK_DOWN_KERNEL_FORCE_* and without lockdown= (and, with Secure Boot, without automatic lockdown).");
+    }
+
+    // ---------- programs ----------
+
+    private static Capability ProbeProgram(string name, string program, string package, string versionArg)
+    {
+        var path = ProgramLocator.Find(program);
+        if (path is null)
+            return Unavailable(name, "program", $"{program} is not on PATH", $"Install it: apt-get install {package} (Debian/Ubuntu) or dnf install {package}.");
+        var result = ProgramLocator.Run(path, new[] { versionArg }, TimeSpan.FromSeconds(10));
+        if (result is null) return Unavailable(name, "program", $"{path} did not answer '{versionArg}' within 10 s", $"Reinstall {package}.");
+        var (code, stdout, stderr) = result.Value;
+        var first = (stdout + "\n" + stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? string.Empty;
+        if (code != 0)
+            return Unavailable(name, "program", $"{path} is installed but '{program} {versionArg}' failed (exit {code}): {first}", $"Reinstall {package}, or install the variant for this kernel.");
+        return new Capability(name, "program", true, $"{path}: {first}");
+    }
+
+    private static Capability ProbeSystemTap()
+    {
+        var prog = ProbeProgram("SystemTap", "stap", "systemtap", "-V");
+        if (!prog.Available) return prog;
+        var release = ControlFile.TryReadText("/proc/sys/kernel/osrelease", out _)?.Trim() ?? "";
+        var build = $"/lib/modules/{release}/build";
+        if (!Directory.Exists(build))
+            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts cannot be compiled past stage 2",
+                $"Install the headers for the running kernel (apt-get install linux-headers-{release}) and its debug symbols (linux-image-{release}-dbg).");
+        string[] debug = { $"/usr/lib/debug/boot/vmlinux-{release}", $"/usr/lib/debug/lib/modules/{release}/vmlinux", $"/boot/vmlinux-{release}" };
+        if (!debug.Any(File.Exists))
+            return Unavailable("SystemTap", "program", $"{prog.Detail}; headers present, but no kernel debug info (vmlinux) for {release}",
+                $"Install the kernel's debug symbols (apt-get install linux-image-{release}-dbg).");
+        return new Capability("SystemTap", "program", true, $"{prog.Detail}; headers and debug info for {release} present");
+    }
+
+    /// <summary>The architecture name the syscall tables are keyed by.</summary>
+    public static string Architecture => RuntimeInformation.ProcessArchitecture switch
+    {
+        System.Runtime.InteropServices.Architecture.X64 => "x86_64",
+        System.Runtime.InteropServices.Architecture.Arm64 => "aarch64",
+        var a => a.ToString(),
+    };
+}

@@ -1,0 +1,20 @@
+using System.Runtime.InteropServices;
+
+namespace KernelDebug.Native;
+
+internal static partial class Interop
+{
+    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
+    internal static unsafe partial nint read(SafeFileDescriptor fd, byte* buffer, nuint count);
+
+    /// <summary>read(2) into a span, retried on EINTR; returns bytes read (0 at end of file).</summary>
+    internal static unsafe int Read(SafeFileDescriptor fd, Span<byte> buffer, string? target = null)
+    {
+        fixed (byte* p = buffer)
+        {
+            byte* ptr = p;
+            int len = buffer.Length;
+            return (int)Check(RetryOnEintr(() => read(fd, ptr, (nuint)len)), "read", target);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Runtime.InteropServices;
+using KernelDebug.Native;
+using Xunit;
+
+namespace KernelDebug.Tests;
+
+public class NativeLayoutTests
+{
+    private static readonly (string Field, string CName, int Offset)[] PerfAttrFields =
+    {
+        (nameof(PerfEventAttr.Type), "type", 0), (nameof(PerfEventAttr.Size), "size", 4),
+        (nameof(PerfEventAttr.Config), "config", 8), (nameof(PerfEventAttr.SamplePeriodOrFreq), "sample_period", 16),
+        (nameof(PerfEventAttr.SampleType), "sample_type", 24), (nameof(PerfEventAttr.ReadFormat), "read_format", 32),
+        (nameof(PerfEventAttr.WakeupEventsOrWatermark), "wakeup_events", 48), (nameof(PerfEventAttr.BpType), "bp_type", 52),
+        (nameof(PerfEventAttr.Config1), "config1", 56), (nameof(PerfEventAttr.Config2), "config2", 64),
+        (nameof(PerfEventAttr.BranchSampleType), "branch_sample_type", 72), (nameof(PerfEventAttr.SampleRegsUser), "sample_regs_user", 80),
+        (nameof(PerfEventAttr.SampleStackUser), "sample_stack_user", 88), (nameof(PerfEventAttr.ClockId), "clockid", 92),
+        (nameof(PerfEventAttr.SampleRegsIntr), "sample_regs_intr", 96), (nameof(PerfEventAttr.AuxWatermark), "aux_watermark", 104),
+        (nameof(PerfEventAttr.SampleMaxStack), "sample_max_stack", 108), (nameof(PerfEventAttr.AuxSampleSize), "aux_sample_size", 112),
+        (nameof(PerfEventAttr.SigData), "sig_data", 120), (nameof(PerfEventAttr.Config3), "config3", 128),
+    };
+
+    [Fact]
+    public void PerfEventAttrMatchesTheUapiHeader()
+    {
+        Assert.Equal(136, Marshal.SizeOf<PerfEventAttr>());
+        foreach (var (field, _, offset) in PerfAttrFields)
+            Assert.Equal(offset, (int)Marshal.OffsetOf<PerfEventAttr>(field));
+
+        // Where a C compiler and linux/perf_event.h are present, the numbers above are checked against the header itself.
+        if (!File.Exists("/usr/include/linux/perf_event.h")) return;
+        var c = CHeader.Evaluate("#include <linux/perf_event.h>",
+            PerfAttrFields.Select(f => (f.CName, $"offsetof(struct perf_event_attr, {f.CName})" + f.CName switch
+                {
+                    "sig_data" => "@PERF_ATTR_SIZE_VER7",
+                    "config3" => "@PERF_ATTR_SIZE_VER8",
+                    _ => "",
+                }))
+                .Append(("ver8", "PERF_ATTR_SIZE_VER8@PERF_ATTR_SIZE_VER8")));
+        if (c is null) return;
+        if (c.TryGetValue("ver8", out var ver8)) Assert.Equal(PerfEventAttr.SizeVer8, ver8);
+        Assert.True(c.Count >= 18, "the header should give at least the VER6 fields");
+        foreach (var (field, cname, _) in PerfAttrFields.Where(f => c.ContainsKey(f.CName)))
+            Assert.Equal(c[cname], (long)Marshal.OffsetOf<PerfEventAttr>(field));
+    }
+
+    [Fact]
+    public void PollFdAndOpenFlagsMatchLibc()
+    {
+        Assert.Equal(8, Marshal.SizeOf<Interop.PollFd>());
+        var c = CHeader.Evaluate("#include <poll.h>\n#include <fcntl.h>", new[]
+        {
+            ("pollfd", "sizeof(struct pollfd)"), ("O_APPEND", "O_APPEND"), ("O_CLOEXEC", "O_CLOEXEC"),
+            ("O_NONBLOCK", "O_NONBLOCK"), ("O_TRUNC", "O_TRUNC"), ("O_CREAT", "O_CREAT"),
+        });
+        if (c is null) return;
+        Assert.Equal(c["pollfd"], Marshal.SizeOf<Interop.PollFd>());
+        Assert.Equal(Interop.O_APPEND, c["O_APPEND"]);
+        Assert.Equal(Interop.O_CLOEXEC, c["O_CLOEXEC"]);
+        Assert.Equal(Interop.O_NONBLOCK, c["O_NONBLOCK"]);
+        Assert.Equal(Interop.O_TRUNC, c["O_TRUNC"]);
+        Assert.Equal(Interop.O_CREAT, c["O_CREAT"]);
+    }
+
+    [Fact]
+    public void SyscallNumbersMatchThisArchitecture()
+    {
+        var c = CHeader.Evaluate("#include <sys/syscall.h>", new[]
+        {
+            ("perf_event_open", "SYS_perf_event_open"), ("bpf", "SYS_bpf"), ("gettid", "SYS_gettid"),
+            ("seccomp", "SYS_seccomp"), ("process_vm_readv", "SYS_process_vm_readv"), ("pidfd_open", "SYS_pidfd_open"),
+        });
+        Assert.Equal(RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 298 : 241, SyscallNumbers.PerfEventOpen);
+        if (c is null) return;
+        Assert.Equal(c["perf_event_open"], SyscallNumbers.PerfEventOpen);
+        Assert.Equal(c["bpf"], SyscallNumbers.Bpf);
+        Assert.Equal(c["gettid"], SyscallNumbers.Gettid);
+        Assert.Equal(c["seccomp"], SyscallNumbers.Seccomp);
+        Assert.Equal(c["process_vm_readv"], SyscallNumbers.ProcessVmReadv);
+        Assert.Equal(c["pidfd_open"], SyscallNumbers.PidfdOpen);
+    }
+
+    [Fact]
+    public void Aarch64NumbersAreTheGenericTable()
+    {
+        // asm-generic/unistd.h, which aarch64 uses: checked by value because this host may be x86_64.
+        Assert.Equal(241, SyscallNumbers.PickFor(Architecture.Arm64, 298, 241));
+        Assert.Equal(280, SyscallNumbers.PickFor(Architecture.Arm64, 321, 280));
+        Assert.Throws<PlatformNotSupportedException>(() => SyscallNumbers.PickFor(Architecture.X86, 1, 2));
+    }
+}

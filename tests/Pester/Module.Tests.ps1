@@ -1,0 +1,91 @@
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:Cmdlets = Get-Command -Module KernelDebug -CommandType Cmdlet | ForEach-Object {
+        @{ Name = $_.Name; Parameters = @($_.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }) }
+    }
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:Manifest = Import-PowerShellDataFile $env:KERNELDEBUG_MODULE_PATH
+}
+
+Describe 'Module manifest' {
+    It 'loads in PowerShell 7.4 and later, Core edition only, tagged Linux' {
+        $Manifest.PowerShellVersion | Should -Be '7.4'
+        $Manifest.CompatiblePSEditions | Should -Be @('Core')
+        $Manifest.PrivateData.PSData.Tags | Should -Contain 'Linux'
+    }
+
+    It 'exports exactly the cmdlets the assembly defines' {
+        $defined = [System.AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'KernelDebug' } |
+            ForEach-Object { $_.GetExportedTypes() } |
+            Where-Object { $_.IsSubclassOf([System.Management.Automation.Cmdlet]) -and -not $_.IsAbstract } |
+            ForEach-Object { $a = $_.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false)[0]; "$($a.VerbName)-$($a.NounName)" }
+        ($Manifest.CmdletsToExport | Sort-Object) | Should -Be ($defined | Sort-Object)
+        (Get-Command -Module KernelDebug -CommandType Cmdlet).Count | Should -Be $Manifest.CmdletsToExport.Count
+    }
+
+    It 'uses only approved verbs' {
+        $approved = (Get-Verb).Verb
+        Get-Command -Module KernelDebug | ForEach-Object { $_.Verb | Should -BeIn $approved -Because $_.Name }
+    }
+
+    It 'ships every format and types file it names' {
+        $dir = Split-Path $env:KERNELDEBUG_MODULE_PATH
+        foreach ($f in @($Manifest.FormatsToProcess) + @($Manifest.TypesToProcess)) { Join-Path $dir $f | Should -Exist }
+    }
+}
+
+Describe 'Cmdlet <Name>' -ForEach $Cmdlets {
+    BeforeAll {
+        $script:Help = Get-Help $Name -Full
+        $script:Command = Get-Command $Name
+    }
+
+    It 'is documented in docs/en-US' {
+        Join-Path $RepoRoot "docs/en-US/$Name.md" | Should -Exist
+        $Help.Synopsis | Should -Not -BeNullOrEmpty
+        $Help.Synopsis | Should -Not -BeLike "$Name *"   # PowerShell's placeholder synopsis is the syntax line
+        $Help.Description.Text | Should -Not -BeNullOrEmpty
+    }
+
+    It 'has an example that Get-Help -Examples shows' {
+        $examples = (Get-Help $Name -Examples).Examples.Example
+        @($examples).Count | Should -BeGreaterThan 0
+        @($examples)[0].Code | Should -Match $Name.Split('-')[1]
+        (Get-Help $Name -Examples | Out-String) | Should -Match ([regex]::Escape(@($examples)[0].Code.Split("`n")[0]))
+    }
+
+    It 'documents parameter -<_>' -ForEach $Parameters {
+        $p = $Help.Parameters.Parameter | Where-Object Name -eq $_
+        $p | Should -Not -BeNullOrEmpty -Because "docs/en-US/$Name.md should have a '### -$_' section"
+        ($p.Description.Text -join '') | Should -Not -BeNullOrEmpty
+    }
+
+    It 'documents every output type it declares' {
+        $declared = $Command.OutputType.Name | Where-Object { $_ }
+        $documented = @($Help.ReturnValues.ReturnValue.Type.Name)
+        foreach ($t in $declared) { $documented | Should -Contain $t }
+    }
+
+    It 'has a table view for each KernelDebug output type' {
+        foreach ($t in $Command.OutputType.Name | Where-Object { $_ -like 'KernelDebug.*' }) {
+            Get-FormatData -TypeName $t | Should -Not -BeNullOrEmpty -Because "module/*.Format.ps1xml should have a view for $t"
+        }
+    }
+
+    It 'has -WhatIf and -Confirm when it is not a read-only verb' {
+        $readOnly = 'Get', 'Test', 'Measure', 'Receive', 'Read', 'Watch', 'Wait', 'Export', 'Invoke', 'Write', 'Start', 'Stop'
+        if ($Command.Verb -notin $readOnly) {
+            $Command.Parameters.Keys | Should -Contain 'WhatIf'
+            $Command.Parameters.Keys | Should -Contain 'Confirm'
+        }
+    }
+}
+
+Describe 'about_KernelDebug' {
+    It 'is shipped as a help topic' {
+        (Get-Help about_KernelDebug | Out-String) | Should -Match 'private tracefs'
+    }
+}

@@ -1,0 +1,95 @@
+# The tracefs leak guard: a snapshot of the whole tracing state, and a comparison of two snapshots.
+# Instances (kerneldebug_<pid>_<n>) and probe groups (kerneldebug_<pid>) that belong to another live process are
+# left out, so two test runs on one host do not see each other's work; those of this process or of a dead one are in.
+
+$script:InstanceOwner = '^kerneldebug_(\d+)_'
+
+function Get-TraceFsRoot {
+    $line = Get-Content /proc/self/mountinfo | Where-Object { ($_ -split ' - ')[1] -like 'tracefs *' } | Select-Object -First 1
+    if (-not $line) { return $null }
+    return ($line -split ' ')[4]
+}
+
+function Read-TraceFile([string] $Path) {
+    try { return ([System.IO.File]::ReadAllText($Path)).TrimEnd("`n") }
+    catch { return "<unreadable: $($_.Exception.InnerException.Message ?? $_.Exception.Message)>" }
+}
+
+function Get-TraceDirState([string] $Dir, [string] $Prefix, [System.Collections.Generic.SortedDictionary[string, string]] $State) {
+    foreach ($f in 'tracing_on', 'current_tracer', 'trace_clock', 'buffer_size_kb', 'trace_options', 'set_ftrace_filter',
+        'set_ftrace_notrace', 'set_ftrace_pid', 'set_ftrace_notrace_pid', 'set_event', 'set_event_pid', 'set_event_notrace_pid',
+        'set_graph_function', 'set_graph_notrace', 'tracing_cpumask', 'buffer_percent') {
+        $p = Join-Path $Dir $f
+        if (Test-Path -LiteralPath $p) { $State["$Prefix$f"] = Read-TraceFile $p }
+    }
+    $options = Join-Path $Dir 'options'
+    if (Test-Path $options) {
+        foreach ($o in Get-ChildItem $options -File) { $State["${Prefix}options/$($o.Name)"] = Read-TraceFile $o.FullName }
+    }
+    $events = Join-Path $Dir 'events'
+    if ([System.IO.Directory]::Exists($events)) {
+        # Thousands of events: plain .NET calls keep a snapshot well under a second.
+        $defaults = @{ enable = '0'; filter = 'none' }
+        foreach ($sys in [System.IO.Directory]::EnumerateDirectories($events)) {
+            $sysName = [System.IO.Path]::GetFileName($sys)
+            foreach ($ev in [System.IO.Directory]::EnumerateDirectories($sys)) {
+                $base = "${Prefix}events/$sysName/$([System.IO.Path]::GetFileName($ev))/"
+                foreach ($f in 'enable', 'filter', 'trigger') {
+                    $p = [System.IO.Path]::Combine($ev, $f)
+                    if (-not [System.IO.File]::Exists($p)) { continue }
+                    $v = Read-TraceFile $p
+                    # Only what differs from the kernel's default, to keep the snapshot small.
+                    $isDefault = if ($f -eq 'trigger') { $v.StartsWith('# Available triggers:') } else { $v -ceq $defaults[$f] }
+                    if (-not $isDefault) { $State["$base$f"] = $v }
+                }
+            }
+        }
+    }
+}
+
+function Get-TraceStateSnapshot {
+    [CmdletBinding()]
+    param([string] $TraceFs = (Get-TraceFsRoot))
+    $state = [System.Collections.Generic.SortedDictionary[string, string]]::new([StringComparer]::Ordinal)
+    if (-not $TraceFs) { $state['<tracefs>'] = 'not mounted'; return $state }
+    Get-TraceDirState -Dir $TraceFs -Prefix '' -State $state
+    foreach ($f in 'kprobe_events', 'uprobe_events', 'dynamic_events') {
+        $p = Join-Path $TraceFs $f
+        if (-not (Test-Path $p)) { continue }
+        # Probe lines in a group kerneldebug_<pid> of another live process belong to that session.
+        $lines = (Read-TraceFile $p) -split "`n" | Where-Object {
+            if ($_ -match '^\w+:kerneldebug_(\d+)/') { $o = [int] $Matches[1]; -not ($o -ne $PID -and (Test-Path "/proc/$o")) } else { $true }
+        }
+        $state[$f] = $lines -join "`n"
+    }
+    $instances = @()
+    $instDir = Join-Path $TraceFs 'instances'
+    if (Test-Path $instDir) {
+        foreach ($i in Get-ChildItem $instDir -Directory | Sort-Object Name) {
+            if ($i.Name -match $script:InstanceOwner) {
+                $owner = [int] $Matches[1]
+                if ($owner -ne $PID -and (Test-Path "/proc/$owner")) { continue }  # another live session's instance
+            }
+            $instances += $i.Name
+            Get-TraceDirState -Dir $i.FullName -Prefix "instances/$($i.Name)/" -State $state
+        }
+    }
+    $state['instances'] = $instances -join ' '
+    return $state
+}
+
+function Compare-TraceStateSnapshot {
+    # Returns one line per difference: "key: 'before' -> 'after'"; nothing when the two are the same.
+    [CmdletBinding()]
+    param($Before, $After)
+    $keys = [System.Collections.Generic.SortedSet[string]]::new([StringComparer]::Ordinal)
+    foreach ($k in $Before.Keys) { [void] $keys.Add($k) }
+    foreach ($k in $After.Keys) { [void] $keys.Add($k) }
+    foreach ($k in $keys) {
+        $b = if ($Before.ContainsKey($k)) { $Before[$k] } else { '<absent>' }
+        $a = if ($After.ContainsKey($k)) { $After[$k] } else { '<absent>' }
+        if ($b -cne $a) { "${k}: '$b' -> '$a'" }
+    }
+}
+
+Export-ModuleMember -Function Get-TraceStateSnapshot, Compare-TraceStateSnapshot, Get-TraceFsRoot
