@@ -75,9 +75,9 @@ Describe 'Cmdlet <Name>' -ForEach $Cmdlets {
         }
     }
 
-    It 'has -WhatIf and -Confirm when it is not a read-only verb' {
-        $readOnly = 'Get', 'Test', 'Measure', 'Receive', 'Read', 'Watch', 'Wait', 'Export', 'Invoke', 'Write', 'Start', 'Stop'
-        if ($Command.Verb -notin $readOnly) {
+    It 'has -WhatIf and -Confirm when its verb changes state' {
+        $changing = 'New', 'Remove', 'Set', 'Clear', 'Enable', 'Disable', 'Start', 'Stop', 'Write', 'Add', 'Reset', 'Register', 'Unregister'
+        if ($Command.Verb -in $changing) {
             $Command.Parameters.Keys | Should -Contain 'WhatIf'
             $Command.Parameters.Keys | Should -Contain 'Confirm'
         }
