@@ -58,13 +58,15 @@ public sealed class TraceRecordDecoder
         var fields = format.Fields;
         var values = new object?[fields.Count];
         for (int i = 0; i < values.Length; i++) values[i] = ReadField(fields[i], data);
+        var comm = _comms.Get(pid);
+        if (format.CommPidPairs.Length > 0) _comms.Learn(format, values);
         return new TraceRecord
         {
             Timestamp = timestamp,
             Time = _clock.ToDateTime(timestamp),
             Cpu = cpu,
             ProcessId = pid,
-            Comm = _comms.Get(pid),
+            Comm = comm,
             System = format.System,
             Name = format.Name,
             EventId = id,
@@ -170,18 +172,41 @@ public sealed class CommCache
     public string Get(int pid)
     {
         if (_map.TryGetValue(pid, out var c)) return c;
-        if (_savedCmdlines is not null && Environment.TickCount64 - _loadedAt > 1000)
+        bool reloadDue = _savedCmdlines is not null && Environment.TickCount64 - _loadedAt > 1000;
+        // A pid not found is asked again only after the next reload: the kernel saves comms as tasks get scheduled.
+        if (!reloadDue && _unknown.Contains(pid)) return _learned.TryGetValue(pid, out var l) ? l : "<...>";
+        if (reloadDue)
         {
             Reload();
+            _unknown.Clear();
             if (_map.TryGetValue(pid, out c)) return c;
         }
+        if (_learned.TryGetValue(pid, out c)) return c;
         string? fromProc = null;
         if (_useProc)
         {
             try { fromProc = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/comm").TrimEnd('\n'); }
             catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
-        return _map[pid] = fromProc ?? "<...>";
+        if (fromProc is not null) return _map[pid] = fromProc;
+        _unknown.Add(pid);
+        return "<...>";
+    }
+
+    private readonly HashSet<int> _unknown = new();
+    // Second to saved_cmdlines, as the kernel's own text output has it; used for pids it does not list (yet).
+    private readonly Dictionary<int, string> _learned = new();
+
+    /// <summary>Learns comms from the comm/pid field pairs of events (sched_switch prev_/next_, sched_wakeup, fork's child_).</summary>
+    internal void Learn(TraceEventFormat format, object?[] values)
+    {
+        var pairs = format.CommPidPairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            var (commIndex, pidIndex) = pairs[i];
+            if (values[commIndex] is string comm && comm.Length > 0 && values[pidIndex] is int pid && pid != 0)
+                _learned[pid] = comm;
+        }
     }
 
     private void Reload()
