@@ -45,6 +45,25 @@ public sealed class TraceRecordDecoder
         return missed;
     }
 
+    /// <summary>
+    /// Decodes consecutive pages of one CPU (a copy of trace_pipe_raw, or a CPU's data in a trace.dat), calling
+    /// <paramref name="onRecord"/> for each record. Returns the sum of the pages' missed-events counts.
+    /// </summary>
+    public long DecodePages(byte[] pages, int cpu, Action<TraceRecord> onRecord)
+    {
+        long missed = 0;
+        var list = new List<TraceRecord>(256);
+        int size = _layout.PageSize;
+        for (int off = 0; off + size <= pages.Length; off += size)
+        {
+            list.Clear();
+            long m = DecodePage(pages.AsSpan(off, size), cpu, list);
+            if (m > 0) missed += m;
+            foreach (var r in list) onRecord(r);
+        }
+        return missed;
+    }
+
     /// <summary>Decodes one event's payload (starting at common_type).</summary>
     public TraceRecord? Decode(ReadOnlySpan<byte> data, ulong timestamp, int cpu)
     {
@@ -264,4 +283,12 @@ public sealed class TraceClock
 
     public DateTime? ToDateTime(ulong timestamp) =>
         _offsetNs is long off ? _localEpoch.AddTicks(((long)timestamp + off) / 100) : null;
+}
+
+/// <summary>A sink that only counts records (benchmarks, Measure-style consumers that need no objects).</summary>
+public sealed class RecordCounter
+{
+    public long Count { get; private set; }
+    public Action<TraceRecord> Add => _add ??= _ => Count++;
+    private Action<TraceRecord>? _add;
 }
