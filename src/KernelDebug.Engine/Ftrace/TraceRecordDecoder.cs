@@ -18,6 +18,7 @@ public sealed class TraceRecordDecoder
     private readonly TraceClock _clock;
     private readonly Func<int, TraceEventFormat?> _formats;
     private readonly List<RawEvent> _scratch = new(256);
+    private readonly Dictionary<int, TraceEventFormat> _byId = new();
 
     public TraceRecordDecoder(RingBufferLayout layout, CommCache comms, TraceClock clock, Func<int, TraceEventFormat?>? formats = null)
     {
@@ -69,7 +70,12 @@ public sealed class TraceRecordDecoder
     {
         if (data.Length < 2) return null;
         int id = BinaryPrimitives.ReadUInt16LittleEndian(data);
-        var format = _formats(id);
+        // Cache per decoder: the catalog's lookup takes a lock on a miss and rescans; a hit here costs one probe.
+        if (!_byId.TryGetValue(id, out var format))
+        {
+            format = _formats(id);
+            if (format is not null) _byId[id] = format;
+        }
         if (format is null) { UnknownEvents++; return null; }
         int pid = format.CommonPid is { } p && p.Offset + 4 <= data.Length ? BinaryPrimitives.ReadInt32LittleEndian(data[p.Offset..]) : 0;
         byte flags = format.CommonFlags is { } f && f.Offset < data.Length ? data[f.Offset] : (byte)0;

@@ -50,6 +50,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     private LaunchedProcess? _child;
     private volatile bool _stopping;
 
+    protected override void BeginProcessing() => TraceRecordTypeData.Ensure(this);
+
     protected override void ProcessRecord()
     {
         if ((Event is null || Event.Length == 0) && Tracer is null && Function is null)

@@ -40,6 +40,8 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
     private PrivateInstance? _private;
     private bool _stopping;
 
+    protected override void BeginProcessing() => TraceRecordTypeData.Ensure(this);
+
     protected override void ProcessRecord()
     {
         try

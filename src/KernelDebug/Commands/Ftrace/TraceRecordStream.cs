@@ -5,13 +5,13 @@ using KernelDebug.Ftrace;
 namespace KernelDebug.Commands.Ftrace;
 
 /// <summary>
-/// A reader on a producer thread and the pipeline thread draining its PipelinePump (bounded memory). Records become
-/// PSObjects with note properties on the producer thread, so the pipeline thread only writes them.
+/// A reader on a producer thread and the pipeline thread draining its PipelinePump (bounded memory). Records are
+/// written as they are: TraceRecordAdapter (types file) makes their fields properties without a PSObject per record.
 /// Dispose cancels the producer, waits for it and closes the per-CPU files.
 /// </summary>
 internal sealed class TraceRecordStream : IDisposable
 {
-    private readonly PipelinePump<PSObject> _pump = new(4096);
+    private readonly PipelinePump<TraceRecord> _pump = new(4096);
     private Task? _producer;
 
     public TraceRecordStream(FtraceInstance instance) => Reader = new TraceStreamReader(instance);
@@ -25,21 +25,21 @@ internal sealed class TraceRecordStream : IDisposable
         {
             if (stopWhen is null)
             {
-                Reader.Run(r => pump.Post(r.ToPSObject()), options, pump.Token);
+                Reader.Run(r => pump.Post(r), options, pump.Token);
                 return;
             }
             while (!pump.IsCancelled)
             {
                 bool last = stopWhen();
                 foreach (var r in Reader.ReadAvailable())
-                    if (!pump.Post(r.ToPSObject())) return;
+                    if (!pump.Post(r)) return;
                 if (last) return;
                 Reader.Wait(options.PollMilliseconds);
             }
         });
     }
 
-    public IEnumerable<PSObject> Drain() => _pump.Drain();
+    public IEnumerable<TraceRecord> Drain() => _pump.Drain();
 
     public void Cancel() => _pump.Cancel();
 
