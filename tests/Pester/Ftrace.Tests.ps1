@@ -321,6 +321,13 @@ Describe 'Invoke-Ftrace' -Skip:(-not $HasInstances) {
         @($r | Where-Object filename -eq '/bin/true').Count | Should -Be 2
     }
 
+    It 'returns function calls and call trees where the kernel allows the function tracers' -Skip:(-not $HasFunctionTracer) {
+        $calls = Invoke-Ftrace -Command cat -ArgumentList /etc/hostname -Function 'vfs_read'
+        ($calls | Where-Object { $_ -is [KernelDebug.FunctionCall] }).Function | Should -Contain 'vfs_read'
+        $trees = Invoke-Ftrace -Command cat -ArgumentList /etc/hostname -Tracer function_graph
+        $trees | Where-Object { $_ -is [KernelDebug.FunctionGraphCall] -and $_.IsComplete } | Should -Not -BeNullOrEmpty
+    }
+
     It 'says what is missing when asked for nothing, or for a program that does not exist' {
         { Invoke-Ftrace -Command /bin/true -ErrorAction Stop } | Should -Throw -ErrorId 'NothingToTrace*'
         { Invoke-Ftrace -Command /no/such/program -Event sched:sched_switch -ErrorAction Stop } | Should -Throw -ErrorId 'CommandNotFound*'
