@@ -10,7 +10,7 @@
 #>
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
-    [int] $Syscalls = 200000,
+    [int] $Syscalls = 150000,
     [int] $StreamSeconds = 6
 )
 $ErrorActionPreference = 'Stop'
