@@ -14,15 +14,41 @@ internal sealed class TraceRecordStream : IDisposable
     private readonly PipelinePump<TraceRecord> _pump = new(4096);
     private Task? _producer;
 
-    public TraceRecordStream(FtraceInstance instance) => Reader = new TraceStreamReader(instance);
+    public TraceRecordStream(FtraceInstance instance)
+    {
+        _instance = instance;
+        // The text trace_pipe only where the kernel has no per-CPU binary pipe.
+        if (File.Exists(instance.FilePath("per_cpu/cpu0/trace_pipe_raw"))) Reader = new TraceStreamReader(instance);
+        else _text = TraceTextParser.ForInstance(instance);
+    }
 
-    public TraceStreamReader Reader { get; }
+    private readonly FtraceInstance _instance;
+    private readonly TraceTextParser? _text;
+
+    /// <summary>The binary reader; null on the text fallback.</summary>
+    public TraceStreamReader? Reader { get; }
+
+    public bool IsTextFallback => _text is not null;
 
     /// <summary>Starts reading with these end conditions; <paramref name="stopWhen"/> ends it after one more drain.</summary>
     public void Start(TraceReadOptions options, Func<bool>? stopWhen = null)
     {
         _producer = _pump.RunProducer(pump =>
         {
+            if (_text is not null)
+            {
+                if (stopWhen is null) { TraceTextParser.ReadPipe(_instance, _text, pump.Post, options, pump.Token); return; }
+                var drain = new TraceReadOptions { NoWait = true };
+                while (!pump.IsCancelled)
+                {
+                    bool final = stopWhen();
+                    TraceTextParser.ReadPipe(_instance, _text, pump.Post, drain, pump.Token);
+                    if (final) return;
+                    Thread.Sleep(options.PollMilliseconds);
+                }
+                return;
+            }
+            var Reader = this.Reader!;
             if (stopWhen is null)
             {
                 Reader.Run(r => pump.Post(r), options, pump.Token);
@@ -46,6 +72,7 @@ internal sealed class TraceRecordStream : IDisposable
     /// <summary>A warning sentence when the kernel lost events, else null.</summary>
     public string? LostEventsWarning()
     {
+        if (Reader is null) return null;
         var (overrun, dropped) = Reader.ReadStats();
         long lost = Reader.LostEvents;
         long unknown = Reader.LostEventPagesWithoutCount;
@@ -60,7 +87,7 @@ internal sealed class TraceRecordStream : IDisposable
         _pump.Cancel();
         try { _producer?.Wait(TimeSpan.FromSeconds(10)); }
         catch (AggregateException) { /* the producer's error was already delivered through Drain */ }
-        Reader.Dispose();
+        Reader?.Dispose();
         _pump.Dispose();
     }
 }
