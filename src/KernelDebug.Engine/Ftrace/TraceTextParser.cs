@@ -37,12 +37,18 @@ public sealed class TraceTextParser
         foreach (var f in formats)
         {
             // How the kernel's text names them: syscalls as sys_openat(...) / sys_openat -> ret, trace_marker as tracing_mark_write.
-            var printed = f.System == "syscalls" ? f.Name.Replace("sys_enter_", "sys_").Replace("sys_exit_", "sys_")
+            var printed = f.System == "syscalls" ? PrintedSyscallName(f.Name)
                 : f.System == "ftrace" && f.Name == "print" ? "tracing_mark_write" : f.Name;
             var key = f.System == "syscalls" ? printed + (f.Name.StartsWith("sys_exit_", StringComparison.Ordinal) ? "->" : "(") : printed;
             _byPrintedName[key] = f;
         }
     }
+
+    /// <summary>sys_enter_openat and sys_exit_openat print as sys_openat (sys_enter_exit_group as sys_exit_group).</summary>
+    public static string PrintedSyscallName(string eventName) =>
+        eventName.StartsWith("sys_enter_", StringComparison.Ordinal) ? "sys_" + eventName["sys_enter_".Length..]
+        : eventName.StartsWith("sys_exit_", StringComparison.Ordinal) ? "sys_" + eventName["sys_exit_".Length..]
+        : eventName;
 
     public TraceRecord? Parse(string line)
     {

@@ -37,7 +37,7 @@ public sealed record TextTraceLine(string Comm, int Pid, int Cpu, string Timesta
         if (r.System == "ftrace" && r.Name == "print") return Event == "tracing_mark_write";
         if (r.System == "syscalls")
         {
-            var bare = r.Name.Replace("sys_enter_", "sys_").Replace("sys_exit_", "sys_");
+            var bare = KernelDebug.Ftrace.TraceTextParser.PrintedSyscallName(r.Name);
             return Event == bare;
         }
         return false;
