@@ -31,6 +31,16 @@
         # ftrace
 
         # probes
+        'New-Uprobe'
+        'New-Kprobe'
+        'New-Eprobe'
+        'New-Fprobe'
+        'Get-Kprobe'
+        'Get-Uprobe'
+        'Get-DynamicEvent'
+        'Remove-Kprobe'
+        'Remove-Uprobe'
+        'Remove-DynamicEvent'
 
         # perf
 
