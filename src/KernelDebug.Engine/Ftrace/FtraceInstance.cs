@@ -1,0 +1,373 @@
+using System.Globalization;
+using System.Management.Automation;
+using System.Text;
+using KernelDebug.Ftrace;
+using KernelDebug.Host;
+using KernelDebug.Native;
+
+namespace KernelDebug;
+
+/// <summary>
+/// A tracefs trace array: the top-level buffer ("/") or an instance under instances/. The object is a handle: its
+/// methods act on the kernel; its state properties are a snapshot taken when it was made or by <see cref="Refresh"/>.
+/// </summary>
+public sealed class FtraceInstance
+{
+    /// <summary>The name that stands for the top-level buffer (no instance directory can be called "/").</summary>
+    public const string TopLevelName = "/";
+
+    private FtraceInstance(string name, string path)
+    {
+        Name = name;
+        Path = path;
+    }
+
+    public string Name { get; }
+    /// <summary>The instance directory in tracefs.</summary>
+    public string Path { get; }
+    public bool IsTopLevel => Name == TopLevelName;
+    /// <summary>The pid in kerneldebug_&lt;pid&gt;_&lt;n&gt;: the session that made it for itself; null for other names.</summary>
+    public int? OwnerProcessId => IsTopLevel ? null : Naming.OwnerProcessId(Name);
+
+    // Snapshot of the state (Refresh).
+    public string? CurrentTracer { get; private set; }
+    public bool TracingOn { get; private set; }
+    public int BufferSizeKb { get; private set; }
+    public string? Clock { get; private set; }
+    public string[] EnabledEvents { get; private set; } = Array.Empty<string>();
+
+    public override string ToString() => Name;
+
+    // ---- finding and making instances ----
+
+    public static string InstancesDirectory => System.IO.Path.Combine(KernelFileSystems.GetTraceFs(), "instances");
+
+    public static FtraceInstance TopLevel => new FtraceInstance(TopLevelName, KernelFileSystems.GetTraceFs()).Refresh();
+
+    /// <summary>The instance of that name ("/" for the top level); ObjectNotFound when it does not exist.</summary>
+    public static FtraceInstance Get(string name)
+    {
+        if (name == TopLevelName || name.Length == 0) return TopLevel;
+        ValidateName(name);
+        var path = System.IO.Path.Combine(InstancesDirectory, name);
+        if (!Directory.Exists(path))
+            throw new KernelDebugException($"There is no tracefs instance named '{name}'. Get-FtraceInstance lists them.",
+                "FtraceInstanceNotFound", ErrorCategory.ObjectNotFound) { Target = name };
+        return new FtraceInstance(name, path).Refresh();
+    }
+
+    /// <summary>The instances (and the top level first when asked), each with a state snapshot.</summary>
+    public static IEnumerable<FtraceInstance> List(bool includeTopLevel = false)
+    {
+        if (includeTopLevel) yield return TopLevel;
+        var dir = InstancesDirectory;
+        if (!Directory.Exists(dir)) yield break;
+        foreach (var d in Directory.EnumerateDirectories(dir).OrderBy(d => d, StringComparer.Ordinal))
+        {
+            FtraceInstance? i = null;
+            try { i = new FtraceInstance(System.IO.Path.GetFileName(d), d).Refresh(); }
+            catch (Exception e) when (e is KernelDebugException or IOException) { } // removed while listing
+            if (i is not null) yield return i;
+        }
+    }
+
+    /// <summary>Makes a new instance (mkdir). Without a name: kerneldebug_&lt;pid&gt;_&lt;n&gt; from Naming.</summary>
+    public static FtraceInstance Create(string? name = null)
+    {
+        if (string.IsNullOrEmpty(name)) name = Naming.NewInstanceName();
+        ValidateName(name);
+        var instances = InstancesDirectory;
+        if (!Directory.Exists(instances))
+            throw new KernelDebugException("This kernel has no tracefs instances directory.", "TraceInstancesNotSupported", ErrorCategory.NotImplemented)
+            { Remedy = "Boot a kernel with CONFIG_TRACING 4.x or later; Get-KernelDebugCapability TraceInstances shows what is missing." };
+        var path = System.IO.Path.Combine(instances, name);
+        int r = Interop.mkdir(path, 0x1ED /* 0755 */);
+        if (r < 0)
+        {
+            int errno = Errno.Last;
+            if (errno == Errno.EEXIST)
+                throw new KernelDebugException($"A tracefs instance named '{name}' already exists.", "FtraceInstanceExists", ErrorCategory.ResourceExists) { Target = name };
+            throw new KernelDebugException(errno, "mkdir", path, "NewFtraceInstance." + Errno.Name(errno));
+        }
+        return new FtraceInstance(name, path).Refresh();
+    }
+
+    /// <summary>Instance names are one directory name: no '/', no control characters, not "." or "..".</summary>
+    public static void ValidateName(string name)
+    {
+        UserInput.EnsureSingleLine(name, "Name");
+        if (name.Length == 0 || name == "." || name == ".." || name.Contains('/') || name.Any(char.IsWhiteSpace))
+            throw new KernelDebugException($"'{name}' is not a valid tracefs instance name: use one directory name without '/' or spaces.",
+                "InvalidInstanceName", ErrorCategory.InvalidArgument) { Target = name };
+    }
+
+    /// <summary>
+    /// Removes the instance: stops tracing, disables its events, puts back the nop tracer, then rmdir. The top level
+    /// cannot be removed. EBUSY (a reader still has its files open) is retried briefly.
+    /// </summary>
+    public void Remove()
+    {
+        if (IsTopLevel)
+            throw new KernelDebugException("The top-level trace buffer cannot be removed.", "CannotRemoveTopLevel", ErrorCategory.InvalidOperation) { Target = Name };
+        if (!Directory.Exists(Path)) return;
+        TryWrite("tracing_on", "0");
+        TryWrite("events/enable", "0");
+        if (CurrentTracerLive() is { } t && t != "nop") TryWrite("current_tracer", "nop");
+        for (int attempt = 0; ; attempt++)
+        {
+            if (Interop.rmdir(Path) == 0) return;
+            int errno = Errno.Last;
+            if (errno == Errno.ENOENT) return;
+            if (errno == Errno.EBUSY && attempt < 50) { Thread.Sleep(20); continue; }
+            throw new KernelDebugException(errno, "rmdir", Path, "RemoveFtraceInstance." + Errno.Name(errno))
+            {
+                Remedy = errno == Errno.EBUSY ? "A process still has a file of this instance open (a trace_pipe reader, or a probe that uses it); close it and try again." : null,
+            };
+        }
+    }
+
+    /// <summary>Reads the state snapshot (tracer, tracing_on, buffer size, clock, enabled events) again.</summary>
+    public FtraceInstance Refresh()
+    {
+        CurrentTracer = CurrentTracerLive();
+        TracingOn = ReadOptional("tracing_on")?.Trim() == "1";
+        BufferSizeKb = int.TryParse(ReadOptional("buffer_size_kb")?.Trim().Split(' ')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb : 0;
+        Clock = ParseSelected(ReadOptional("trace_clock"));
+        EnabledEvents = (ReadOptional("set_event") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return this;
+    }
+
+    // ---- files ----
+
+    public string FilePath(string relative) => System.IO.Path.Combine(Path, relative);
+
+    public string ReadFile(string relative) => ControlFile.ReadText(FilePath(relative));
+
+    /// <summary>The file's text, or null when it is missing or unreadable.</summary>
+    public string? ReadOptional(string relative) => ControlFile.TryReadText(FilePath(relative), out _);
+
+    /// <summary>One write of a value to a control file of this instance (O_APPEND).</summary>
+    public void WriteValue(string relative, string value) => ControlFile.WriteValue(FilePath(relative), value);
+
+    private bool TryWrite(string relative, string value)
+    {
+        try { WriteValue(relative, value); return true; }
+        catch (KernelDebugException) { return false; }
+    }
+
+    /// <summary>The word in [brackets] of a selection file (trace_clock, current options lists).</summary>
+    internal static string? ParseSelected(string? text)
+    {
+        if (text is null) return null;
+        int open = text.IndexOf('['), close = text.IndexOf(']');
+        return open >= 0 && close > open ? text[(open + 1)..close] : text.Trim();
+    }
+
+    // ---- tracer, tracing_on, buffer, markers, clock ----
+
+    public IReadOnlyList<string> AvailableTracers =>
+        (ReadOptional("available_tracers") ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+
+    public string? CurrentTracerLive() => ReadOptional("current_tracer")?.Trim();
+
+    /// <summary>Sets current_tracer. The kernel's refusal (EINVAL for unknown, EPERM/ENODEV where a tracer is locked) is explained.</summary>
+    public void SetTracer(string tracer)
+    {
+        UserInput.EnsureSingleLine(tracer, "Name");
+        if (tracer.Any(char.IsWhiteSpace))
+            throw new KernelDebugException($"'{tracer}' is not a tracer name.", "InvalidTracerName", ErrorCategory.InvalidArgument) { Target = tracer };
+        var available = AvailableTracers;
+        if (!available.Contains(tracer))
+            throw new KernelDebugException($"The kernel has no tracer '{tracer}' in {Name}. Available: {string.Join(", ", available)}.",
+                "TracerNotFound", ErrorCategory.ObjectNotFound) { Target = tracer };
+        try { WriteValue("current_tracer", tracer); }
+        catch (KernelDebugException e)
+        {
+            throw new KernelDebugException($"The kernel refused the {tracer} tracer in {Name}: {Errno.Message(e.Errno)} ({e.ErrnoName}).",
+                "SetTracer." + e.ErrnoName, e.Category, e)
+            {
+                Target = tracer,
+                Remedy = tracer.StartsWith("function", StringComparison.Ordinal)
+                    ? "This kernel refuses the function tracers (locked down, or ftrace code patching unavailable). Get-KernelDebugCapability FunctionTracer shows why; /work/shared/kernels has a kernel that allows them."
+                    : e.Remedy,
+            };
+        }
+    }
+
+    public bool IsTracingOn() => ReadOptional("tracing_on")?.Trim() == "1";
+
+    public void SetTracingOn(bool on) => WriteValue("tracing_on", on ? "1" : "0");
+
+    /// <summary>Empties the ring buffer of this instance (opening trace with O_TRUNC is how the kernel is asked).</summary>
+    public void ClearBuffer() => ControlFile.Truncate(FilePath("trace"));
+
+    /// <summary>Writes one trace_marker message (the kernel records it as an ftrace:print event).</summary>
+    public void WriteMarker(string message)
+    {
+        UserInput.EnsureSingleLine(message, "Message");
+        using var fd = Interop.Open(FilePath("trace_marker"), Interop.O_WRONLY);
+        Interop.Write(fd, Encoding.UTF8.GetBytes(message), FilePath("trace_marker"));
+    }
+
+    public void SetClock(string clock)
+    {
+        UserInput.EnsureSingleLine(clock, "Clock");
+        var available = (ReadOptional("trace_clock") ?? "").Replace("[", "").Replace("]", "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (!available.Contains(clock))
+            throw new KernelDebugException($"The kernel has no trace clock '{clock}'. Available: {string.Join(", ", available)}.", "TraceClockNotFound", ErrorCategory.ObjectNotFound) { Target = clock };
+        WriteValue("trace_clock", clock);
+    }
+
+    public void SetBufferSizeKb(int kilobytes) => WriteValue("buffer_size_kb", kilobytes.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Sets options/&lt;name&gt; (event-fork, record-tgid...).</summary>
+    public void SetOption(string option, bool on) => WriteValue(System.IO.Path.Combine("options", option), on ? "1" : "0");
+
+    /// <summary>Adds pids to set_event_pid (one write each, appended).</summary>
+    public void AddEventPids(IEnumerable<int> pids)
+    {
+        foreach (var pid in pids) ControlFile.Append(FilePath("set_event_pid"), pid.ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The online CPUs with a per_cpu directory in this instance.</summary>
+    public IReadOnlyList<int> Cpus =>
+        Directory.EnumerateDirectories(FilePath("per_cpu"), "cpu*")
+            .Select(d => int.TryParse(System.IO.Path.GetFileName(d)[3..], out var c) ? c : -1)
+            .Where(c => c >= 0).OrderBy(c => c).ToList();
+
+    // ---- events ----
+
+    /// <summary>The events of this instance as TraceEventInfo (enable and filter read from this instance).</summary>
+    public IEnumerable<TraceEventInfo> GetEvents(IEnumerable<string>? patterns = null)
+    {
+        var events = patterns is null ? TraceEventCatalog.List() : TraceEventCatalog.Match(patterns);
+        foreach (var (system, name) in events) yield return GetEvent(system, name);
+    }
+
+    public TraceEventInfo GetEvent(string system, string name)
+    {
+        var format = TraceEventCatalog.GetFormat(system, name);
+        var dir = FilePath(System.IO.Path.Combine("events", system, name));
+        var enable = ControlFile.TryReadText(System.IO.Path.Combine(dir, "enable"), out _)?.Trim();
+        var filter = ControlFile.TryReadText(System.IO.Path.Combine(dir, "filter"), out _)?.Trim();
+        return new TraceEventInfo
+        {
+            System = system, Name = name, Id = format.Id, Instance = Name,
+            Enabled = enable is not null && enable.StartsWith('1'),
+            Filter = filter is null || filter == "none" ? null : filter,
+            Fields = format.Fields, Format = format,
+        };
+    }
+
+    /// <summary>
+    /// Enables events, each with the filter when one is given. All filters are written first; if the kernel refuses
+    /// one, every filter written here is put back and nothing is enabled, and the kernel's message and caret position
+    /// are in the exception. Returns the events this call switched on (for an undo).
+    /// </summary>
+    public IReadOnlyList<(string System, string Name)> EnableEvents(IReadOnlyList<(string System, string Name)> events, string? filter)
+    {
+        var previousFilters = new List<((string System, string Name) Event, string? Previous)>();
+        var enabled = new List<(string, string)>();
+        try
+        {
+            if (filter is not null)
+            {
+                UserInput.EnsureSingleLine(filter, "Filter");
+                foreach (var e in events)
+                {
+                    var path = EventFile(e, "filter");
+                    var before = ControlFile.TryReadText(path, out _)?.Trim();
+                    previousFilters.Add((e, before));
+                    WriteFilter(e, filter);
+                }
+            }
+            foreach (var e in events)
+            {
+                var path = EventFile(e, "enable");
+                if (!File.Exists(path))
+                    throw new KernelDebugException($"The event {e.System}:{e.Name} cannot be enabled (it has no enable file; the ftrace system's events belong to tracers).",
+                        "TraceEventNotEnableable", ErrorCategory.InvalidOperation) { Target = $"{e.System}:{e.Name}" };
+                if (ControlFile.TryReadText(path, out _)?.Trim().StartsWith('1') == true) continue;
+                ControlFile.WriteValue(path, "1");
+                enabled.Add(e);
+            }
+            return enabled;
+        }
+        catch
+        {
+            foreach (var e in enabled) TryWriteFile(EventFile(e, "enable"), "0");
+            foreach (var (e, previous) in previousFilters) RestoreFilter(e, previous);
+            throw;
+        }
+    }
+
+    /// <summary>Disables events; clears their filters too when asked. Events already off are left alone.</summary>
+    public IReadOnlyList<(string System, string Name)> DisableEvents(IEnumerable<(string System, string Name)> events, bool clearFilter)
+    {
+        var changed = new List<(string, string)>();
+        foreach (var e in events)
+        {
+            var enable = EventFile(e, "enable");
+            if (!File.Exists(enable)) continue;
+            if (ControlFile.TryReadText(enable, out _)?.Trim().StartsWith('0') != true)
+            {
+                ControlFile.WriteValue(enable, "0");
+                changed.Add(e);
+            }
+            if (clearFilter)
+            {
+                var f = ControlFile.TryReadText(EventFile(e, "filter"), out _)?.Trim();
+                if (f is not null && f != "none") ControlFile.WriteValue(EventFile(e, "filter"), "0");
+            }
+        }
+        return changed;
+    }
+
+    /// <summary>Writes one event filter; on refusal reads the kernel's message and caret from the event's filter file (or error_log).</summary>
+    public void WriteFilter((string System, string Name) e, string filter)
+    {
+        var path = EventFile(e, "filter");
+        try { ControlFile.WriteValue(path, filter); }
+        catch (KernelDebugException ex) when (ex.Errno == Errno.EINVAL)
+        {
+            var (message, position) = FilterError.Read(ControlFile.TryReadText(path, out _), ReadOptional("error_log"), filter);
+            // The failed filter stays in the file as an error text and turns filtering off: clear it.
+            TryWriteFile(path, "0");
+            var caret = position is int p ? $"{Environment.NewLine}  {filter}{Environment.NewLine}  {new string(' ', p)}^" : "";
+            throw new KernelDebugException(
+                $"The kernel refused the filter for {e.System}:{e.Name}: {message ?? "invalid filter"}{(position is int q ? $" (at position {q})" : "")}.{caret}",
+                "TraceEventFilterInvalid", ErrorCategory.InvalidArgument, ex) { Target = filter, Position = position };
+        }
+    }
+
+    private void RestoreFilter((string System, string Name) e, string? previous)
+    {
+        var path = EventFile(e, "filter");
+        if (previous is null || previous == "none" || previous.Contains('\n')) TryWriteFile(path, "0");
+        else if (!TryWriteFile(path, previous)) TryWriteFile(path, "0");
+    }
+
+    private string EventFile((string System, string Name) e, string file) => FilePath(System.IO.Path.Combine("events", e.System, e.Name, file));
+
+    private static bool TryWriteFile(string path, string value)
+    {
+        try { ControlFile.WriteValue(path, value); return true; }
+        catch (KernelDebugException) { return false; }
+    }
+}
+
+/// <summary>One trace event as Get-TraceEvent shows it: its format fields and its state in one instance.</summary>
+public sealed class TraceEventInfo
+{
+    public string System { get; init; } = "";
+    public string Name { get; init; } = "";
+    public int Id { get; init; }
+    public bool Enabled { get; init; }
+    public string? Filter { get; init; }
+    public IReadOnlyList<TraceEventField> Fields { get; init; } = Array.Empty<TraceEventField>();
+    /// <summary>The instance the state was read from ("/" for the top level).</summary>
+    public string Instance { get; init; } = FtraceInstance.TopLevelName;
+    public TraceEventFormat? Format { get; init; }
+    public string FullName => $"{System}:{Name}";
+    public override string ToString() => FullName;
+}

@@ -1,0 +1,153 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Text;
+
+namespace KernelDebug;
+
+/// <summary>One decoded trace event from the ring buffer.</summary>
+public sealed class TraceRecord
+{
+    /// <summary>Trace-clock time in nanoseconds (the instance's trace_clock).</summary>
+    public ulong Timestamp { get; init; }
+    /// <summary>Wall-clock time (local), where the trace clock maps onto it (mono, mono_raw, boot, tai); null otherwise.</summary>
+    public DateTime? Time { get; init; }
+    public int Cpu { get; init; }
+    public int ProcessId { get; init; }
+    public string? Comm { get; init; }
+    public string System { get; init; } = "";
+    public string Name { get; init; } = "";
+    public int EventId { get; init; }
+    /// <summary>common_flags: irqs-off, need-resched, hardirq, softirq... as the kernel's latency format shows them.</summary>
+    public byte Flags { get; init; }
+    public byte PreemptCount { get; init; }
+    /// <summary>The event's own fields in format-file order, with typed values.</summary>
+    public TraceFieldValues Fields { get; init; } = TraceFieldValues.Empty;
+
+    public string FullName => $"{System}:{Name}";
+
+    /// <summary>Timestamp as the kernel's text renders it: seconds.microseconds, rounded to the nearest microsecond (ns2usecs).</summary>
+    public string TimestampText
+    {
+        get
+        {
+            ulong us = (Timestamp + 500) / 1000;
+            return $"{us / 1_000_000}.{us % 1_000_000:D6}";
+        }
+    }
+
+    public override string ToString() => $"{Comm}-{ProcessId} [{Cpu:D3}] {TimestampText}: {Name}: {Fields}";
+
+    /// <summary>
+    /// The record as a PSObject with every field also a note property (so Where-Object prev_pid -eq 1 works). A field
+    /// whose name is one of TraceRecord's own properties (e.g. comm) stays only in Fields.
+    /// </summary>
+    public PSObject ToPSObject()
+    {
+        var pso = new PSObject(this);
+        var names = Fields.Names;
+        var values = Fields.RawValues;
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (ReservedNames.Contains(names[i])) continue;
+            pso.Properties.Add(new PSNoteProperty(names[i], values[i]));
+        }
+        return pso;
+    }
+
+    private static readonly HashSet<string> ReservedNames = new(
+        typeof(TraceRecord).GetProperties().Select(p => p.Name), StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>
+/// The ordered, typed field values of one record. Names are shared by every record of an event; lookups are
+/// case-insensitive. Works as a dictionary in PowerShell ($r.Fields.prev_pid, $r.Fields['prev_pid']).
+/// </summary>
+public sealed class TraceFieldValues : IDictionary, IReadOnlyDictionary<string, object?>
+{
+    public static readonly TraceFieldValues Empty = new(Array.Empty<string>(), Array.Empty<object?>());
+
+    public TraceFieldValues(string[] names, object?[] values)
+    {
+        Names = names;
+        RawValues = values;
+    }
+
+    public string[] Names { get; }
+    public object?[] RawValues { get; }
+
+    private int IndexOf(string key)
+    {
+        for (int i = 0; i < Names.Length; i++) if (string.Equals(Names[i], key, StringComparison.Ordinal)) return i;
+        for (int i = 0; i < Names.Length; i++) if (string.Equals(Names[i], key, StringComparison.OrdinalIgnoreCase)) return i;
+        return -1;
+    }
+
+    public object? this[string key] => IndexOf(key) is int i and >= 0 ? RawValues[i] : null;
+    public object? this[object key] { get => key is string s ? this[s] : null; set => throw new NotSupportedException(); }
+    public int Count => Names.Length;
+    public bool ContainsKey(string key) => IndexOf(key) >= 0;
+    public bool TryGetValue(string key, out object? value)
+    {
+        int i = IndexOf(key);
+        value = i >= 0 ? RawValues[i] : null;
+        return i >= 0;
+    }
+    public IEnumerable<string> Keys => Names;
+    public IEnumerable<object?> Values => RawValues;
+    ICollection IDictionary.Keys => Names;
+    ICollection IDictionary.Values => RawValues;
+    public bool IsFixedSize => true;
+    public bool IsReadOnly => true;
+    public bool IsSynchronized => false;
+    public object SyncRoot => this;
+    public bool Contains(object key) => key is string s && ContainsKey(s);
+    public void Add(object key, object? value) => throw new NotSupportedException();
+    public void Clear() => throw new NotSupportedException();
+    public void Remove(object key) => throw new NotSupportedException();
+    public void CopyTo(Array array, int index)
+    {
+        for (int i = 0; i < Names.Length; i++) array.SetValue(new DictionaryEntry(Names[i], RawValues[i]), index + i);
+    }
+
+    public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+    {
+        for (int i = 0; i < Names.Length; i++) yield return new KeyValuePair<string, object?>(Names[i], RawValues[i]);
+    }
+
+    IDictionaryEnumerator IDictionary.GetEnumerator() => new Enumerator(this);
+    IEnumerator IEnumerable.GetEnumerator() => new Enumerator(this);
+
+    private sealed class Enumerator : IDictionaryEnumerator
+    {
+        private readonly TraceFieldValues _v;
+        private int _i = -1;
+        public Enumerator(TraceFieldValues v) => _v = v;
+        public DictionaryEntry Entry => new(_v.Names[_i], _v.RawValues[_i]);
+        public object Key => _v.Names[_i];
+        public object? Value => _v.RawValues[_i];
+        public object Current => Entry;
+        public bool MoveNext() => ++_i < _v.Names.Length;
+        public void Reset() => _i = -1;
+    }
+
+    /// <summary>name=value pairs, as trace-cmd and the raw trace format print them.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < Names.Length; i++)
+        {
+            if (i > 0) sb.Append(' ');
+            sb.Append(Names[i]).Append('=').Append(FormatValue(RawValues[i]));
+        }
+        return sb.ToString();
+    }
+
+    internal static string FormatValue(object? v) => v switch
+    {
+        null => "",
+        string s => s,
+        byte[] b => Convert.ToHexString(b),
+        Array a => "{" + string.Join(",", a.Cast<object>()) + "}",
+        _ => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+    };
+}

@@ -1,0 +1,242 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using KernelDebug.Host;
+using KernelDebug.Native;
+
+namespace KernelDebug.Ftrace;
+
+/// <summary>
+/// Turns ring-buffer pages into TraceRecords with the events' format files: common_* header, then every field by its
+/// kind (numbers by size and sign, char arrays and __data_loc/__rel_loc strings, other arrays as typed arrays).
+/// Not thread-safe: one decoder per reader thread.
+/// </summary>
+public sealed class TraceRecordDecoder
+{
+    private readonly RingBufferLayout _layout;
+    private readonly CommCache _comms;
+    private readonly TraceClock _clock;
+    private readonly Func<int, TraceEventFormat?> _formats;
+    private readonly List<RawEvent> _scratch = new(256);
+
+    public TraceRecordDecoder(RingBufferLayout layout, CommCache comms, TraceClock clock, Func<int, TraceEventFormat?>? formats = null)
+    {
+        _layout = layout;
+        _comms = comms;
+        _clock = clock;
+        _formats = formats ?? TraceEventCatalog.GetFormat;
+    }
+
+    public RingBufferLayout Layout => _layout;
+
+    /// <summary>Records of events whose id has no format (the event was deleted): counted, not emitted.</summary>
+    public long UnknownEvents { get; private set; }
+
+    /// <summary>Decodes one page; returns the page header's missed-events count (0 none, -1 some, unknown how many).</summary>
+    public long DecodePage(ReadOnlySpan<byte> page, int cpu, List<TraceRecord> into)
+    {
+        _scratch.Clear();
+        long missed = RingBufferPage.Walk(_layout, page, _scratch);
+        foreach (var e in _scratch)
+        {
+            var r = Decode(page.Slice(e.Offset, e.Length), e.Timestamp, cpu);
+            if (r is not null) into.Add(r);
+        }
+        return missed;
+    }
+
+    /// <summary>Decodes one event's payload (starting at common_type).</summary>
+    public TraceRecord? Decode(ReadOnlySpan<byte> data, ulong timestamp, int cpu)
+    {
+        if (data.Length < 2) return null;
+        int id = BinaryPrimitives.ReadUInt16LittleEndian(data);
+        var format = _formats(id);
+        if (format is null) { UnknownEvents++; return null; }
+        int pid = format.CommonPid is { } p && p.Offset + 4 <= data.Length ? BinaryPrimitives.ReadInt32LittleEndian(data[p.Offset..]) : 0;
+        byte flags = format.CommonFlags is { } f && f.Offset < data.Length ? data[f.Offset] : (byte)0;
+        byte preempt = format.CommonPreemptCount is { } pc && pc.Offset < data.Length ? data[pc.Offset] : (byte)0;
+        var fields = format.Fields;
+        var values = new object?[fields.Count];
+        for (int i = 0; i < values.Length; i++) values[i] = ReadField(fields[i], data);
+        return new TraceRecord
+        {
+            Timestamp = timestamp,
+            Time = _clock.ToDateTime(timestamp),
+            Cpu = cpu,
+            ProcessId = pid,
+            Comm = _comms.Get(pid),
+            System = format.System,
+            Name = format.Name,
+            EventId = id,
+            Flags = flags,
+            PreemptCount = preempt,
+            Fields = new TraceFieldValues(format.FieldNames, values),
+        };
+    }
+
+    public static object? ReadField(TraceEventField f, ReadOnlySpan<byte> data)
+    {
+        switch (f.Kind)
+        {
+            case TraceFieldKind.Scalar:
+                if (f.Offset + f.Size > data.Length) return null;
+                return ReadScalar(data.Slice(f.Offset, f.Size), f.Signed, f.Type);
+            case TraceFieldKind.Array:
+                if (f.Offset + f.Size > data.Length) return null;
+                return ReadArray(data.Slice(f.Offset, f.Size), f);
+            case TraceFieldKind.FlexibleArray:
+                return f.Offset > data.Length ? null : ReadArray(data[f.Offset..], f);
+            case TraceFieldKind.DataLocation:
+            case TraceFieldKind.RelativeLocation:
+            {
+                if (f.Offset + 4 > data.Length) return null;
+                uint loc = BinaryPrimitives.ReadUInt32LittleEndian(data[f.Offset..]);
+                int offset = (int)(loc & 0xffff), length = (int)(loc >> 16);
+                if (f.Kind == TraceFieldKind.RelativeLocation) offset += f.Offset + f.Size;
+                if (offset + length > data.Length || offset < 0) return null;
+                return ReadArray(data.Slice(offset, length), f);
+            }
+            default:
+                return null;
+        }
+    }
+
+    private static object ReadScalar(ReadOnlySpan<byte> b, bool signed, string type)
+    {
+        switch (b.Length)
+        {
+            case 1:
+                if (type == "bool") return b[0] != 0;
+                return signed ? (object)(sbyte)b[0] : b[0];
+            case 2: return signed ? BinaryPrimitives.ReadInt16LittleEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b);
+            case 4: return signed ? BinaryPrimitives.ReadInt32LittleEndian(b) : BinaryPrimitives.ReadUInt32LittleEndian(b);
+            case 8: return signed ? BinaryPrimitives.ReadInt64LittleEndian(b) : BinaryPrimitives.ReadUInt64LittleEndian(b);
+            default: return b.ToArray();
+        }
+    }
+
+    private static object ReadArray(ReadOnlySpan<byte> b, TraceEventField f)
+    {
+        if (f.IsString)
+        {
+            int nul = b.IndexOf((byte)0);
+            return Encoding.UTF8.GetString(nul >= 0 ? b[..nul] : b);
+        }
+        int es = f.ElementSize;
+        int n = es > 0 ? b.Length / es : 0;
+        switch (es)
+        {
+            case 2:
+                if (f.Signed) { var a = new short[n]; for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadInt16LittleEndian(b[(i * 2)..]); return a; }
+                else { var a = new ushort[n]; for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadUInt16LittleEndian(b[(i * 2)..]); return a; }
+            case 4:
+                if (f.Signed) { var a = new int[n]; for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadInt32LittleEndian(b[(i * 4)..]); return a; }
+                else { var a = new uint[n]; for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadUInt32LittleEndian(b[(i * 4)..]); return a; }
+            case 8:
+                if (f.Signed) { var a = new long[n]; for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadInt64LittleEndian(b[(i * 8)..]); return a; }
+                else { var a = new ulong[n]; for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadUInt64LittleEndian(b[(i * 8)..]); return a; }
+            default:
+                return b.ToArray();
+        }
+    }
+}
+
+/// <summary>pid → comm, as the kernel's text output finds it: saved_cmdlines (re-read at most once a second on a miss), then /proc.</summary>
+public sealed class CommCache
+{
+    private readonly string? _savedCmdlines;
+    private readonly Dictionary<int, string> _map = new();
+    private long _loadedAt = long.MinValue;
+    private readonly bool _useProc;
+
+    public CommCache(string? traceFsRoot, bool useProc = true)
+    {
+        _savedCmdlines = traceFsRoot is null ? null : Path.Combine(traceFsRoot, "saved_cmdlines");
+        _useProc = useProc;
+        _map[0] = "<idle>";
+        Reload();
+    }
+
+    /// <summary>A cache from a recorded saved_cmdlines text (fixtures, trace.dat).</summary>
+    public static CommCache FromText(string savedCmdlines)
+    {
+        var c = new CommCache(null, useProc: false);
+        c.Parse(savedCmdlines);
+        return c;
+    }
+
+    public void Set(int pid, string comm) => _map[pid] = comm;
+
+    public string Get(int pid)
+    {
+        if (_map.TryGetValue(pid, out var c)) return c;
+        if (_savedCmdlines is not null && Environment.TickCount64 - _loadedAt > 1000)
+        {
+            Reload();
+            if (_map.TryGetValue(pid, out c)) return c;
+        }
+        string? fromProc = null;
+        if (_useProc)
+        {
+            try { fromProc = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/comm").TrimEnd('\n'); }
+            catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+        return _map[pid] = fromProc ?? "<...>";
+    }
+
+    private void Reload()
+    {
+        _loadedAt = Environment.TickCount64;
+        if (_savedCmdlines is null) return;
+        var text = ControlFile.TryReadText(_savedCmdlines, out _);
+        if (text is not null) Parse(text);
+    }
+
+    private void Parse(string text)
+    {
+        foreach (var line in text.Split('\n'))
+        {
+            int sp = line.IndexOf(' ');
+            if (sp > 0 && int.TryParse(line.AsSpan(0, sp), NumberStyles.Integer, CultureInfo.InvariantCulture, out int pid))
+                _map[pid] = line[(sp + 1)..];
+        }
+    }
+}
+
+/// <summary>Maps trace-clock nanoseconds to wall-clock time for the clocks that are a POSIX clock (mono, mono_raw, boot, tai).</summary>
+public sealed class TraceClock
+{
+    private readonly long? _offsetNs;
+    private readonly DateTime _localEpoch;
+
+    public TraceClock(string? clockName)
+    {
+        Name = clockName ?? "local";
+        int? id = Name switch
+        {
+            "mono" => Interop.CLOCK_MONOTONIC,
+            "mono_raw" => Interop.CLOCK_MONOTONIC_RAW,
+            "boot" => Interop.CLOCK_BOOTTIME,
+            "tai" => Interop.CLOCK_TAI,
+            _ => null,
+        };
+        if (id is int clock)
+        {
+            // realtime - clock, taken back to back; the error is the gap between the two calls (well under a microsecond).
+            long a = Interop.ClockNanoseconds(clock);
+            long real = Interop.ClockNanoseconds(Interop.CLOCK_REALTIME);
+            long b = Interop.ClockNanoseconds(clock);
+            _offsetNs = real - (a + (b - a) / 2);
+            // Local time with the UTC offset of now: one addition per record instead of a time-zone lookup.
+            _localEpoch = DateTime.SpecifyKind(DateTime.UnixEpoch + TimeZoneInfo.Local.GetUtcOffset(DateTime.UtcNow), DateTimeKind.Local);
+        }
+    }
+
+    public string Name { get; }
+    public bool HasWallClock => _offsetNs is not null;
+
+    public static TraceClock None { get; } = new("local");
+
+    public DateTime? ToDateTime(ulong timestamp) =>
+        _offsetNs is long off ? _localEpoch.AddTicks(((long)timestamp + off) / 100) : null;
+}
