@@ -137,23 +137,14 @@ public sealed class DynamicEvents
         return Directory.Exists(dir) ? Directory.EnumerateDirectories(dir).Select(Path.GetFileName).OfType<string>().OrderBy(n => n, StringComparer.Ordinal).ToList() : Enumerable.Empty<string>();
     }
 
-    /// <summary>Sets the filter (when given) and enables the event, at the top level ("") or in an instance.</summary>
+    /// <summary>
+    /// Sets the filter (when given) and enables the event, at the top level ("") or in an instance, through the ftrace
+    /// engine (which puts the filter back and reports the kernel's caret when the filter is refused).
+    /// </summary>
     public void Enable(string group, string name, string instance = "", string? filter = null)
     {
-        if (instance.Length > 0 && !Directory.Exists(Path.Combine(TraceFs, "instances", instance)))
-            throw new KernelDebugException($"There is no tracefs instance '{instance}'.", "InstanceNotFound", ErrorCategory.ObjectNotFound)
-            { Target = instance, Remedy = $"Create it first (mkdir {Path.Combine(TraceFs, "instances", instance)}), or leave out -Instance to enable at the top level." };
-        var dir = EventDirectory(group, name, instance);
-        if (filter is not null)
-        {
-            UserInput.EnsureSingleLine(filter, "Filter");
-            try { ControlFile.WriteValue(Path.Combine(dir, "filter"), filter); }
-            catch (KernelDebugException e) when (e.Errno == Errno.EINVAL)
-            {
-                throw new KernelDebugException($"The kernel refused the filter '{filter}' for {group}/{name}: check field names (see {Path.Combine(dir, "format")}).", "InvalidFilter", ErrorCategory.InvalidArgument, e) { Target = filter };
-            }
-        }
-        ControlFile.WriteValue(Path.Combine(dir, "enable"), "1");
+        var target = instance.Length == 0 ? FtraceInstance.TopLevel : FtraceInstance.Get(instance);
+        target.EnableEvents(new[] { (group, name) }, filter);
     }
 
     public void Disable(string group, string name, string instance = "") =>

@@ -87,7 +87,7 @@ public sealed class HostProbeEnvironment : IProbeEnvironment
         if (t is null) return null;
         var format = Path.Combine(t, "events", system, eventName, "format");
         var text = ControlFile.TryReadText(format, out _);
-        return text is null ? null : TraceEventFormat.FieldNames(text);
+        return text is null ? null : TraceEventFormat.Parse(system, text).Fields.Select(f => f.Name).ToArray();
     }
 
     public bool TracepointExists(string name)
@@ -100,26 +100,4 @@ public sealed class HostProbeEnvironment : IProbeEnvironment
     }
 
     public bool HasBtf => File.Exists("/sys/kernel/btf/vmlinux");
-}
-
-/// <summary>Reads the field names out of an event's format file.</summary>
-public static class TraceEventFormat
-{
-    public static IReadOnlyCollection<string> FieldNames(string formatText)
-    {
-        var names = new List<string>();
-        foreach (var raw in formatText.Split('\n'))
-        {
-            var line = raw.Trim();
-            if (!line.StartsWith("field:", StringComparison.Ordinal)) continue;
-            int semi = line.IndexOf(';');
-            if (semi < 0) continue;
-            var decl = line[6..semi].Trim();
-            int bracket = decl.IndexOf('[');
-            if (bracket >= 0) decl = decl[..bracket];
-            var name = decl.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.TrimStart('*');
-            if (!string.IsNullOrEmpty(name)) names.Add(name);
-        }
-        return names;
-    }
 }
