@@ -49,7 +49,7 @@ namespace KernelDebug.Probes
                 Kind = e64.Type switch
                 {
                     FileType.Executable => ElfFileKind.Executable,
-                    FileType.SharedObject => interp ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
+                    FileType.SharedObject => IsPie(e64, interp) ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
                     FileType.Relocatable => ElfFileKind.Relocatable,
                     _ => ElfFileKind.Other,
                 };
@@ -67,7 +67,7 @@ namespace KernelDebug.Probes
                 Kind = e32.Type switch
                 {
                     FileType.Executable => ElfFileKind.Executable,
-                    FileType.SharedObject => interp ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
+                    FileType.SharedObject => IsPie(e32, interp) ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
                     FileType.Relocatable => ElfFileKind.Relocatable,
                     _ => ElfFileKind.Other,
                 };
@@ -79,6 +79,24 @@ namespace KernelDebug.Probes
                 Machine = elf.Machine.ToString();
             }
             HasSymTab = _symbols.Any(s => s.Source == ElfSymbolSource.SymTab);
+        }
+
+        /// <summary>
+        /// A PIE is an ET_DYN with DF_1_PIE in DT_FLAGS_1; without that flag, one with an interpreter and no DT_SONAME
+        /// (glibc's libc.so.6 has an interpreter too, but it is a library).
+        /// </summary>
+        private static bool IsPie<T>(ELF<T> elf, bool hasInterpreter) where T : struct
+        {
+            const ulong DT_SONAME = 14, DT_FLAGS_1 = 0x6ffffffb, DF_1_PIE = 0x08000000;
+            if (!elf.TryGetSection(".dynamic", out var s) || s is not DynamicSection<T> dyn) return hasInterpreter;
+            bool soname = false;
+            foreach (var e in dyn.Entries)
+            {
+                ulong tag = Convert.ToUInt64(e.Tag), value = Convert.ToUInt64(e.Value);
+                if (tag == DT_FLAGS_1 && (value & DF_1_PIE) != 0) return true;
+                if (tag == DT_SONAME) soname = true;
+            }
+            return hasInterpreter && !soname;
         }
 
         /// <summary>Opens an ELF file; throws KernelDebugException (ObjectNotFound / InvalidData) with a clear message.</summary>

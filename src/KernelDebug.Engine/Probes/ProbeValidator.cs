@@ -320,7 +320,7 @@ public static class ProbeValidator
         for (int i = 2; i < argv.Length; i++)
         {
             if (argv[i] != "if") continue;
-            if (i + 1 >= argv.Length) s.Fail(ProbeErrorKind.NoEpFilter, i, 0);
+            if (i + 1 >= argv.Length) s.Fail(ProbeErrorKind.NoEpFilter, i + 1, 0);
             argEnd = i;
             break;
         }

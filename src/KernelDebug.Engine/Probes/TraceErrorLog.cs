@@ -44,12 +44,16 @@ public static class TraceErrorLog
         return list;
     }
 
-    /// <summary>The last entry in after that is not in before and whose command is the given one (words joined by single spaces).</summary>
+    /// <summary>
+    /// The first entry in after that is not in before and whose command is the given one (words joined by single
+    /// spaces). The first, because one refusal can log twice (e.g. an eprobe's %reg: "Invalid $-variable", then
+    /// "Invalid fetch argument"), and the first names the cause.
+    /// </summary>
     public static TraceErrorLogEntry? FindNew(string? before, string? after, string command)
     {
         if (after is null) return null;
         var old = new HashSet<string>(before is null ? Array.Empty<string>() : Parse(before).Select(e => e.Raw), StringComparer.Ordinal);
         var normalized = string.Join(' ', ProbeValidator.Split(command));
-        return Parse(after).LastOrDefault(e => !old.Contains(e.Raw) && e.Command == normalized);
+        return Parse(after).FirstOrDefault(e => !old.Contains(e.Raw) && e.Command == normalized);
     }
 }
