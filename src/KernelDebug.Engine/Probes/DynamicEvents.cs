@@ -99,6 +99,8 @@ public sealed class DynamicEvents
                 throw new KernelDebugException($"A probe with this group/event name already exists: {normalized}", "ProbeExists", ErrorCategory.ResourceExists, e) { Target = normalized };
             throw new KernelDebugException($"The kernel refused the probe definition ({Errno.Name(e.Errno)}, no error_log entry): {normalized}", "ProbeRefusedByKernel", e.Category, e) { Target = normalized };
         }
+        // Event ids are reused after probes go: the ftrace decoder's id cache must forget them.
+        TraceEventCatalog.Invalidate();
         var (group, name) = NameOf(normalized);
         return List(file).LastOrDefault(d => d.Group == group && d.Name == name)
             ?? throw new KernelDebugException($"The kernel accepted '{normalized}' but does not list {group}/{name} in {FileName(file)}.", "ProbeNotListed", ErrorCategory.InvalidResult);
@@ -173,7 +175,11 @@ public sealed class DynamicEvents
             _ => FileFor(probe.Kind),
         };
         var command = $"-:{probe.Group}/{probe.Name}";
-        try { ControlFile.Append(PathOf(file), command); }
+        try
+        {
+            ControlFile.Append(PathOf(file), command);
+            TraceEventCatalog.Invalidate();
+        }
         catch (KernelDebugException e) when (e.Errno == Errno.EBUSY)
         {
             throw new KernelDebugException($"{probe.FullName} is in use (perf or another tracer holds it); the kernel refused to remove it.", "ProbeInUse", ErrorCategory.ResourceBusy, e) { Target = probe.FullName };
