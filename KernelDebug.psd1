@@ -29,6 +29,23 @@
         'Test-KernelDebugCapability'
 
         # ftrace
+        'New-FtraceInstance'
+        'Get-FtraceInstance'
+        'Remove-FtraceInstance'
+        'Get-FtraceTracer'
+        'Set-FtraceTracer'
+        'Get-FtraceFilter'
+        'Set-FtraceFilter'
+        'Clear-FtraceFilter'
+        'Get-TraceEvent'
+        'Enable-TraceEvent'
+        'Disable-TraceEvent'
+        'Start-Ftrace'
+        'Stop-Ftrace'
+        'Clear-FtraceBuffer'
+        'Write-TraceMarker'
+        'Receive-TraceEvent'
+        'Invoke-Ftrace'
 
         # probes
         'New-Uprobe'

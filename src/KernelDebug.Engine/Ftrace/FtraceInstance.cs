@@ -206,7 +206,13 @@ public sealed class FtraceInstance
     {
         UserInput.EnsureSingleLine(message, "Message");
         using var fd = Interop.Open(FilePath("trace_marker"), Interop.O_WRONLY);
-        Interop.Write(fd, Encoding.UTF8.GetBytes(message), FilePath("trace_marker"));
+        try { Interop.Write(fd, Encoding.UTF8.GetBytes(message), FilePath("trace_marker")); }
+        catch (KernelDebugException e) when (e.Errno == Errno.EBADF)
+        {
+            // The kernel answers EBADF when the ring buffer is off: nothing was recorded.
+            throw new KernelDebugException($"Tracing is off in {Name}: the marker was not recorded (Start-Ftrace turns it on).",
+                "TraceMarkerNotRecorded", ErrorCategory.InvalidOperation, e) { Target = Name };
+        }
     }
 
     public void SetClock(string clock)

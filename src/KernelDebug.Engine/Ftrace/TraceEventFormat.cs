@@ -62,6 +62,9 @@ public sealed class TraceEventFormat
     /// <summary>Field names of <see cref="Fields"/>, shared by every record of this event.</summary>
     public string[] FieldNames { get; private set; } = Array.Empty<string>();
 
+    /// <summary>Indexes into Fields of (xxx_comm, xxx_pid) pairs, from which the decoder learns comms.</summary>
+    internal (int Comm, int Pid)[] CommPidPairs { get; private set; } = Array.Empty<(int, int)>();
+
     internal TraceEventField? CommonPid, CommonFlags, CommonPreemptCount, CommonType;
 
     private static readonly Regex FieldLine = new(
@@ -95,6 +98,15 @@ public sealed class TraceEventFormat
             System = system, Name = name, Id = id, AllFields = fields, Fields = own, PrintFormat = print,
         };
         format.FieldNames = own.Select(f => f.Name).ToArray();
+        var pairs = new List<(int, int)>();
+        for (int i = 0; i < own.Count; i++)
+        {
+            if (!own[i].IsString || !own[i].Name.EndsWith("comm", StringComparison.Ordinal)) continue;
+            var pidName = own[i].Name[..^4] + "pid";
+            int j = own.FindIndex(f => f.Name == pidName && f.Kind == TraceFieldKind.Scalar && f.Size == 4);
+            if (j >= 0) pairs.Add((i, j));
+        }
+        format.CommPidPairs = pairs.ToArray();
         format.CommonPid = fields.FirstOrDefault(f => f.Name == "common_pid");
         format.CommonFlags = fields.FirstOrDefault(f => f.Name == "common_flags");
         format.CommonPreemptCount = fields.FirstOrDefault(f => f.Name == "common_preempt_count");

@@ -45,6 +45,25 @@ public sealed class TraceRecordDecoder
         return missed;
     }
 
+    /// <summary>
+    /// Decodes consecutive pages of one CPU (a copy of trace_pipe_raw, or a CPU's data in a trace.dat), calling
+    /// <paramref name="onRecord"/> for each record. Returns the sum of the pages' missed-events counts.
+    /// </summary>
+    public long DecodePages(byte[] pages, int cpu, Action<TraceRecord> onRecord)
+    {
+        long missed = 0;
+        var list = new List<TraceRecord>(256);
+        int size = _layout.PageSize;
+        for (int off = 0; off + size <= pages.Length; off += size)
+        {
+            list.Clear();
+            long m = DecodePage(pages.AsSpan(off, size), cpu, list);
+            if (m > 0) missed += m;
+            foreach (var r in list) onRecord(r);
+        }
+        return missed;
+    }
+
     /// <summary>Decodes one event's payload (starting at common_type).</summary>
     public TraceRecord? Decode(ReadOnlySpan<byte> data, ulong timestamp, int cpu)
     {
@@ -58,13 +77,15 @@ public sealed class TraceRecordDecoder
         var fields = format.Fields;
         var values = new object?[fields.Count];
         for (int i = 0; i < values.Length; i++) values[i] = ReadField(fields[i], data);
+        var comm = _comms.Get(pid);
+        if (format.CommPidPairs.Length > 0) _comms.Learn(format, values);
         return new TraceRecord
         {
             Timestamp = timestamp,
             Time = _clock.ToDateTime(timestamp),
             Cpu = cpu,
             ProcessId = pid,
-            Comm = _comms.Get(pid),
+            Comm = comm,
             System = format.System,
             Name = format.Name,
             EventId = id,
@@ -170,18 +191,41 @@ public sealed class CommCache
     public string Get(int pid)
     {
         if (_map.TryGetValue(pid, out var c)) return c;
-        if (_savedCmdlines is not null && Environment.TickCount64 - _loadedAt > 1000)
+        bool reloadDue = _savedCmdlines is not null && Environment.TickCount64 - _loadedAt > 1000;
+        // A pid not found is asked again only after the next reload: the kernel saves comms as tasks get scheduled.
+        if (!reloadDue && _unknown.Contains(pid)) return _learned.TryGetValue(pid, out var l) ? l : "<...>";
+        if (reloadDue)
         {
             Reload();
+            _unknown.Clear();
             if (_map.TryGetValue(pid, out c)) return c;
         }
+        if (_learned.TryGetValue(pid, out c)) return c;
         string? fromProc = null;
         if (_useProc)
         {
             try { fromProc = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/comm").TrimEnd('\n'); }
             catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
-        return _map[pid] = fromProc ?? "<...>";
+        if (fromProc is not null) return _map[pid] = fromProc;
+        _unknown.Add(pid);
+        return "<...>";
+    }
+
+    private readonly HashSet<int> _unknown = new();
+    // Second to saved_cmdlines, as the kernel's own text output has it; used for pids it does not list (yet).
+    private readonly Dictionary<int, string> _learned = new();
+
+    /// <summary>Learns comms from the comm/pid field pairs of events (sched_switch prev_/next_, sched_wakeup, fork's child_).</summary>
+    internal void Learn(TraceEventFormat format, object?[] values)
+    {
+        var pairs = format.CommPidPairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            var (commIndex, pidIndex) = pairs[i];
+            if (values[commIndex] is string comm && comm.Length > 0 && values[pidIndex] is int pid && pid != 0)
+                _learned[pid] = comm;
+        }
     }
 
     private void Reload()
@@ -239,4 +283,12 @@ public sealed class TraceClock
 
     public DateTime? ToDateTime(ulong timestamp) =>
         _offsetNs is long off ? _localEpoch.AddTicks(((long)timestamp + off) / 100) : null;
+}
+
+/// <summary>A sink that only counts records (benchmarks, Measure-style consumers that need no objects).</summary>
+public sealed class RecordCounter
+{
+    public long Count { get; private set; }
+    public Action<TraceRecord> Add => _add ??= _ => Count++;
+    private Action<TraceRecord>? _add;
 }

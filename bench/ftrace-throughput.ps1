@@ -1,0 +1,96 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Ftrace decode and streaming throughput against trace-cmd report and the kernel's text rendering, side by side on one run.
+.DESCRIPTION
+    One workload (dd, 1-byte reads and writes) is recorded into three instances with the same events at once:
+    A is read by trace-cmd extract + trace-cmd report, B's raw pages are copied and decoded by the engine in memory,
+    C is rendered by the kernel (its trace file) and then streamed by Receive-TraceEvent | Measure-Object.
+    Prints events/s of each and the ratios. A fourth part streams live for a few seconds and samples memory.
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [int] $Syscalls = 200000,
+    [int] $StreamSeconds = 6
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+$tracefs = '/sys/kernel/tracing'
+$events = 'syscalls:sys_enter_read', 'syscalls:sys_exit_read', 'syscalls:sys_enter_write', 'syscalls:sys_exit_write'
+$tmp = Join-Path ([IO.Path]::GetTempPath()) "kd-bench-$PID"
+New-Item -ItemType Directory $tmp | Out-Null
+$instances = 1..3 | ForEach-Object { New-FtraceInstance -BufferSizeKb 65536 }
+try {
+    foreach ($i in $instances) { Enable-TraceEvent $events -Instance $i }
+    & dd if=/dev/zero of=/dev/null bs=1 count=$Syscalls 2>$null
+    foreach ($i in $instances) { Stop-Ftrace $i }
+    $a, $b, $c = $instances
+
+    # trace-cmd report on a trace.dat of A.
+    $dat = Join-Path $tmp 'a.dat'
+    & trace-cmd extract -B $a.Name -o $dat 2>&1 | Out-Null
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    $tcLines = (& trace-cmd report -i $dat 2>$null | Measure-Object -Line).Lines
+    $tcSeconds = $sw.Elapsed.TotalSeconds
+    # The count above includes PowerShell's line handling: time trace-cmd alone into a file as well.
+    $sw.Restart(); & trace-cmd report -i $dat -o (Join-Path $tmp 'a.txt') 2>$null | Out-Null; $tcAlone = $sw.Elapsed.TotalSeconds
+    if (-not (Test-Path (Join-Path $tmp 'a.txt'))) { $sw.Restart(); & sh -c "trace-cmd report -i '$dat' > '$tmp/a.txt' 2>/dev/null"; $tcAlone = $sw.Elapsed.TotalSeconds }
+
+    # Engine decode of B's raw pages, in memory.
+    $pages = [System.Collections.Generic.List[object]]::new()
+    $cpus = Get-ChildItem "$($b.Path)/per_cpu" -Directory | ForEach-Object { [int]$_.Name.Substring(3) }
+    foreach ($cpu in $cpus) {
+        $file = Join-Path $tmp "cpu$cpu.raw"
+        & dd if="$($b.Path)/per_cpu/cpu$cpu/trace_pipe_raw" of=$file bs=4096 iflag=nonblock 2>$null
+        $pages.Add([pscustomobject]@{ Cpu = $cpu; Bytes = [IO.File]::ReadAllBytes($file) })
+    }
+    $layout = [KernelDebug.Ftrace.RingBufferLayout]::Load($tracefs, $b)
+    $decoder = [KernelDebug.Ftrace.TraceRecordDecoder]::new($layout, [KernelDebug.Ftrace.CommCache]::new($tracefs, $true), [KernelDebug.Ftrace.TraceClock]::None, $null)
+    $best = [double]::MaxValue; $decoded = 0
+    foreach ($round in 1..3) {
+        $counter = [KernelDebug.Ftrace.RecordCounter]::new()
+        $sw.Restart()
+        foreach ($p in $pages) { $null = $decoder.DecodePages($p.Bytes, $p.Cpu, $counter.Add) }
+        $n = $counter.Count
+        $best = [Math]::Min($best, $sw.Elapsed.TotalSeconds); $decoded = $n
+    }
+    $bytes = ($pages | ForEach-Object { $_.Bytes.Length } | Measure-Object -Sum).Sum
+
+    # The kernel's text rendering of C, then the cmdlet end to end on C.
+    $sw.Restart(); $textLines = ([IO.File]::ReadAllText("$($c.Path)/trace") -split "`n" | Where-Object { $_ -and $_[0] -ne '#' }).Count; $textSeconds = $sw.Elapsed.TotalSeconds
+    $sw.Restart(); $e2e = (Receive-TraceEvent $c -NoWait | Measure-Object).Count; $e2eSeconds = $sw.Elapsed.TotalSeconds
+
+    $rate = { param($n, $s) [Math]::Round($n / $s) }
+    $tc = & $rate $tcLines $tcAlone
+    $engine = & $rate $decoded $best
+    $text = & $rate $textLines $textSeconds
+    $cmdlet = & $rate $e2e $e2eSeconds
+    [pscustomobject]@{ What = 'trace-cmd report (trace.dat of A, to a file)'; Events = $tcLines; Seconds = [Math]::Round($tcAlone, 3); EventsPerSecond = $tc }
+    [pscustomobject]@{ What = 'kernel text rendering (C/trace)'; Events = $textLines; Seconds = [Math]::Round($textSeconds, 3); EventsPerSecond = $text }
+    [pscustomobject]@{ What = "engine decode (B raw pages, $([Math]::Round($bytes / 1MB, 1)) MiB, best of 3)"; Events = $decoded; Seconds = [Math]::Round($best, 3); EventsPerSecond = $engine }
+    [pscustomobject]@{ What = 'Receive-TraceEvent -NoWait | Measure-Object (C)'; Events = $e2e; Seconds = [Math]::Round($e2eSeconds, 3); EventsPerSecond = $cmdlet }
+    Write-Host ("ratio engine decode / trace-cmd report: {0:N2}x   (goal: engine >= 2M events/s: {1})" -f ($engine / $tc), ($engine -ge 2e6))
+    Write-Host ("ratio engine decode / kernel text:      {0:N2}x" -f ($engine / $text))
+    Write-Host ("ratio cmdlet end-to-end / trace-cmd:    {0:N2}x   (goal: cmdlet >= 0.5M events/s: {1})" -f ($cmdlet / $tc), ($cmdlet -ge 5e5))
+}
+finally {
+    foreach ($i in $instances) { if (Test-Path $i.Path) { Remove-FtraceInstance $i } }
+    Remove-Item $tmp -Recurse -Force
+}
+
+# Memory while streaming live: a steady syscall load, working set sampled each second.
+$load = Start-Process dd -ArgumentList 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=100000000' -PassThru
+try {
+    $samples = [System.Collections.Generic.List[double]]::new()
+    $timer = [Diagnostics.Stopwatch]::StartNew()
+    $next = 1
+    $count = 0
+    Receive-TraceEvent -Event 'syscalls:sys_enter_read', 'syscalls:sys_enter_write' -Duration ([TimeSpan]::FromSeconds($StreamSeconds)) -WarningAction SilentlyContinue | ForEach-Object {
+        $count++
+        if ($timer.Elapsed.TotalSeconds -ge $next) { $next++; [GC]::Collect(); $samples.Add([Diagnostics.Process]::GetCurrentProcess().WorkingSet64 / 1MB) }
+    }
+    $m = $samples | Measure-Object -Minimum -Maximum
+    Write-Host ("streaming {0:N0} events in {1}s through ForEach-Object: {2:N0} events/s; working set {3:N0}-{4:N0} MiB over {5} samples (flat: {6})" -f `
+        $count, $StreamSeconds, ($count / $timer.Elapsed.TotalSeconds), $m.Minimum, $m.Maximum, $samples.Count, (($m.Maximum - $m.Minimum) -lt 64))
+}
+finally { Stop-Process -Id $load.Id -ErrorAction SilentlyContinue }

@@ -1,0 +1,159 @@
+using System.Globalization;
+using System.Management.Automation;
+using KernelDebug.Ftrace;
+using KernelDebug.Launch;
+using KernelDebug.Native;
+
+namespace KernelDebug.Commands.Ftrace;
+
+/// <summary>
+/// Traces one script block or command in a private instance: the events are filtered to its process tree
+/// (set_event_pid with event-fork), the records are returned, and everything made for the call is removed.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "Ftrace", DefaultParameterSetName = "ScriptBlock")]
+[OutputType(typeof(TraceRecord))]
+public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "ScriptBlock")]
+    public ScriptBlock ScriptBlock { get; set; } = null!;
+
+    /// <summary>A program (path or name on PATH), started without a shell.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
+    public string Command { get; set; } = "";
+
+    [Parameter(Position = 1, ParameterSetName = "Command")]
+    public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter]
+    [ArgumentCompleter(typeof(TraceEventNameCompleter))]
+    [SupportsWildcards]
+    public string[]? Event { get; set; }
+
+    [Parameter]
+    public string? Filter { get; set; }
+
+    /// <summary>Function globs for the function tracer (set_ftrace_filter); implies -Tracer function.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(FunctionNameCompleter))]
+    public string[]? Function { get; set; }
+
+    [Parameter]
+    [ArgumentCompleter(typeof(TracerNameCompleter))]
+    public string? Tracer { get; set; }
+
+    [Parameter]
+    [ValidateRange(64, 1 << 22)]
+    public int BufferSizeKb { get; set; } = 8192;
+
+    private TraceRecordStream? _stream;
+    private PrivateInstance? _private;
+    private LaunchedProcess? _child;
+    private volatile bool _stopping;
+
+    protected override void ProcessRecord()
+    {
+        if ((Event is null || Event.Length == 0) && Tracer is null && Function is null)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("Name what to record: -Event, -Tracer or -Function."), "NothingToTrace", ErrorCategory.InvalidArgument, null));
+        try
+        {
+            var events = Event is null ? new List<(string, string)>() : MatchEvents(Event);
+            if (Event is not null && events.Count == 0) return;
+            _private = Try(() => new PrivateInstance());
+            var instance = _private.Instance;
+            WriteVerbose($"Private instance {instance.Name}.");
+            Try(() =>
+            {
+                instance.SetTracingOn(false);
+                instance.SetClock("mono");
+                instance.SetBufferSizeKb(BufferSizeKb);
+                instance.SetOption("event-fork", true);
+            });
+            var tracer = Tracer ?? (Function is not null ? "function" : null);
+            if (Function is not null) Try(() => FunctionFilter.Write(instance, FtraceFilterKind.Filter, Function, null, append: false));
+
+            if (ParameterSetName == "Command")
+            {
+                var cwd = SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+                _child = Try(() => ChildLauncher.StartStopped(Command, ArgumentList, new LaunchOptions { WorkingDirectory = cwd }), Command);
+                TraceProcess(instance, _child.ProcessId, tracer);
+            }
+            else
+            {
+                // The pipeline thread runs the script block; processes it starts fork from it (event-fork follows them).
+                TraceProcess(instance, CurrentThreadId(), tracer);
+            }
+            if (events.Count > 0) Try(() => instance.EnableEvents(events, Filter), Filter);
+
+            _stream = Try(() => new TraceRecordStream(instance));
+            var done = false;
+            _stream.Start(new TraceReadOptions { PollMilliseconds = 100 }, () => Volatile.Read(ref done));
+            Try(() => instance.SetTracingOn(true));
+
+            if (_child is not null)
+            {
+                var child = _child;
+                child.Resume();
+                int execErrno = child.WaitForExec();
+                if (execErrno != 0) Try(() => LaunchedProcess.ThrowIfExecFailed(execErrno, child.Path), Command);
+                _ = Task.Run(() =>
+                {
+                    try { child.WaitForExit(); }
+                    catch (KernelDebugException) { }
+                    finally { instance.SetTracingOn(false); Volatile.Write(ref done, true); }
+                });
+                foreach (var record in _stream.Drain()) WriteObject(record);
+                var status = child.ExitStatus;
+                if (status is { } s) WriteVerbose($"{Command} ended: {s}.");
+            }
+            else
+            {
+                try { ScriptBlock.Invoke(); }
+                finally
+                {
+                    instance.SetTracingOn(false);
+                    Volatile.Write(ref done, true);
+                }
+                foreach (var record in _stream.Drain()) WriteObject(record);
+            }
+            if (!_stopping && _stream.LostEventsWarning() is { } warning) WriteWarning(warning);
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e) && e is not PipelineStoppedException) { this.ThrowKernelError(e); }
+        finally
+        {
+            Cleanup();
+        }
+    }
+
+    private void TraceProcess(FtraceInstance instance, int pid, string? tracer)
+    {
+        Try(() => instance.AddEventPids(new[] { pid }));
+        if (tracer is null) return;
+        Try(() =>
+        {
+            FunctionFilter.WritePids(instance, new[] { pid }, append: false);
+            instance.SetOption("function-fork", true);
+            instance.SetTracer(tracer);
+        }, tracer);
+    }
+
+    private static int CurrentThreadId() => (int)Interop.syscall(SyscallNumbers.Gettid, 0, 0, 0, 0, 0, 0);
+
+    protected override void StopProcessing()
+    {
+        _stopping = true;
+        try { _child?.Kill(); } catch (Exception) { /* already gone */ }
+        _stream?.Cancel();
+    }
+
+    private void Cleanup()
+    {
+        _stream?.Dispose();
+        _stream = null;
+        _child?.Dispose();
+        _child = null;
+        _private?.Dispose();
+        _private = null;
+    }
+
+    public void Dispose() => Cleanup();
+}

@@ -1,0 +1,94 @@
+using System.Management.Automation;
+using KernelDebug.Ftrace;
+
+namespace KernelDebug.Commands.Ftrace;
+
+/// <summary>
+/// Streams decoded trace records from an instance's binary ring buffer (per-CPU trace_pipe_raw), merged across CPUs
+/// in time order, until Ctrl+C, -Count, -Duration or (-NoWait) the end of the data. With -Event it records into a
+/// private instance made for the call and removed after it.
+/// </summary>
+[Cmdlet(VerbsCommunications.Receive, "TraceEvent", DefaultParameterSetName = "Instance")]
+[OutputType(typeof(TraceRecord))]
+public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Instance")]
+    [FtraceInstanceTransformation]
+    [ArgumentCompleter(typeof(FtraceInstanceNameCompleter))]
+    public FtraceInstance Instance { get; set; } = null!;
+
+    /// <summary>Events to record in a private instance ('system:event' globs).</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Event")]
+    [ArgumentCompleter(typeof(TraceEventNameCompleter))]
+    [SupportsWildcards]
+    public string[] Event { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = "Event")]
+    public string? Filter { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long Count { get; set; }
+
+    [Parameter]
+    public TimeSpan Duration { get; set; }
+
+    [Parameter]
+    public SwitchParameter NoWait { get; set; }
+
+    private TraceRecordStream? _stream;
+    private PrivateInstance? _private;
+    private bool _stopping;
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var instance = Instance;
+            if (ParameterSetName == "Event")
+            {
+                var events = MatchEvents(Event);
+                if (events.Count == 0) return;
+                _private = Try(() => new PrivateInstance());
+                instance = _private.Instance;
+                // mono maps onto wall-clock time, so records get a DateTime.
+                Try(() => instance.SetClock("mono"));
+                Try(() => instance.EnableEvents(events, Filter), Filter);
+                WriteVerbose($"Recording {events.Count} event(s) in private instance {instance.Name}.");
+            }
+            _stream = Try(() => new TraceRecordStream(instance));
+            _stream.Start(new TraceReadOptions
+            {
+                Count = Count > 0 ? Count : null,
+                Duration = MyInvocation.BoundParameters.ContainsKey(nameof(Duration)) ? Duration : null,
+                NoWait = NoWait,
+            });
+            try
+            {
+                foreach (var record in _stream.Drain()) WriteObject(record);
+            }
+            catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, instance); }
+            if (!_stopping && _stream.LostEventsWarning() is { } warning) WriteWarning(warning);
+        }
+        finally
+        {
+            Cleanup();
+        }
+    }
+
+    protected override void StopProcessing()
+    {
+        _stopping = true;
+        _stream?.Cancel();
+    }
+
+    private void Cleanup()
+    {
+        _stream?.Dispose();
+        _stream = null;
+        _private?.Dispose();
+        _private = null;
+    }
+
+    public void Dispose() => Cleanup();
+}
