@@ -26,8 +26,8 @@ BeforeAll {
     }
 
     function Read-Hits($Instance) {
-        $reader = [KernelDebug.Ftrace.TraceStreamReader]::new($Instance, $null)
-        try { @($reader.ReadAvailable()) } finally { $reader.Dispose() }
+        # The ftrace area's reader: what the instance's ring buffer holds now, as typed records.
+        @(Receive-TraceEvent -Instance $Instance -NoWait)
     }
 
     function Get-PerfOffset([string] $File, [string] $Function) {
@@ -76,14 +76,14 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
     }
 
     It 'records readline entries and returns with their strings when bash actually reads a line' {
-        $pi = [KernelDebug.Ftrace.PrivateInstance]::new()
+        $pi = New-FtraceInstance
         try {
-            $i = $pi.Instance.Name
+            $i = $pi.Name
             New-Uprobe -Name rl -Path /bin/bash -Symbol readline -Group $G -Argument 'prompt=+0(%di):string' -Enable -Instance $i | Out-Null
             $ret = New-Uprobe -Name rlret -Path /bin/bash -Symbol readline -Group $G -Return -Argument 'line=+0(%ax):string' -Enable -Instance $i
             $ret.EnabledIn | Should -Be @($i)
             "echo kd-probe-line`nexit`n" | & /bin/bash --norc --noprofile -i 2>&1 | Out-Null
-            $hits = Read-Hits $pi.Instance
+            $hits = Read-Hits $pi
             $lines = @($hits | Where-Object Name -eq rlret | ForEach-Object { $_.Fields['line'] })
             $lines | Should -Contain 'echo kd-probe-line'
             $lines | Should -Contain 'exit'
@@ -92,19 +92,19 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         }
         finally {
             Get-Uprobe -Group $G | Remove-Uprobe -Force
-            $pi.Dispose()
+            $pi | Remove-FtraceInstance
         }
     }
 
     It 'fetches a libc argument and return value (getenv) from a program that calls it' -Skip:(-not (Test-Path /bin/date)) {
         # date calls getenv("TZ") (tzset); the entry probe is filtered on the fetched string.
-        $pi = [KernelDebug.Ftrace.PrivateInstance]::new()
+        $pi = New-FtraceInstance
         try {
-            $i = $pi.Instance.Name
+            $i = $pi.Name
             New-Uprobe -Name getenv -Path $Libc -Symbol getenv -Group $G -Argument 'name=+0(%di):string' -Enable -Instance $i -Filter 'name == "TZ"' | Out-Null
             New-Uprobe -Name getenvret -Path $Libc -Symbol getenv -Group $G -Return -Argument 'value=+0(%ax):string', 'ptr=$retval:x64' -Enable -Instance $i | Out-Null
             & /usr/bin/env TZ=KDT-3 /bin/date +%Z | Should -Be 'KDT'
-            $all = @(Read-Hits $pi.Instance)
+            $all = @(Read-Hits $pi)
             $hits = @($all | Where-Object Comm -eq 'date')
             $entry = @($hits | Where-Object Name -eq getenv)
             $entry.Count | Should -BeGreaterOrEqual 1 -Because "records: $(($all | ForEach-Object { "$($_.Comm):$($_.Name)" } | Select-Object -First 12) -join ', ')"
@@ -115,14 +115,14 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         }
         finally {
             Get-Uprobe -Group $G | Remove-Uprobe -Force
-            $pi.Dispose()
+            $pi | Remove-FtraceInstance
         }
     }
 
     It 'refuses to remove a probe enabled only in an instance unless -Force, which disables it there first' {
-        $pi = [KernelDebug.Ftrace.PrivateInstance]::new()
+        $pi = New-FtraceInstance
         try {
-            $i = $pi.Instance.Name
+            $i = $pi.Name
             New-Uprobe -Name busy -Path /bin/bash -Symbol readline -Group $G -Enable -Instance $i | Out-Null
             (Get-Uprobe -Group $G -Name busy).Enabled | Should -BeTrue
             Get-Uprobe -Group $G -Name busy | Remove-Uprobe -ErrorVariable err -ErrorAction SilentlyContinue
@@ -133,7 +133,7 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
             Get-Uprobe -Group $G -Name busy | Should -BeNullOrEmpty
             (Get-Content (Join-Path $TraceFs 'uprobe_events')) -match "$G/busy" | Should -BeNullOrEmpty
         }
-        finally { $pi.Dispose() }
+        finally { $pi | Remove-FtraceInstance }
     }
 
     It 'takes pipeline input, lists owned probes only with -Owned, and changes nothing under -WhatIf' {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KernelDebug.Ftrace;
 using KernelDebug.Host;
 using KernelDebug.Native;
 

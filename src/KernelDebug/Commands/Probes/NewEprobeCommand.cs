@@ -12,7 +12,7 @@ public sealed class NewEprobeCommand : NewProbeCmdletBase
     public string Name { get; set; } = string.Empty;
 
     [Parameter(Mandatory = true, Position = 1)]
-    [ArgumentCompleter(typeof(TraceEventNameCompleter))]
+    [ArgumentCompleter(typeof(KernelDebug.Commands.Ftrace.TraceEventNameCompleter))]
     public string TargetEvent { get; set; } = string.Empty;
 
     [Parameter]

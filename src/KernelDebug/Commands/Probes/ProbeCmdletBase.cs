@@ -26,7 +26,7 @@ public abstract class NewProbeCmdletBase : PSCmdlet
     public string? Filter { get; set; }
 
     [Parameter]
-    [ArgumentCompleter(typeof(TraceInstanceCompleter))]
+    [ArgumentCompleter(typeof(KernelDebug.Commands.Ftrace.FtraceInstanceNameCompleter))]
     public string? Instance { get; set; }
 
     protected abstract ProbeKind Kind { get; }

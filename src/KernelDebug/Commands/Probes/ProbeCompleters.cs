@@ -33,28 +33,6 @@ public sealed class ProbeGroupCompleter : NameCompleter
         CompletionSources.AllProbes().Select(d => d.Group).Append(Naming.DefaultGroup).Append(Naming.ProcessGroup).Distinct();
 }
 
-/// <summary>Completes tracefs instance names.</summary>
-public sealed class TraceInstanceCompleter : NameCompleter
-{
-    protected override IEnumerable<string> Names(string c, string p, IDictionary b)
-    {
-        var t = KernelFileSystems.FindMounted("tracefs");
-        var dir = t is null ? null : Path.Combine(t, "instances");
-        return dir is not null && Directory.Exists(dir) ? Directory.EnumerateDirectories(dir).Select(Path.GetFileName).OfType<string>() : Enumerable.Empty<string>();
-    }
-}
-
-/// <summary>Completes system:event names from tracefs available_events.</summary>
-public sealed class TraceEventNameCompleter : NameCompleter
-{
-    protected override IEnumerable<string> Names(string c, string p, IDictionary b)
-    {
-        var t = KernelFileSystems.FindMounted("tracefs");
-        var text = t is null ? null : ControlFile.TryReadText(Path.Combine(t, "available_events"), out _);
-        return text?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? Array.Empty<string>();
-    }
-}
-
 /// <summary>Completes kernel function names (text symbols of /proc/kallsyms) for kprobes and fprobes.</summary>
 public sealed class KernelFunctionCompleter : NameCompleter
 {
