@@ -173,6 +173,22 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         (Get-Uprobe -Group $G -Name dup).Arguments.Name | Should -Be 'a'
     }
 
+    It 'removes the probes of a ProbeScope (the engine API for probes that live for one call) when it ends' {
+        $events = [KernelDebug.Probes.DynamicEvents]::new($TraceFs, $null)
+        $scope = [KernelDebug.Probes.ProbeScope]::new($events)
+        $i = New-FtraceInstance
+        try {
+            $a = $scope.AddUprobe('kd_scope_malloc', $Libc, 'malloc', 0, $false, [string[]] @('size=%di:u64'))
+            $b = $scope.AddUprobe('kd_scope_malloc_ret', $Libc, 'malloc', 0, $true, [string[]] @('ptr=$retval:x64'))
+            $a.Group | Should -Be $G
+            if ($HasPerf) { Get-PerfOffset $Libc malloc | Should -Contain $a.Offset }
+            (Get-Uprobe -Group $G).Name | Should -Be @('kd_scope_malloc', 'kd_scope_malloc_ret')
+            $events.Enable($G, 'kd_scope_malloc', $i.Name, $null)   # enabled: Dispose must disable it first
+        }
+        finally { $scope.Dispose(); $i | Remove-FtraceInstance }
+        Get-Uprobe -Group $G | Should -BeNullOrEmpty
+    }
+
     It 'reports an unknown ELF function and a missing file as ObjectNotFound, with nothing written' {
         $before = Get-ProbeFiles
         New-Uprobe -Name nf -Path /bin/bash -Symbol no_such_function_kd -Group $G -ErrorVariable err -ErrorAction SilentlyContinue

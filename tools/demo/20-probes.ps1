@@ -7,7 +7,7 @@ try {
     Get-Uprobe -Group $g
     "echo hello from readline`nexit`n" | /bin/bash --norc --noprofile -i 2>&1 | Out-Null
     /usr/bin/env TZ=UTC0 /bin/date | Out-Null
-    Receive-TraceEvent $i -NoWait | Select-Object Comm, Name, @{ n = 'fetched'; e = { $_.Fields['line'] ?? $_.Fields['name'] } } | Select-Object -First 6
+    Receive-TraceEvent $i -NoWait | Select-Object Comm, Name, @{ n = 'fetched'; e = { $_.Fields['line'] ?? $_.Fields['name'] } } | Select-Object -First 6 | Format-Table -AutoSize
     # Validated before writing, with the kernel's error kind and caret column:
     try { New-Uprobe -Name bad -Path /bin/bash -Symbol readline -Argument 'x=+0(%ax):u8[65]' -Group $g -ErrorAction Stop } catch { "refused: $($_.Exception.Message)" }
     # Where kprobes are missing, a clear reason and remedy:

@@ -50,7 +50,7 @@ public sealed class DynamicEvents
         var (cap, option) = Requirement(kind);
         var c = CapabilityProbe.Run(new[] { cap }).FirstOrDefault();
         if (c is null || c.Available) return;
-        throw new KernelDebugException($"{kind} probes are not available on this kernel: {c.Detail}.", $"{kind}NotSupported", ErrorCategory.NotInstalled)
+        throw new KernelDebugException($"{kind}s are not available on this kernel: {c.Detail}.", $"{kind}NotSupported", ErrorCategory.NotInstalled)
         {
             Remedy = c.Remedy ?? $"Boot a kernel built with {option}.",
         };
@@ -146,8 +146,9 @@ public sealed class DynamicEvents
     /// </summary>
     public void Enable(string group, string name, string instance = "", string? filter = null)
     {
-        var target = instance.Length == 0 ? FtraceInstance.TopLevel : FtraceInstance.Get(instance);
-        target.EnableEvents(new[] { (group, name) }, filter);
+        var target = string.IsNullOrEmpty(instance) ? FtraceInstance.TopLevel : FtraceInstance.Get(instance);
+        // PowerShell passes $null to a string parameter as "": no filter either way.
+        target.EnableEvents(new[] { (group, name) }, string.IsNullOrEmpty(filter) ? null : filter);
     }
 
     public void Disable(string group, string name, string instance = "") =>

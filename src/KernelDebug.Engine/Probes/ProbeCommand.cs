@@ -91,10 +91,28 @@ public static class ProbeCommand
 /// </summary>
 public sealed class ProbeScope : IDisposable
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ProbeScope, byte> Live = new();
+
+    static ProbeScope()
+    {
+        // Should the process end before Dispose (Exit, a second Ctrl+C), its probes still go.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var scope in Live.Keys)
+            {
+                try { scope.Dispose(); } catch (Exception) { /* best effort while the process ends */ }
+            }
+        };
+    }
+
     private readonly DynamicEvents _events;
     private readonly List<ProbeDefinition> _made = new();
 
-    public ProbeScope(DynamicEvents events) => _events = events;
+    public ProbeScope(DynamicEvents events)
+    {
+        _events = events;
+        Live[this] = 0;
+    }
 
     public IReadOnlyList<ProbeDefinition> Probes => _made;
 
@@ -116,6 +134,7 @@ public sealed class ProbeScope : IDisposable
 
     public void Dispose()
     {
+        Live.TryRemove(this, out _);
         List<Exception>? errors = null;
         for (int i = _made.Count - 1; i >= 0; i--)
         {
