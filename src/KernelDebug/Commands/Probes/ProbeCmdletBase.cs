@@ -144,6 +144,9 @@ public abstract class RemoveProbeCmdletBase : PSCmdlet
 
     private DynamicEvents? _events;
 
+    private static bool IsOtherLiveSession(ProbeDefinition d) =>
+        Naming.OwnerProcessId(d.Group) is { } pid && pid != Naming.ProcessId && Directory.Exists($"/proc/{pid}");
+
     protected override void ProcessRecord()
     {
         try
@@ -159,6 +162,13 @@ public abstract class RemoveProbeCmdletBase : PSCmdlet
             else
             {
                 var chosen = ProbeFilter.Apply(listed, ParameterSetName == "Owned" ? null : Name, ParameterSetName == "Owned" ? null : Group, Owned).ToList();
+                if (Owned)
+                {
+                    // kerneldebug_<pid> groups of other live sessions are theirs to remove (they go when that call ends).
+                    foreach (var other in chosen.Where(IsOtherLiveSession).Select(d => d.Group).Distinct())
+                        WriteVerbose($"Leaving group {other}: it belongs to process {Naming.OwnerProcessId(other)}, which is still running.");
+                    chosen = chosen.Where(d => !IsOtherLiveSession(d)).ToList();
+                }
                 if (chosen.Count == 0 && ParameterSetName == "Name" && !Name.Any(WildcardPattern.ContainsWildcardCharacters))
                     throw new KernelDebugException($"No probe named {string.Join(", ", Name)} in {DynamicEvents.FileName(File)}.", "ProbeNotFound", ErrorCategory.ObjectNotFound) { Target = string.Join(",", Name) };
                 targets = chosen;
