@@ -152,6 +152,20 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         Get-Uprobe -Group $G | Should -BeNullOrEmpty
     }
 
+    It 'leaves another running session''s process group alone under -Owned (shown with -WhatIf)' {
+        # pid 1 is always running: kerneldebug_1 stands for another live session's probes.
+        try {
+            New-Uprobe -Name other -Path /bin/bash -Symbol readline -Group kerneldebug_1 | Out-Null
+            New-Uprobe -Name mine -Path /bin/bash -Symbol readline -Group $G | Out-Null
+            $out = Remove-Uprobe -Owned -WhatIf -Verbose 4>&1 | Out-String
+            $out | Should -Match 'Leaving group kerneldebug_1'
+            $out | Should -Not -Match "Leaving group $G"
+            (Get-Uprobe -Group kerneldebug_1, $G).Name | Should -Be @('other', 'mine')
+        }
+        finally { Remove-Uprobe -Group kerneldebug_1 -Name other -Force -ErrorAction SilentlyContinue }
+        Get-Uprobe -Group kerneldebug_1 | Should -BeNullOrEmpty
+    }
+
     It 'refuses newline, #, ; and control characters before writing anything' {
         $before = Get-ProbeFiles
         foreach ($bad in "a=%ax`nr:$G/x /bin/bash:0x1", 'a=%ax#c', 'a=%ax;b=%bx', "a=%ax$([char]7)") {
