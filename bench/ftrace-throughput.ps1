@@ -10,7 +10,7 @@
 #>
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
-    [int] $Syscalls = 200000,
+    [int] $Syscalls = 150000,
     [int] $StreamSeconds = 6
 )
 $ErrorActionPreference = 'Stop'
@@ -82,15 +82,21 @@ finally {
 $load = Start-Process dd -ArgumentList 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=100000000' -PassThru
 try {
     $samples = [System.Collections.Generic.List[double]]::new()
+    $ws = [System.Collections.Generic.List[double]]::new()
     $timer = [Diagnostics.Stopwatch]::StartNew()
     $next = 1
     $count = 0
     Receive-TraceEvent -Event 'syscalls:sys_enter_read', 'syscalls:sys_enter_write' -Duration ([TimeSpan]::FromSeconds($StreamSeconds)) -WarningAction SilentlyContinue | ForEach-Object {
         $count++
-        if ($timer.Elapsed.TotalSeconds -ge $next) { $next++; [GC]::Collect(); $samples.Add([Diagnostics.Process]::GetCurrentProcess().WorkingSet64 / 1MB) }
+        if ($timer.Elapsed.TotalSeconds -ge $next) {
+            $next++
+            $samples.Add([GC]::GetTotalMemory($true) / 1MB)
+            $ws.Add([Diagnostics.Process]::GetCurrentProcess().WorkingSet64 / 1MB)
+        }
     }
     $m = $samples | Measure-Object -Minimum -Maximum
-    Write-Host ("streaming {0:N0} events in {1}s through ForEach-Object: {2:N0} events/s; working set {3:N0}-{4:N0} MiB over {5} samples (flat: {6})" -f `
-        $count, $StreamSeconds, ($count / $timer.Elapsed.TotalSeconds), $m.Minimum, $m.Maximum, $samples.Count, (($m.Maximum - $m.Minimum) -lt 64))
+    $w = $ws | Measure-Object -Minimum -Maximum
+    Write-Host ("streaming {0:N0} events in {1:N1}s through ForEach-Object: {2:N0} events/s; live managed heap {3:N1}-{4:N1} MiB, working set {5:N0}-{6:N0} MiB over {7} samples (heap flat: {8})" -f `
+        $count, $timer.Elapsed.TotalSeconds, ($count / $timer.Elapsed.TotalSeconds), $m.Minimum, $m.Maximum, $w.Minimum, $w.Maximum, $samples.Count, (($m.Maximum - $m.Minimum) -lt 32))
 }
 finally { Stop-Process -Id $load.Id -ErrorAction SilentlyContinue }

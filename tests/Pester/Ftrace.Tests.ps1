@@ -259,6 +259,25 @@ Describe 'Reliability: nothing left behind, nobody else touched' -Skip:(-not $Ha
         @(Get-OwnInstances) | Should -Be $before
     }
 
+    It 'kills the traced command and removes its instance when Invoke-Ftrace is stopped' {
+        $before = @(Get-OwnInstances)
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript("Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Invoke-Ftrace -Command sleep -ArgumentList 60 -Event sched:sched_switch")
+        $h = $ps.BeginInvoke()
+        $deadline = (Get-Date).AddSeconds(20)
+        $sleeper = $null
+        while (-not $sleeper -and (Get-Date) -lt $deadline) {
+            Start-Sleep -Milliseconds 100
+            $sleeper = Get-Process sleep -ErrorAction SilentlyContinue | Where-Object { (Get-Content "/proc/$($_.Id)/status" -ErrorAction SilentlyContinue) -match "^PPid:\s+$PID$" }
+        }
+        $sleeper | Should -Not -BeNullOrEmpty -Because 'Invoke-Ftrace started sleep as a child of this process'
+        $ps.Stop()
+        $ps.Dispose()
+        @(Get-OwnInstances) | Should -Be $before
+        Start-Sleep -Milliseconds 200
+        Test-Path "/proc/$($sleeper.Id)" | Should -BeFalse -Because 'the traced command is killed and reaped'
+    }
+
     It 'leaves state someone else set up untouched' {
         # Another tool's instance, with an enabled event and a filter.
         $foreign = "$TraceFs/instances/othertool_$PID"
@@ -319,6 +338,13 @@ Describe 'Invoke-Ftrace' -Skip:(-not $HasInstances) {
     It 'follows processes a script block starts (event-fork)' {
         $r = Invoke-Ftrace { /bin/true; /bin/true } -Event sched:sched_process_exec
         @($r | Where-Object filename -eq '/bin/true').Count | Should -Be 2
+    }
+
+    It 'returns function calls and call trees where the kernel allows the function tracers' -Skip:(-not $HasFunctionTracer) {
+        $calls = Invoke-Ftrace -Command cat -ArgumentList /etc/hostname -Function 'vfs_read'
+        ($calls | Where-Object { $_ -is [KernelDebug.FunctionCall] }).Function | Should -Contain 'vfs_read'
+        $trees = Invoke-Ftrace -Command cat -ArgumentList /etc/hostname -Tracer function_graph
+        $trees | Where-Object { $_ -is [KernelDebug.FunctionGraphCall] -and $_.IsComplete } | Should -Not -BeNullOrEmpty
     }
 
     It 'says what is missing when asked for nothing, or for a program that does not exist' {

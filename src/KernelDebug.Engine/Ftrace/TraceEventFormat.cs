@@ -65,6 +65,8 @@ public sealed class TraceEventFormat
     /// <summary>Indexes into Fields of (xxx_comm, xxx_pid) pairs, from which the decoder learns comms.</summary>
     internal (int Comm, int Pid)[] CommPidPairs { get; private set; } = Array.Empty<(int, int)>();
 
+    internal TraceEventField[] FieldArray { get; private set; } = Array.Empty<TraceEventField>();
+
     internal TraceEventField? CommonPid, CommonFlags, CommonPreemptCount, CommonType;
 
     private static readonly Regex FieldLine = new(
@@ -98,6 +100,7 @@ public sealed class TraceEventFormat
             System = system, Name = name, Id = id, AllFields = fields, Fields = own, PrintFormat = print,
         };
         format.FieldNames = own.Select(f => f.Name).ToArray();
+        format.FieldArray = own.ToArray();
         var pairs = new List<(int, int)>();
         for (int i = 0; i < own.Count; i++)
         {

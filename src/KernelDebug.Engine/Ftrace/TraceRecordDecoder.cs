@@ -18,6 +18,7 @@ public sealed class TraceRecordDecoder
     private readonly TraceClock _clock;
     private readonly Func<int, TraceEventFormat?> _formats;
     private readonly List<RawEvent> _scratch = new(256);
+    private readonly Dictionary<int, TraceEventFormat> _byId = new();
 
     public TraceRecordDecoder(RingBufferLayout layout, CommCache comms, TraceClock clock, Func<int, TraceEventFormat?>? formats = null)
     {
@@ -69,13 +70,18 @@ public sealed class TraceRecordDecoder
     {
         if (data.Length < 2) return null;
         int id = BinaryPrimitives.ReadUInt16LittleEndian(data);
-        var format = _formats(id);
+        // Cache per decoder: the catalog's lookup takes a lock on a miss and rescans; a hit here costs one probe.
+        if (!_byId.TryGetValue(id, out var format))
+        {
+            format = _formats(id);
+            if (format is not null) _byId[id] = format;
+        }
         if (format is null) { UnknownEvents++; return null; }
         int pid = format.CommonPid is { } p && p.Offset + 4 <= data.Length ? BinaryPrimitives.ReadInt32LittleEndian(data[p.Offset..]) : 0;
         byte flags = format.CommonFlags is { } f && f.Offset < data.Length ? data[f.Offset] : (byte)0;
         byte preempt = format.CommonPreemptCount is { } pc && pc.Offset < data.Length ? data[pc.Offset] : (byte)0;
-        var fields = format.Fields;
-        var values = new object?[fields.Count];
+        var fields = format.FieldArray;
+        var values = new object?[fields.Length];
         for (int i = 0; i < values.Length; i++) values[i] = ReadField(fields[i], data);
         var comm = _comms.Get(pid);
         if (format.CommPidPairs.Length > 0) _comms.Learn(format, values);
@@ -130,11 +136,23 @@ public sealed class TraceRecordDecoder
                 if (type == "bool") return b[0] != 0;
                 return signed ? (object)(sbyte)b[0] : b[0];
             case 2: return signed ? BinaryPrimitives.ReadInt16LittleEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b);
-            case 4: return signed ? BinaryPrimitives.ReadInt32LittleEndian(b) : BinaryPrimitives.ReadUInt32LittleEndian(b);
-            case 8: return signed ? BinaryPrimitives.ReadInt64LittleEndian(b) : BinaryPrimitives.ReadUInt64LittleEndian(b);
+            case 4:
+                if (signed) { int v = BinaryPrimitives.ReadInt32LittleEndian(b); return (uint)(v + 1) < BoxedInts.Length ? BoxedInts[v + 1] : v; }
+                else { uint v = BinaryPrimitives.ReadUInt32LittleEndian(b); return v < BoxedUInts.Length ? BoxedUInts[v] : v; }
+            case 8:
+                if (signed) { long v = BinaryPrimitives.ReadInt64LittleEndian(b); return (ulong)(v + 1) < (ulong)BoxedLongs.Length ? BoxedLongs[v + 1] : v; }
+                else { ulong v = BinaryPrimitives.ReadUInt64LittleEndian(b); return v < (ulong)BoxedULongs.Length ? BoxedULongs[v] : v; }
             default: return b.ToArray();
         }
     }
+
+    // Small numbers (pids of kernel threads, priorities, flags, fds, return codes, -1) dominate trace fields:
+    // shared boxes save an allocation each.
+    private const int BoxCache = 1024;
+    private static readonly object[] BoxedInts = Enumerable.Range(-1, BoxCache + 1).Select(i => (object)i).ToArray();
+    private static readonly object[] BoxedUInts = Enumerable.Range(0, BoxCache).Select(i => (object)(uint)i).ToArray();
+    private static readonly object[] BoxedLongs = Enumerable.Range(-1, BoxCache + 1).Select(i => (object)(long)i).ToArray();
+    private static readonly object[] BoxedULongs = Enumerable.Range(0, BoxCache).Select(i => (object)(ulong)i).ToArray();
 
     private static object ReadArray(ReadOnlySpan<byte> b, TraceEventField f)
     {

@@ -185,6 +185,8 @@ public sealed class TraceStreamReader : IDisposable
                 if (!sink(r)) return delivered;
                 delivered++;
                 if (options.Count is long n && delivered >= n) return delivered;
+                // Under a steady load the buffer never runs dry: check the clock inside the round too.
+                if ((delivered & 1023) == 0 && !timeUp && options.Duration is TimeSpan dd0 && clock.Elapsed >= dd0) return delivered;
             }
             if (options.NoWait || timeUp || token.IsCancellationRequested) return delivered;
             int wait = options.PollMilliseconds;

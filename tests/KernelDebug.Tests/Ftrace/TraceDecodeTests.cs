@@ -185,3 +185,32 @@ public class TraceDecodeTests
             Assert.Throws<KernelDebug.Native.KernelDebugException>(() => FunctionFilter.ValidateGlob(bad));
     }
 }
+
+/// <summary>The text fallback (trace_pipe) against the binary decoder, on the same recorded run.</summary>
+public class TraceTextFallbackTests
+{
+    [Fact]
+    public void TextLinesParseBackToTheRecordsTheBinaryPagesHold()
+    {
+        var dir = TraceDecodeTests.FixtureDir("sched-syscalls");
+        var (_, formats) = TraceDecodeTests.FixtureDecoder(dir);
+        var parser = new TraceTextParser(formats.Values);
+        var fromText = File.ReadAllText(Path.Combine(dir, "trace.txt")).Split('\n').Select(parser.Parse).Where(r => r is not null).Select(r => r!).ToList();
+        var fromPages = TraceDecodeTests.DecodeFixture(dir, out _);
+        Assert.Equal(fromPages.Count, fromText.Count);
+        var a = fromPages.OrderBy(r => (r.Timestamp + 500) / 1000).ThenBy(r => r.Cpu).ToList();
+        var b = fromText.OrderBy(r => r.Timestamp).ThenBy(r => r.Cpu).ToList();
+        int compared = 0;
+        for (int i = 0; i < a.Count; i++)
+        {
+            Assert.Equal((a[i].FullName, a[i].ProcessId, a[i].Cpu, a[i].TimestampText), (b[i].FullName, b[i].ProcessId, b[i].Cpu, b[i].TimestampText));
+            foreach (var name in new[] { "prev_pid", "next_pid", "prev_comm", "next_comm", "filename", "ret", "fd", "count", "buf", "pid", "child_pid" })
+            {
+                if (!a[i].Fields.TryGetValue(name, out var expected) || !b[i].Fields.TryGetValue(name, out var actual) || actual is null) continue;
+                Assert.Equal(expected, actual);
+                compared++;
+            }
+        }
+        Assert.True(compared > a.Count, $"{compared} values compared");
+    }
+}

@@ -11,7 +11,7 @@ namespace KernelDebug.Commands.Ftrace;
 /// (set_event_pid with event-fork), the records are returned, and everything made for the call is removed.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Ftrace", DefaultParameterSetName = "ScriptBlock")]
-[OutputType(typeof(TraceRecord))]
+[OutputType(typeof(TraceRecord), typeof(FunctionCall), typeof(FunctionGraphCall))]
 public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "ScriptBlock")]
@@ -50,6 +50,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     private LaunchedProcess? _child;
     private volatile bool _stopping;
 
+    protected override void BeginProcessing() => TraceRecordTypeData.Ensure(this);
+
     protected override void ProcessRecord()
     {
         if ((Event is null || Event.Length == 0) && Tracer is null && Function is null)
@@ -69,6 +71,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
                 instance.SetOption("event-fork", true);
             });
             var tracer = Tracer ?? (Function is not null ? "function" : null);
+            if (tracer is "function" or "function_graph") _symbols = Try(() => KernelSymbols.Load());
             if (Function is not null) Try(() => FunctionFilter.Write(instance, FtraceFilterKind.Filter, Function, null, append: false));
 
             if (ParameterSetName == "Command")
@@ -101,7 +104,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
                     catch (KernelDebugException) { }
                     finally { instance.SetTracingOn(false); Volatile.Write(ref done, true); }
                 });
-                foreach (var record in _stream.Drain()) WriteObject(record);
+                Emit(_stream.Drain());
                 var status = child.ExitStatus;
                 if (status is { } s) WriteVerbose($"{Command} ended: {s}.");
             }
@@ -113,7 +116,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
                     instance.SetTracingOn(false);
                     Volatile.Write(ref done, true);
                 }
-                foreach (var record in _stream.Drain()) WriteObject(record);
+                Emit(_stream.Drain());
             }
             if (!_stopping && _stream.LostEventsWarning() is { } warning) WriteWarning(warning);
         }
@@ -123,6 +126,21 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
             Cleanup();
         }
     }
+
+    /// <summary>Records as they come; function tracer hits as FunctionCall, function_graph records as finished call trees.</summary>
+    private void Emit(IEnumerable<TraceRecord> records)
+    {
+        var graph = _symbols is null ? null : new FunctionGraphAssembler(_symbols);
+        foreach (var r in records)
+        {
+            if (_symbols is not null && FunctionTrace.FromRecord(r, _symbols) is { } call) WriteObject(call);
+            else if (graph is not null && FunctionGraphAssembler.IsGraphRecord(r)) { if (graph.Add(r) is { } tree) WriteObject(tree); }
+            else WriteObject(r);
+        }
+        if (graph is not null) WriteObject(graph.Flush(), true);
+    }
+
+    private KernelSymbols? _symbols;
 
     private void TraceProcess(FtraceInstance instance, int pid, string? tracer)
     {

@@ -40,6 +40,8 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
     private PrivateInstance? _private;
     private bool _stopping;
 
+    protected override void BeginProcessing() => TraceRecordTypeData.Ensure(this);
+
     protected override void ProcessRecord()
     {
         try
@@ -57,6 +59,7 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
                 WriteVerbose($"Recording {events.Count} event(s) in private instance {instance.Name}.");
             }
             _stream = Try(() => new TraceRecordStream(instance));
+            if (_stream.IsTextFallback) WriteVerbose("This kernel has no per-CPU trace_pipe_raw: reading the text trace_pipe instead (microsecond timestamps, fields as printed).");
             _stream.Start(new TraceReadOptions
             {
                 Count = Count > 0 ? Count : null,

@@ -5,47 +5,74 @@ using KernelDebug.Ftrace;
 namespace KernelDebug.Commands.Ftrace;
 
 /// <summary>
-/// A reader on a producer thread and the pipeline thread draining its PipelinePump (bounded memory). Records become
-/// PSObjects with note properties on the producer thread, so the pipeline thread only writes them.
+/// A reader on a producer thread and the pipeline thread draining its PipelinePump (bounded memory). Records are
+/// written as they are: TraceRecordAdapter (types file) makes their fields properties without a PSObject per record.
 /// Dispose cancels the producer, waits for it and closes the per-CPU files.
 /// </summary>
 internal sealed class TraceRecordStream : IDisposable
 {
-    private readonly PipelinePump<PSObject> _pump = new(4096);
+    private readonly PipelinePump<TraceRecord> _pump = new(4096);
     private Task? _producer;
 
-    public TraceRecordStream(FtraceInstance instance) => Reader = new TraceStreamReader(instance);
+    public TraceRecordStream(FtraceInstance instance)
+    {
+        _instance = instance;
+        // The text trace_pipe only where the kernel has no per-CPU binary pipe.
+        if (File.Exists(instance.FilePath("per_cpu/cpu0/trace_pipe_raw"))) Reader = new TraceStreamReader(instance);
+        else _text = TraceTextParser.ForInstance(instance);
+    }
 
-    public TraceStreamReader Reader { get; }
+    private readonly FtraceInstance _instance;
+    private readonly TraceTextParser? _text;
+
+    /// <summary>The binary reader; null on the text fallback.</summary>
+    public TraceStreamReader? Reader { get; }
+
+    public bool IsTextFallback => _text is not null;
 
     /// <summary>Starts reading with these end conditions; <paramref name="stopWhen"/> ends it after one more drain.</summary>
     public void Start(TraceReadOptions options, Func<bool>? stopWhen = null)
     {
         _producer = _pump.RunProducer(pump =>
         {
+            if (_text is not null)
+            {
+                if (stopWhen is null) { TraceTextParser.ReadPipe(_instance, _text, pump.Post, options, pump.Token); return; }
+                var drain = new TraceReadOptions { NoWait = true };
+                while (!pump.IsCancelled)
+                {
+                    bool final = stopWhen();
+                    TraceTextParser.ReadPipe(_instance, _text, pump.Post, drain, pump.Token);
+                    if (final) return;
+                    Thread.Sleep(options.PollMilliseconds);
+                }
+                return;
+            }
+            var Reader = this.Reader!;
             if (stopWhen is null)
             {
-                Reader.Run(r => pump.Post(r.ToPSObject()), options, pump.Token);
+                Reader.Run(r => pump.Post(r), options, pump.Token);
                 return;
             }
             while (!pump.IsCancelled)
             {
                 bool last = stopWhen();
                 foreach (var r in Reader.ReadAvailable())
-                    if (!pump.Post(r.ToPSObject())) return;
+                    if (!pump.Post(r)) return;
                 if (last) return;
                 Reader.Wait(options.PollMilliseconds);
             }
         });
     }
 
-    public IEnumerable<PSObject> Drain() => _pump.Drain();
+    public IEnumerable<TraceRecord> Drain() => _pump.Drain();
 
     public void Cancel() => _pump.Cancel();
 
     /// <summary>A warning sentence when the kernel lost events, else null.</summary>
     public string? LostEventsWarning()
     {
+        if (Reader is null) return null;
         var (overrun, dropped) = Reader.ReadStats();
         long lost = Reader.LostEvents;
         long unknown = Reader.LostEventPagesWithoutCount;
@@ -60,7 +87,7 @@ internal sealed class TraceRecordStream : IDisposable
         _pump.Cancel();
         try { _producer?.Wait(TimeSpan.FromSeconds(10)); }
         catch (AggregateException) { /* the producer's error was already delivered through Drain */ }
-        Reader.Dispose();
+        Reader?.Dispose();
         _pump.Dispose();
     }
 }

@@ -1,0 +1,57 @@
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using System.Reflection;
+
+namespace KernelDebug.Ftrace;
+
+/// <summary>
+/// Makes every field of a TraceRecord a property of it in PowerShell (Where-Object prev_pid -eq 1, Select-Object,
+/// Format-List) without a note property per record: the record is its own property bag. The record's own properties come first; a field with
+/// the name of one of them (comm) stays reachable through Fields. A types file cannot name it (it is resolved before
+/// the module's assemblies load), so the cmdlets that emit records register it per runspace (TraceRecordTypeData).
+/// </summary>
+public sealed class TraceRecordAdapter : PSPropertyAdapter
+{
+    private static readonly PropertyInfo[] Own = typeof(TraceRecord).GetProperties(BindingFlags.Public | BindingFlags.Instance);
+    private static readonly Dictionary<string, PropertyInfo> OwnByName = Own.ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+
+    public override Collection<PSAdaptedProperty> GetProperties(object baseObject)
+    {
+        var r = (TraceRecord)baseObject;
+        var list = new Collection<PSAdaptedProperty>();
+        var names = r.Fields.Names;
+        for (int i = 0; i < names.Length; i++)
+            if (!OwnByName.ContainsKey(names[i])) list.Add(new PSAdaptedProperty(names[i], i));
+        foreach (var p in Own) list.Add(new PSAdaptedProperty(p.Name, p));
+        return list;
+    }
+
+    public override PSAdaptedProperty? GetProperty(object baseObject, string propertyName)
+    {
+        if (OwnByName.TryGetValue(propertyName, out var p)) return new PSAdaptedProperty(p.Name, p);
+        var names = ((TraceRecord)baseObject).Fields.Names;
+        for (int i = 0; i < names.Length; i++)
+            if (string.Equals(names[i], propertyName, StringComparison.OrdinalIgnoreCase)) return new PSAdaptedProperty(names[i], i);
+        return null;
+    }
+
+    public override object? GetPropertyValue(PSAdaptedProperty adaptedProperty)
+    {
+        var r = (TraceRecord)adaptedProperty.BaseObject;
+        return adaptedProperty.Tag is PropertyInfo p ? p.GetValue(r) : r.Fields.RawValues[(int)adaptedProperty.Tag];
+    }
+
+    public override string GetPropertyTypeName(PSAdaptedProperty adaptedProperty)
+    {
+        if (adaptedProperty.Tag is PropertyInfo p) return p.PropertyType.FullName ?? p.PropertyType.Name;
+        var v = GetPropertyValue(adaptedProperty);
+        return v?.GetType().FullName ?? typeof(object).FullName!;
+    }
+
+    public override bool IsGettable(PSAdaptedProperty adaptedProperty) => true;
+
+    public override bool IsSettable(PSAdaptedProperty adaptedProperty) => false;
+
+    public override void SetPropertyValue(PSAdaptedProperty adaptedProperty, object value) =>
+        throw new NotSupportedException("Trace records are read-only.");
+}
