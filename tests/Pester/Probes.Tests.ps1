@@ -73,6 +73,16 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         $back.Arguments[0].Type | Should -Be 'string'
         $back.IsReturn | Should -BeFalse
         $back.Enabled | Should -BeFalse
+        # The kernel allows one reference counter offset per place, and says nothing when refusing a second: we say why.
+        New-Uprobe -Name rlclash -Path /bin/bash -Address $p.Offset -ReferenceCounterOffset 0x10 -Group $G -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ProbeRefusedByKernel*'
+        $err[0].Exception.Message | Should -Match "$G/rl probes the same place with reference counter offset none"
+        Remove-Uprobe -Group $G -Name rl
+        # The same place by file offset, with a USDT-style reference counter, listed back with it.
+        $a = New-Uprobe -Name rladdr -Path /bin/bash -Address $p.Offset -ReferenceCounterOffset 0x10 -Group $G
+        $a.Offset | Should -Be $p.Offset
+        $a.ReferenceCounterOffset | Should -Be 0x10
+        $a.Definition | Should -Match '\(0x10\)$'
     }
 
     It 'records readline entries and returns with their strings when bash actually reads a line' {

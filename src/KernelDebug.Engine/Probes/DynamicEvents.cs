@@ -98,13 +98,29 @@ public sealed class DynamicEvents
             }
             if (e.Errno == Errno.EEXIST)
                 throw new KernelDebugException($"A probe with this group/event name already exists: {normalized}", "ProbeExists", ErrorCategory.ResourceExists, e) { Target = normalized };
-            throw new KernelDebugException($"The kernel refused the probe definition ({Errno.Name(e.Errno)}, no error_log entry): {normalized}", "ProbeRefusedByKernel", e.Category, e) { Target = normalized };
+            throw new KernelDebugException($"The kernel refused the probe definition ({Errno.Name(e.Errno)}, no error_log entry): {normalized}{SilentRefusalHint(normalized, file)}", "ProbeRefusedByKernel", e.Category, e) { Target = normalized };
         }
         // Event ids are reused after probes go: the ftrace decoder's id cache must forget them.
         TraceEventCatalog.Invalidate();
         var (group, name) = NameOf(normalized);
         return List(file).LastOrDefault(d => d.Group == group && d.Name == name)
             ?? throw new KernelDebugException($"The kernel accepted '{normalized}' but does not list {group}/{name} in {FileName(file)}.", "ProbeNotListed", ErrorCategory.InvalidResult);
+    }
+
+    /// <summary>Why the kernel may refuse without a word: a uprobe at the same place with another reference counter offset.</summary>
+    private string SilentRefusalHint(string definition, ProbeEventsFile file)
+    {
+        if (file == ProbeEventsFile.KprobeEvents || ProbeListParser.Parse(definition, FileName(file)) is not { Kind: ProbeKind.Uprobe } mine) return string.Empty;
+        var clash = List(file).FirstOrDefault(d => d.Kind == ProbeKind.Uprobe && d.Offset == mine.Offset &&
+            d.ReferenceCounterOffset != mine.ReferenceCounterOffset && SameFile(d.Target, mine.Target));
+        return clash is null ? string.Empty
+            : $". {clash.FullName} probes the same place with reference counter offset {(clash.ReferenceCounterOffset is { } r ? $"0x{r:x}" : "none")}; the kernel allows one reference counter per place.";
+    }
+
+    private static bool SameFile(string a, string b)
+    {
+        try { return Path.GetFullPath(new FileInfo(a).ResolveLinkTarget(true)?.FullName ?? a) == Path.GetFullPath(new FileInfo(b).ResolveLinkTarget(true)?.FullName ?? b); }
+        catch (IOException) { return a == b; }
     }
 
     /// <summary>group and event of a definition with an explicit name.</summary>
