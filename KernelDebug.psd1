@@ -48,6 +48,16 @@
         'Invoke-Ftrace'
 
         # probes
+        'New-Uprobe'
+        'New-Kprobe'
+        'New-Eprobe'
+        'New-Fprobe'
+        'Get-Kprobe'
+        'Get-Uprobe'
+        'Get-DynamicEvent'
+        'Remove-Kprobe'
+        'Remove-Uprobe'
+        'Remove-DynamicEvent'
 
         # perf
 

@@ -1,0 +1,103 @@
+using KernelDebug.Host;
+
+namespace KernelDebug.Probes;
+
+/// <summary>
+/// What the validator asks of the host: files, kernel symbols, trace events and BTF. The host implementation reads the
+/// running system; tests substitute recorded fixtures.
+/// </summary>
+public interface IProbeEnvironment
+{
+    /// <summary>uname -m spelling: x86_64 or aarch64.</summary>
+    string Architecture { get; }
+
+    /// <summary>True: a regular file; false: exists but is not regular; null: not found.</summary>
+    bool? IsRegularFile(string path);
+
+    /// <summary>How many kernel text symbols have this name (0: none); null when the symbol table cannot be read.</summary>
+    int? KernelSymbolCount(string name);
+
+    /// <summary>The fields of a trace event (format file), or null when the event does not exist.</summary>
+    IReadOnlyCollection<string>? EventFields(string system, string eventName);
+
+    /// <summary>True when a tracepoint of this name exists (any system).</summary>
+    bool TracepointExists(string name);
+
+    /// <summary>True when the kernel has BTF (needed for BTF-named arguments and $arg*).</summary>
+    bool HasBtf { get; }
+}
+
+/// <summary>The running host: the file system, /proc/kallsyms, tracefs events/ and /sys/kernel/btf/vmlinux.</summary>
+public sealed class HostProbeEnvironment : IProbeEnvironment
+{
+    private Dictionary<string, int>? _kallsyms;
+    private bool _kallsymsRead;
+    private readonly string? _traceFs;
+
+    public HostProbeEnvironment(string? traceFs = null)
+    {
+        _traceFs = traceFs;
+    }
+
+    public string Architecture => ProbeRegisters.Current;
+
+    public bool? IsRegularFile(string path)
+    {
+        // The kernel follows symlinks (LOOKUP_FOLLOW); so does statx without AT_SYMLINK_NOFOLLOW.
+        var mode = Native.Interop.StatMode(path, out _);
+        return mode is null ? null : (mode & Native.Interop.S_IFMT) == Native.Interop.S_IFREG;
+    }
+
+    public int? KernelSymbolCount(string name)
+    {
+        if (!_kallsymsRead)
+        {
+            _kallsymsRead = true;
+            _kallsyms = ReadKallsyms();
+        }
+        if (_kallsyms is null) return null;
+        return _kallsyms.TryGetValue(name, out var n) ? n : 0;
+    }
+
+    private static Dictionary<string, int>? ReadKallsyms()
+    {
+        try
+        {
+            var d = new Dictionary<string, int>(StringComparer.Ordinal);
+            bool anyAddress = false;
+            foreach (var line in File.ReadLines("/proc/kallsyms"))
+            {
+                // "ffffffff81000000 T _stext [module]": text symbols only, as kprobes probe code.
+                var parts = line.Split(' ', '\t');
+                if (parts.Length < 3 || parts[1].Length != 1 || "tT".IndexOf(parts[1][0]) < 0) continue;
+                if (!anyAddress && parts[0].Trim('0').Length > 0) anyAddress = true;
+                d[parts[2]] = d.TryGetValue(parts[2], out var n) ? n + 1 : 1;
+            }
+            return d.Count == 0 ? null : d;
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    private string? TraceFs => _traceFs ?? KernelFileSystems.FindMounted("tracefs");
+
+    public IReadOnlyCollection<string>? EventFields(string system, string eventName)
+    {
+        var t = TraceFs;
+        if (t is null) return null;
+        var format = Path.Combine(t, "events", system, eventName, "format");
+        var text = ControlFile.TryReadText(format, out _);
+        return text is null ? null : TraceEventFormat.Parse(system, text).Fields.Select(f => f.Name).ToArray();
+    }
+
+    public bool TracepointExists(string name)
+    {
+        var t = TraceFs;
+        if (t is null) return false;
+        var events = Path.Combine(t, "events");
+        try { return Directory.EnumerateDirectories(events).Any(sys => Directory.Exists(Path.Combine(sys, name))); }
+        catch (IOException) { return false; }
+    }
+
+    public bool HasBtf => File.Exists("/sys/kernel/btf/vmlinux");
+}

@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Management.Automation;
+using KernelDebug.Native;
+
+namespace KernelDebug.Probes;
+
+/// <summary>
+/// Builds definition lines from parts (what New-*probe take). Each part is checked for whitespace, control characters,
+/// '#' and ';' first, so that one user value can never become a second word, a second definition or a comment.
+/// </summary>
+public static class ProbeCommand
+{
+    /// <summary>Refuses a value that would not stay one word of one definition.</summary>
+    public static string Word(string value, string parameterName)
+    {
+        for (int i = 0; i < value.Length; i++)
+        {
+            char c = value[i];
+            if (char.IsControl(c) || char.IsWhiteSpace(c) || c == '#' || c == ';')
+                throw new KernelDebugException(
+                    $"The value of -{parameterName} contains {Describe(c)} at position {i}; a probe definition is one line of space-separated words, so it is refused before anything is written.",
+                    "UnsafeUserString", ErrorCategory.InvalidArgument) { Position = i, Target = value };
+        }
+        if (value.Length == 0)
+            throw new KernelDebugException($"The value of -{parameterName} is empty.", "EmptyUserString", ErrorCategory.InvalidArgument);
+        return value;
+    }
+
+    private static string Describe(char c) => c switch
+    {
+        '\n' => "a newline",
+        '\r' => "a carriage return",
+        '#' => "'#' (the kernel would read the rest as a comment)",
+        ';' => "';'",
+        _ when char.IsControl(c) => $"a control character (U+{(int)c:X4})",
+        _ => "whitespace",
+    };
+
+    private static string Head(char type, string group, string name, string? suffix = null) =>
+        $"{type}{suffix}:{Word(group, "Group")}/{Word(name, "Name")}";
+
+    private static string Args(IEnumerable<string>? arguments) =>
+        arguments is null ? string.Empty : string.Concat(arguments.Select(a => " " + Word(a, "Argument")));
+
+    public static string Uprobe(string group, string name, string path, ulong fileOffset, bool isReturn, IEnumerable<string>? arguments = null, ulong? referenceCounterOffset = null)
+    {
+        var place = $"{Word(path, "Path")}:0x{fileOffset.ToString("x", CultureInfo.InvariantCulture)}";
+        if (referenceCounterOffset is { } r) place += $"(0x{r.ToString("x", CultureInfo.InvariantCulture)})";
+        return $"{Head(isReturn ? 'r' : 'p', group, name)} {place}{Args(arguments)}";
+    }
+
+    public static string Kprobe(string group, string name, string? symbol, ulong offset, string? module, ulong? address, bool isReturn, int? maxActive, IEnumerable<string>? arguments = null)
+    {
+        string place;
+        if (address is { } a) place = $"0x{a.ToString("x", CultureInfo.InvariantCulture)}";
+        else
+        {
+            place = Word(symbol ?? throw new ArgumentException("A kprobe needs a symbol or an address."), "Symbol");
+            if (module is not null) place = $"{Word(module, "Module")}:{place}";
+            if (offset != 0) place += $"+{offset.ToString(CultureInfo.InvariantCulture)}";
+        }
+        string? max = isReturn && maxActive is { } m ? m.ToString(CultureInfo.InvariantCulture) : null;
+        return $"{Head(isReturn ? 'r' : 'p', group, name, max)} {place}{Args(arguments)}";
+    }
+
+    /// <summary>e:group/name system.event [args] [if filter]; the target may be given as system:event or system/event.</summary>
+    public static string Eprobe(string group, string name, string targetEvent, IEnumerable<string>? arguments = null, string? filter = null)
+    {
+        var target = Word(targetEvent, "TargetEvent");
+        int sep = target.IndexOfAny(new[] { ':', '/' });
+        if (sep > 0) target = $"{target[..sep]}.{target[(sep + 1)..]}";
+        var line = $"{Head('e', group, name)} {target}{Args(arguments)}";
+        if (filter is not null)
+        {
+            Host.UserInput.EnsureNoSeparators(filter, "Filter");
+            line += " if " + filter;
+        }
+        return line;
+    }
+
+    public static string Fprobe(string group, string name, string function, bool isReturn, IEnumerable<string>? arguments = null) =>
+        $"{Head('f', group, name)} {Word(function, "Symbol")}{(isReturn ? "%return" : string.Empty)}{Args(arguments)}";
+
+    public static string Tprobe(string group, string name, string tracepoint, IEnumerable<string>? arguments = null) =>
+        $"{Head('t', group, name)} {Word(tracepoint, "Tracepoint")}{Args(arguments)}";
+}
+
+/// <summary>
+/// Probes that live for the span of one call (library-call tracing, Invoke-Ftrace): made in the process group
+/// (kerneldebug_&lt;pid&gt;) and removed, disabled first, on Dispose — also after Ctrl+C or an error, when disposed in finally.
+/// </summary>
+public sealed class ProbeScope : IDisposable
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ProbeScope, byte> Live = new();
+
+    static ProbeScope()
+    {
+        // Should the process end before Dispose (Exit, a second Ctrl+C), its probes still go.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var scope in Live.Keys)
+            {
+                try { scope.Dispose(); } catch (Exception) { /* best effort while the process ends */ }
+            }
+        };
+    }
+
+    private readonly DynamicEvents _events;
+    private readonly List<ProbeDefinition> _made = new();
+
+    public ProbeScope(DynamicEvents events)
+    {
+        _events = events;
+        Live[this] = 0;
+    }
+
+    public IReadOnlyList<ProbeDefinition> Probes => _made;
+
+    /// <summary>Creates a uprobe on a function of an ELF file (resolved through .symtab/.dynsym) in the process group.</summary>
+    public ProbeDefinition AddUprobe(string name, string path, string symbol, ulong offsetInFunction = 0, bool isReturn = false, IEnumerable<string>? arguments = null)
+    {
+        using var elf = ElfSymbolResolver.Open(path);
+        var fileOffset = elf.ResolveFileOffset(symbol, offsetInFunction);
+        return Add(ProbeCommand.Uprobe(Host.Naming.ProcessGroup, name, elf.Path, fileOffset, isReturn, arguments), ProbeEventsFile.UprobeEvents);
+    }
+
+    /// <summary>Creates any definition (its group should be Naming.ProcessGroup) and remembers it for removal.</summary>
+    public ProbeDefinition Add(string definition, ProbeEventsFile file)
+    {
+        var d = _events.Create(definition, file);
+        _made.Add(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        Live.TryRemove(this, out _);
+        List<Exception>? errors = null;
+        for (int i = _made.Count - 1; i >= 0; i--)
+        {
+            try { _events.Remove(_made[i], force: true); }
+            catch (KernelDebugException e) when (e.Category == ErrorCategory.ObjectNotFound) { }
+            catch (KernelDebugException e) { (errors ??= new()).Add(e); }
+        }
+        _made.Clear();
+        if (errors is not null) throw new AggregateException("Some probes could not be removed.", errors);
+    }
+}

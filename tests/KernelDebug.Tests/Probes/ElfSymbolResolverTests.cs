@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using KernelDebug.Host;
+using KernelDebug.Probes;
+using Xunit;
+
+namespace KernelDebug.Tests.Probes;
+
+/// <summary>The ELF resolver against perf probe -x -D (the uprobe definition perf would write), nm and readelf.</summary>
+public class ElfSymbolResolverTests
+{
+    private static string? Run(string program, params string[] args)
+    {
+        var path = ProgramLocator.Find(program);
+        if (path is null) return null;
+        var r = ProgramLocator.Run(path, args, TimeSpan.FromSeconds(60));
+        return r is { ExitCode: 0 } ok ? ok.StdOut + ok.StdErr : null;
+    }
+
+    /// <summary>
+    /// The file offsets in "p:probe_x/f /path:0x1234" lines that perf probe -x FILE -D FUNC prints (perf also offers the
+    /// function's PLT stub, so there can be two).
+    /// </summary>
+    private static ulong[] PerfOffsets(string file, string function)
+    {
+        var text = Run("perf", "probe", "-x", file, "-D", function) ?? string.Empty;
+        return Regex.Matches(text, @":0x([0-9a-f]+)").Select(m => ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber)).ToArray();
+    }
+
+    private static string? Libc => new[] { "/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/lib64/libc.so.6" }.FirstOrDefault(File.Exists);
+
+    [Fact]
+    public void SharedLibraryOffsetsAgreeWithPerfProbe()
+    {
+        var libc = Libc;
+        if (libc is null || ProgramLocator.Find("perf") is null) return;
+        using var elf = ElfSymbolResolver.Open(libc);
+        Assert.Equal(ElfFileKind.SharedObject, elf.Kind);
+        foreach (var fn in new[] { "malloc", "getenv", "open", "write" })
+        {
+            var perf = PerfOffsets(libc, fn);
+            Assert.True(perf.Length > 0, $"perf probe -x {libc} -D {fn} gave no offset");
+            Assert.Contains(elf.ResolveFileOffset(fn), perf);
+        }
+    }
+
+    [Fact]
+    public void StrippedPieFindsDynamicSymbolsAsPerfAndNmDo()
+    {
+        if (!File.Exists("/bin/bash")) return;
+        using var elf = ElfSymbolResolver.Open("/bin/bash");
+        Assert.Equal(ElfFileKind.PositionIndependentExecutable, elf.Kind);
+        if (ProgramLocator.Find("perf") is not null) Assert.Contains(elf.ResolveFileOffset("readline"), PerfOffsets("/bin/bash", "readline"));
+        var nm = Run("nm", "-D", "--defined-only", "/bin/bash");
+        if (nm is null) return;
+        // nm -D: "000000000c6c20 T readline"; T/t (text) and i (IFUNC) are functions; W may be data (data_start).
+        var functions = nm.Split('\n').Select(l => l.Split(' ')).Where(p => p.Length == 3 && p[1] is "T" or "t" or "i")
+            .ToDictionary(p => p[2], p => ulong.Parse(p[0], NumberStyles.HexNumber));
+        Assert.True(functions.Count > 100);
+        var missing = functions.Where(f => !elf.Find(f.Key).Any(s => s.Address == f.Value)).Select(f => $"{f.Key}@0x{f.Value:x}").ToList();
+        Assert.True(missing.Count == 0, "not found: " + string.Join(", ", missing.Take(10)));
+    }
+
+    [Fact]
+    public void NonPieExecutableTranslatesAddressesThroughProgramHeaders()
+    {
+        var gcc = ProgramLocator.Find("gcc");
+        if (gcc is null) return;
+        var dir = Directory.CreateTempSubdirectory("kd-elf-");
+        try
+        {
+            var src = Path.Combine(dir.FullName, "t.c");
+            File.WriteAllText(src, "static int __attribute__((noinline)) helper(int x) { return x * 3; }\nint shared_fn(int x) { return helper(x) + 1; }\nint main(int c, char **v) { return shared_fn(c); }\n");
+            var exe = Path.Combine(dir.FullName, "t");
+            var lib = Path.Combine(dir.FullName, "libt.so");
+            Assert.NotNull(Run("gcc", "-O1", "-no-pie", "-o", exe, src));
+            Assert.NotNull(Run("gcc", "-O1", "-shared", "-fPIC", "-o", lib, src));
+            using (var elf = ElfSymbolResolver.Open(exe))
+            {
+                Assert.Equal(ElfFileKind.Executable, elf.Kind);
+                Assert.True(elf.HasSymTab);
+                var helper = elf.Resolve("helper");
+                Assert.Equal("Local", helper.Binding);
+                Assert.Equal(ElfSymbolSource.SymTab, helper.Source);
+                Assert.NotEqual(helper.Address, helper.FileOffset); // linked at 0x400000, so the two differ
+                Assert.Equal(helper.Address, elf.FileOffsetToVirtualAddress(helper.FileOffset));
+                Assert.Equal(ReadelfOffset(exe, helper.Address), helper.FileOffset);
+                if (ProgramLocator.Find("perf") is not null)
+                {
+                    Assert.Contains(helper.FileOffset, PerfOffsets(exe, "helper"));
+                    Assert.Contains(elf.ResolveFileOffset("main"), PerfOffsets(exe, "main"));
+                }
+                Assert.Equal(helper.FileOffset + 1, elf.ResolveFileOffset("helper", 1));
+                Assert.Equal("OffsetOutsideFunction", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => elf.ResolveFileOffset("helper", 100000)).ErrorId);
+                Assert.Equal("SymbolNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => elf.Resolve("no_such_function")).ErrorId);
+                Assert.Equal(helper, elf.SymbolAt(helper.FileOffset));
+            }
+            using (var so = ElfSymbolResolver.Open(lib))
+            {
+                Assert.Equal(ElfFileKind.SharedObject, so.Kind);
+                var s = so.Resolve("shared_fn");
+                Assert.Equal(ReadelfOffset(lib, s.Address), s.FileOffset);
+                if (ProgramLocator.Find("perf") is not null) Assert.Contains(s.FileOffset, PerfOffsets(lib, "shared_fn"));
+            }
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void RefusesWhatIsNotAnElfFile()
+    {
+        Assert.Equal("NotAnElfFile", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/etc/hostname")).ErrorId);
+        Assert.Equal("ElfFileNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/no/such/file")).ErrorId);
+    }
+
+    /// <summary>Address to offset by hand from readelf -lW's LOAD lines (the independent way).</summary>
+    private static ulong? ReadelfOffset(string file, ulong address)
+    {
+        var text = Run("readelf", "-lW", file);
+        if (text is null) return address; // no oracle: do not fail on a missing tool
+        foreach (var line in text.Split('\n').Where(l => l.TrimStart().StartsWith("LOAD", StringComparison.Ordinal)))
+        {
+            var p = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            ulong off = Convert.ToUInt64(p[1], 16), va = Convert.ToUInt64(p[2], 16), filesz = Convert.ToUInt64(p[4], 16);
+            if (address >= va && address < va + filesz) return address - va + off;
+        }
+        return null;
+    }
+}
