@@ -33,6 +33,7 @@
         # probes
 
         # perf
+        'Get-PerfEvent'
 
         # syscall and library-call tracing
 
