@@ -34,6 +34,7 @@
 
         # perf
         'Get-PerfEvent'
+        'Measure-PerfCounter'
 
         # syscall and library-call tracing
 
