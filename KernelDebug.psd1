@@ -35,6 +35,7 @@
         # perf
         'Get-PerfEvent'
         'Measure-PerfCounter'
+        'Get-PerfSample'
 
         # syscall and library-call tracing
 
