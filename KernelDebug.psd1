@@ -36,6 +36,9 @@
         'Get-PerfEvent'
         'Measure-PerfCounter'
         'Get-PerfSample'
+        'Start-PerfRecord'
+        'Stop-PerfRecord'
+        'Wait-PerfRecord'
 
         # syscall and library-call tracing
 
