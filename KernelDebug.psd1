@@ -39,6 +39,7 @@
         'Start-PerfRecord'
         'Stop-PerfRecord'
         'Wait-PerfRecord'
+        'Get-PerfReport'
 
         # syscall and library-call tracing
 
