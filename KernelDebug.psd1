@@ -40,6 +40,7 @@
         'Stop-PerfRecord'
         'Wait-PerfRecord'
         'Get-PerfReport'
+        'Export-FlameGraph'
 
         # syscall and library-call tracing
 
