@@ -41,6 +41,7 @@
         'Wait-PerfRecord'
         'Get-PerfReport'
         'Export-FlameGraph'
+        'Watch-PerfTop'
 
         # syscall and library-call tracing
 

@@ -56,3 +56,20 @@ Describe 'Get-PerfReport' {
         (Get-PerfReport -Path $Data | Measure-Object -Property Overhead -Sum).Sum | Should -BeGreaterThan 99.99
     }
 }
+
+Describe 'Watch-PerfTop' {
+    It 'ranks the hottest symbols of a busy process in each refresh' -Skip:(-not $HavePerf) {
+        $p = Start-Process -FilePath $Workload -ArgumentList 0, 0, 0, 4000000000 -PassThru
+        try {
+            $rows = Watch-PerfTop -ProcessId $p.Id -Count 3 -Interval '00:00:00.5' -Duration '00:00:01.2'
+            @($rows).Count | Should -BeGreaterThan 0
+            $rounds = $rows | Group-Object { $_.Interval }
+            $rounds | ForEach-Object { $_.Count | Should -BeLessOrEqual 3 }
+            $rows[0].PSObject.TypeNames[0] | Should -Be 'KernelDebug.PerfHotspot'
+            $rows[0].Symbol | Should -Be 'spin_inner'
+            $rows | ForEach-Object { $_.Comm | Should -Be 'workload' }
+            Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_top_$PID.data" | Should -BeNullOrEmpty
+        }
+        finally { $p | Stop-Process -Force -ErrorAction Ignore }
+    }
+}

@@ -16,6 +16,8 @@ namespace KernelDebug
         public string? Symbol { get; init; }
         /// <summary>True when the symbol is kernel code (perf's [k]).</summary>
         public bool Kernel { get; init; }
+        /// <summary>Watch-PerfTop: the time since the start at the end of the refresh this row belongs to.</summary>
+        public TimeSpan? Interval { get; init; }
 
         public override string ToString() => $"{Overhead:F2}% {Comm} {Dso} {Symbol}";
     }
