@@ -60,6 +60,15 @@
         'Remove-DynamicEvent'
 
         # perf
+        'Get-PerfEvent'
+        'Measure-PerfCounter'
+        'Get-PerfSample'
+        'Start-PerfRecord'
+        'Stop-PerfRecord'
+        'Wait-PerfRecord'
+        'Get-PerfReport'
+        'Export-FlameGraph'
+        'Watch-PerfTop'
 
         # syscall and library-call tracing
 

@@ -207,7 +207,7 @@ public static class CapabilityProbe
 
     // ---------- perf ----------
 
-    private static int Paranoid => int.TryParse(ControlFile.TryReadText("/proc/sys/kernel/perf_event_paranoid", out _)?.Trim(), out var v) ? v : 2;
+    internal static int Paranoid => int.TryParse(ControlFile.TryReadText("/proc/sys/kernel/perf_event_paranoid", out _)?.Trim(), out var v) ? v : 2;
 
     /// <summary>Opens one counter and closes it at once; returns 0 or the errno.</summary>
     private static int TryOpenCounter(PerfTypeId type, ulong config, int pid, int cpu, PerfAttrFlags flags)

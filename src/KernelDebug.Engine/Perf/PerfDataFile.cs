@@ -1,0 +1,235 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using System.Management.Automation;
+using System.Text;
+using KernelDebug.Native;
+
+namespace KernelDebug.Perf;
+
+/// <summary>Constants of the perf.data format (tools/perf/Documentation/perf.data-file-format.txt) and of perf_event.h.</summary>
+public static class PerfFormat
+{
+    public const ulong Magic = 0x32454c4946524550; // "PERFILE2"
+    public const int HeaderSize = 104;
+
+    // sample_type bits
+    public const ulong SampleIp = 1, SampleTid = 2, SampleTime = 4, SampleAddr = 8, SampleRead = 0x10, SampleCallchain = 0x20,
+        SampleId = 0x40, SampleCpu = 0x80, SamplePeriod = 0x100, SampleStreamId = 0x200, SampleRaw = 0x400, SampleIdentifier = 0x10000;
+
+    // read_format bits
+    public const ulong FormatTotalTimeEnabled = 1, FormatTotalTimeRunning = 2, FormatId = 4, FormatGroup = 8, FormatLost = 16;
+
+    // record types
+    public const uint RecordMmap = 1, RecordLost = 2, RecordComm = 3, RecordExit = 4, RecordFork = 7, RecordSample = 9, RecordMmap2 = 10,
+        RecordLostSamples = 13, RecordKsymbol = 17, RecordFinishedRound = 68, RecordIdIndex = 69, RecordCompressed = 81;
+
+    // header misc
+    public const ushort MiscCpuModeMask = 7, MiscKernel = 1, MiscUser = 2, MiscHypervisor = 3, MiscGuestKernel = 4, MiscGuestUser = 5,
+        MiscCommExec = 1 << 13, MiscMmapBuildId = 1 << 14;
+
+    // callchain context markers (negative numbers as u64)
+    public const ulong ContextHv = unchecked((ulong)-32L), ContextKernel = unchecked((ulong)-128L), ContextUser = unchecked((ulong)-512L),
+        ContextGuest = unchecked((ulong)-2048L), ContextGuestKernel = unchecked((ulong)-2176L), ContextGuestUser = unchecked((ulong)-2560L),
+        ContextMax = unchecked((ulong)-4095L);
+
+    // feature bits (HEADER_*)
+    public const int FeatTracingData = 1, FeatBuildId = 2, FeatHostname = 3, FeatOsRelease = 4, FeatVersion = 5, FeatArch = 6, FeatNrCpus = 7,
+        FeatCpuDesc = 8, FeatCpuId = 9, FeatTotalMem = 10, FeatCmdline = 11, FeatEventDesc = 12, FeatCpuTopology = 13, FeatNumaTopology = 14,
+        FeatPmuMappings = 16, FeatGroupDesc = 17, FeatSampleTime = 21, FeatClockId = 23, FeatCompressed = 27;
+}
+
+/// <summary>One perf_event_attr of a perf.data file, with its ids and name.</summary>
+public sealed class PerfDataAttr
+{
+    public required PerfEventAttr Attr { get; init; }
+    public required ulong[] Ids { get; init; }
+    public string Name { get; set; } = string.Empty;
+    public ulong SampleType => Attr.SampleType;
+    public ulong ReadFormat => Attr.ReadFormat;
+    public bool SampleIdAll => (Attr.Flags & (ulong)PerfAttrFlags.SampleIdAll) != 0;
+}
+
+/// <summary>
+/// A perf.data file mapped into memory: the header, the attributes with their ids, the feature sections, and the
+/// bounds of the data section. Every offset is checked against the file size, so a truncated or corrupt file is a
+/// clear error, never a crash.
+/// </summary>
+public sealed unsafe class PerfDataFile : IDisposable
+{
+    private readonly MemoryMappedFile? _map;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly byte* _base;
+
+    public string Path { get; }
+    public long Length { get; }
+    public IReadOnlyList<PerfDataAttr> Attrs { get; private set; }
+    public long DataOffset { get; private set; }
+    public long DataSize { get; private set; }
+    public IReadOnlyDictionary<int, (long Offset, long Size)> Features { get; private set; }
+
+    private PerfDataFile(string path, long length, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr)
+    {
+        Path = path; Length = length; _map = map; _view = view; _base = basePtr;
+        Attrs = Array.Empty<PerfDataAttr>();
+        Features = new Dictionary<int, (long, long)>();
+    }
+
+    internal static KernelDebugException Corrupt(string path, string why) =>
+        new($"'{path}' is not a readable perf.data file: {why}.", "PerfDataCorrupt", ErrorCategory.InvalidData) { Target = path };
+
+    public static PerfDataFile Open(string path)
+    {
+        FileInfo info;
+        try { info = new FileInfo(path); }
+        catch (ArgumentException) { throw new KernelDebugException($"'{path}' is not a valid path.", "PerfDataNotFound", ErrorCategory.InvalidArgument); }
+        if (!info.Exists)
+            throw new KernelDebugException($"The perf.data file '{path}' does not exist.", "PerfDataNotFound", ErrorCategory.ObjectNotFound) { Target = path };
+        if (info.Length < PerfFormat.HeaderSize) throw Corrupt(path, $"it has {info.Length} bytes, less than the {PerfFormat.HeaderSize}-byte header");
+        MemoryMappedFile map;
+        try { map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read); }
+        catch (UnauthorizedAccessException e) { throw new KernelDebugException($"The perf.data file '{path}' cannot be read: {e.Message}", "PerfDataAccessDenied", ErrorCategory.PermissionDenied) { Target = path }; }
+        var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        p += view.PointerOffset;
+        var file = new PerfDataFile(path, info.Length, map, view, p);
+        try { return file.Parse(); }
+        catch { file.Dispose(); throw; }
+    }
+
+    private PerfDataFile Parse()
+    {
+        var h = Span(0, PerfFormat.HeaderSize);
+        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(h);
+        if (magic == BinaryPrimitives.ReverseEndianness(PerfFormat.Magic)) throw Corrupt(Path, "it was written on a big-endian machine, which is not supported");
+        if (magic != PerfFormat.Magic)
+        {
+            if (h[..8].SequenceEqual("PERFFILE"u8)) throw Corrupt(Path, "it is in perf's old version 1 format");
+            throw Corrupt(Path, "it does not start with the PERFILE2 magic");
+        }
+        ulong headerSize = U64(h, 8), attrSize = U64(h, 16);
+        var attrs = Section(h, 24, "attrs");
+        var data = Section(h, 40, "data");
+        if (headerSize != PerfFormat.HeaderSize)
+            throw Corrupt(Path, headerSize == 16 ? "it is a pipe-mode stream (perf record -o -), which is not supported" : $"header size {headerSize}");
+        // attr_size counts one entry: the perf_event_attr and the (offset, size) of its ids.
+        if (attrSize < 64 + 16 || attrSize > 4096) throw Corrupt(Path, $"attribute entry size {attrSize}");
+        if (data.Size == 0)
+            throw Corrupt(Path, "its data section is empty: the recording was not finished (perf record or Start-PerfRecord was killed before it wrote the header)");
+        if (attrs.Size % (long)attrSize != 0) throw Corrupt(Path, "the attribute section size is not a whole number of entries");
+
+        var list = new List<PerfDataAttr>();
+        int attrBytesSize = (int)attrSize - 16;
+        for (long off = attrs.Offset; off < attrs.Offset + attrs.Size; off += (long)attrSize)
+        {
+            var bytes = Span(off, (int)attrSize);
+            var attr = default(PerfEventAttr);
+            var attrBytes = new Span<byte>(&attr, sizeof(PerfEventAttr));
+            bytes[..Math.Min(attrBytesSize, sizeof(PerfEventAttr))].CopyTo(attrBytes);
+            var ids = Section(bytes, attrBytesSize, "ids");
+            var idArray = new ulong[ids.Size / 8];
+            var idBytes = Span(ids.Offset, (int)ids.Size);
+            for (int i = 0; i < idArray.Length; i++) idArray[i] = U64(idBytes, i * 8);
+            list.Add(new PerfDataAttr { Attr = attr, Ids = idArray, Name = DefaultName(attr) });
+        }
+        if (list.Count == 0) throw Corrupt(Path, "it has no event attributes");
+
+        // Feature sections follow the data: one (offset, size) per set bit of adds_features, in bit order.
+        var features = new Dictionary<int, (long, long)>();
+        long featOff = data.Offset + data.Size;
+        for (int bit = 0; bit < 256; bit++)
+        {
+            if ((U64(h, 72 + bit / 64 * 8) >> (bit % 64) & 1) == 0) continue;
+            if (featOff + 16 > Length) break; // perf tolerates missing feature sections too
+            var f = Section(Span(featOff, 16), 0, $"feature {bit}");
+            features[bit] = f;
+            featOff += 16;
+        }
+        Attrs = list; DataOffset = data.Offset; DataSize = data.Size; Features = features;
+        if (features.TryGetValue(PerfFormat.FeatEventDesc, out var ed)) ApplyEventDesc(ed);
+        return this;
+    }
+
+    private (long Offset, long Size) Section(ReadOnlySpan<byte> from, int at, string what)
+    {
+        long off = (long)U64(from, at), size = (long)U64(from, at + 8);
+        if (off < 0 || size < 0 || off > Length || size > Length - off)
+            throw Corrupt(Path, $"the {what} section ({off}+{size}) lies beyond the end of the {Length}-byte file (truncated?)");
+        return (off, size);
+    }
+
+    internal static ulong U64(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);
+
+    /// <summary>A checked view of the file.</summary>
+    public ReadOnlySpan<byte> Span(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset + length > Length) throw Corrupt(Path, $"a read at {offset}+{length} lies beyond the end of the file (truncated?)");
+        return new ReadOnlySpan<byte>(_base + offset, length);
+    }
+
+    internal byte* Pointer(long offset) => _base + offset;
+
+    /// <summary>A feature section's raw bytes, or empty when the file lacks it.</summary>
+    public ReadOnlySpan<byte> Feature(int bit) => Features.TryGetValue(bit, out var f) ? Span(f.Offset, (int)f.Size) : ReadOnlySpan<byte>.Empty;
+
+    /// <summary>A perf string feature (u32 length, then the NUL-padded text): HOSTNAME, OSRELEASE, VERSION, ARCH, CPUDESC, CPUID.</summary>
+    public string? FeatureString(int bit)
+    {
+        var s = Feature(bit);
+        if (s.Length < 4) return null;
+        int len = (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(s), (uint)(s.Length - 4));
+        return Encoding.UTF8.GetString(s.Slice(4, len)).TrimEnd('\0');
+    }
+
+    private void ApplyEventDesc((long Offset, long Size) section)
+    {
+        // u32 nr, u32 attr_size, then per event: attr, u32 nr_ids, perf string name, u64 ids[nr_ids]
+        var s = Span(section.Offset, (int)section.Size);
+        if (s.Length < 8) return;
+        uint nr = BinaryPrimitives.ReadUInt32LittleEndian(s), attrSize = BinaryPrimitives.ReadUInt32LittleEndian(s[4..]);
+        int pos = 8;
+        for (uint i = 0; i < nr; i++)
+        {
+            if (pos + attrSize + 8 > s.Length) return;
+            pos += (int)attrSize;
+            uint nrIds = BinaryPrimitives.ReadUInt32LittleEndian(s[pos..]);
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(s[(pos + 4)..]);
+            pos += 8;
+            if (pos + len + nrIds * 8 > s.Length) return;
+            string name = Encoding.UTF8.GetString(s.Slice(pos, (int)len)).TrimEnd('\0');
+            pos += (int)len;
+            ulong firstId = nrIds > 0 ? U64(s, pos) : 0;
+            pos += (int)nrIds * 8;
+            var target = nrIds > 0 ? Attrs.FirstOrDefault(a => a.Ids.Contains(firstId)) : (i < Attrs.Count ? Attrs[(int)i] : null);
+            if (target is not null && name.Length > 0) target.Name = name;
+        }
+    }
+
+    /// <summary>A name for an attr without EVENT_DESC: the symbolic name perf would print, else type/config.</summary>
+    public static string DefaultName(PerfEventAttr attr)
+    {
+        var table = attr.Type switch
+        {
+            (uint)PerfTypeId.Hardware => PerfEventCatalog.HardwareEvents,
+            (uint)PerfTypeId.Software => PerfEventCatalog.SoftwareEvents,
+            _ => null,
+        };
+        var match = table?.FirstOrDefault(e => e.Config == attr.Config);
+        if (match is not null) return match.Aliases.Length > 0 && attr.Type == (uint)PerfTypeId.Hardware ? match.Aliases[0] : match.Name;
+        return attr.Type == (uint)PerfTypeId.Raw ? $"r{attr.Config:x}" : $"{attr.Type}:0x{attr.Config:x}";
+    }
+
+    private bool _disposed;
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_view is not null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _map?.Dispose();
+    }
+}

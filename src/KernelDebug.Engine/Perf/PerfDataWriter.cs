@@ -1,0 +1,212 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using KernelDebug.Native;
+
+namespace KernelDebug.Perf;
+
+/// <summary>
+/// Writes a perf.data file as perf record does: a header rewritten at the end, the attributes (in perf 6.1's
+/// 128-byte layout) with their ids, the data section as the ring buffers deliver it, then the feature sections
+/// perf report and perf script read (EVENT_DESC, HOSTNAME, OSRELEASE, VERSION, ARCH, NRCPUS, TOTAL_MEM, CMDLINE,
+/// BUILD_ID empty, SAMPLE_TIME).
+/// </summary>
+public sealed class PerfDataWriter : IDisposable
+{
+    /// <summary>perf_event_attr as perf 6.1 reads it (PERF_ATTR_SIZE_VER7); later fields are zero for our events.</summary>
+    public const int FileAttrSize = 128;
+
+    private readonly FileStream _stream;
+    private readonly IReadOnlyList<(PerfEventAttr Attr, string Name, ulong[] Ids)> _attrs;
+    private readonly long _dataOffset;
+    private ulong _firstSample = ulong.MaxValue, _lastSample;
+    private bool _finished;
+
+    public string Path { get; }
+
+    public PerfDataWriter(string path, IReadOnlyList<(PerfEventAttr Attr, string Name, ulong[] Ids)> attrs)
+    {
+        Path = path;
+        _attrs = attrs;
+        _stream = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 20);
+        // Header (written last), attrs, their ids, then the data.
+        _stream.Write(new byte[PerfFormat.HeaderSize]);
+        long idsOffset = PerfFormat.HeaderSize + attrs.Count * (FileAttrSize + 16);
+        foreach (var (attr, _, ids) in attrs)
+        {
+            _stream.Write(AttrBytes(attr));
+            WriteU64(idsOffset);
+            WriteU64((ulong)ids.Length * 8);
+            idsOffset += ids.Length * 8;
+        }
+        foreach (var (_, _, ids) in attrs)
+            foreach (var id in ids) WriteU64(id);
+        _dataOffset = _stream.Position;
+    }
+
+    public long DataSize => _stream.Position - _dataOffset;
+
+    internal static byte[] AttrBytes(PerfEventAttr attr)
+    {
+        attr.Size = FileAttrSize;
+        var bytes = new byte[FileAttrSize];
+        unsafe
+        {
+            new ReadOnlySpan<byte>(&attr, FileAttrSize).CopyTo(bytes);
+        }
+        return bytes;
+    }
+
+    private void WriteU64(ulong v)
+    {
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, v);
+        _stream.Write(b);
+    }
+
+    private void WriteU64(long v) => WriteU64((ulong)v);
+
+    /// <summary>Appends records exactly as the kernel wrote them.</summary>
+    public void WriteRecords(ReadOnlySpan<byte> records) => _stream.Write(records);
+
+    /// <summary>Notes a sample's time for the SAMPLE_TIME feature.</summary>
+    public void NoteSampleTime(ulong time)
+    {
+        if (time < _firstSample) _firstSample = time;
+        if (time > _lastSample) _lastSample = time;
+    }
+
+    /// <summary>perf's FINISHED_ROUND: everything before it may be sorted and flushed by a reader.</summary>
+    public void WriteFinishedRound()
+    {
+        Span<byte> r = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(r, PerfFormat.RecordFinishedRound);
+        BinaryPrimitives.WriteUInt16LittleEndian(r[6..], 8);
+        _stream.Write(r);
+    }
+
+    /// <summary>Writes the feature sections and the header; the file is then complete.</summary>
+    public void Finish(IReadOnlyList<string> commandLine)
+    {
+        if (_finished) return;
+        _finished = true;
+        long dataEnd = _stream.Position;
+        var features = new SortedDictionary<int, byte[]>
+        {
+            [PerfFormat.FeatBuildId] = Array.Empty<byte>(),
+            [PerfFormat.FeatHostname] = PerfString(Environment.MachineName),
+            [PerfFormat.FeatOsRelease] = PerfString(ReadTrimmed("/proc/sys/kernel/osrelease") ?? Environment.OSVersion.Version.ToString()),
+            [PerfFormat.FeatVersion] = PerfString("6.1.kerneldebug"),
+            [PerfFormat.FeatArch] = PerfString(System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
+            {
+                System.Runtime.InteropServices.Architecture.X64 => "x86_64",
+                System.Runtime.InteropServices.Architecture.Arm64 => "aarch64",
+                var a => a.ToString().ToLowerInvariant(),
+            }),
+            [PerfFormat.FeatNrCpus] = NrCpus(),
+            [PerfFormat.FeatTotalMem] = TotalMem(),
+            [PerfFormat.FeatCmdline] = Cmdline(commandLine),
+            [PerfFormat.FeatEventDesc] = EventDesc(),
+            [PerfFormat.FeatSampleTime] = SampleTime(),
+        };
+        // The section table (offset, size per feature in bit order) comes first, then the contents.
+        long contents = dataEnd + features.Count * 16;
+        foreach (var f in features.Values)
+        {
+            WriteU64(contents);
+            WriteU64(f.Length);
+            contents += f.Length;
+        }
+        foreach (var f in features.Values) _stream.Write(f);
+
+        Span<byte> h = stackalloc byte[PerfFormat.HeaderSize];
+        h.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(h, PerfFormat.Magic);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[8..], PerfFormat.HeaderSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[16..], FileAttrSize + 16);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[24..], PerfFormat.HeaderSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[32..], (ulong)(_attrs.Count * (FileAttrSize + 16)));
+        BinaryPrimitives.WriteUInt64LittleEndian(h[40..], (ulong)_dataOffset);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[48..], (ulong)(dataEnd - _dataOffset));
+        foreach (var bit in features.Keys)
+        {
+            int word = 72 + bit / 64 * 8;
+            ulong v = BinaryPrimitives.ReadUInt64LittleEndian(h[word..]) | (1UL << (bit % 64));
+            BinaryPrimitives.WriteUInt64LittleEndian(h[word..], v);
+        }
+        _stream.Position = 0;
+        _stream.Write(h);
+        _stream.Flush(flushToDisk: true);
+    }
+
+    private static string? ReadTrimmed(string path) => Host.ControlFile.TryReadText(path, out _)?.Trim();
+
+    /// <summary>perf's string: u32 length (NUL included, padded to 64), then the bytes.</summary>
+    internal static byte[] PerfString(string s)
+    {
+        var bytes = Encoding.UTF8.GetBytes(s);
+        int len = (bytes.Length + 1 + 63) / 64 * 64;
+        var r = new byte[4 + len];
+        BinaryPrimitives.WriteUInt32LittleEndian(r, (uint)len);
+        bytes.CopyTo(r, 4);
+        return r;
+    }
+
+    private static byte[] NrCpus()
+    {
+        var r = new byte[8];
+        uint online = (uint)PerfStat.OnlineCpus().Count;
+        uint present = (uint)Math.Max(online, Environment.ProcessorCount);
+        BinaryPrimitives.WriteUInt32LittleEndian(r, present);
+        BinaryPrimitives.WriteUInt32LittleEndian(r.AsSpan(4), online);
+        return r;
+    }
+
+    private static byte[] TotalMem()
+    {
+        ulong kb = 0;
+        var line = ReadTrimmed("/proc/meminfo")?.Split('\n').FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+        if (line is not null) ulong.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], NumberStyles.None, CultureInfo.InvariantCulture, out kb);
+        var r = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(r, kb);
+        return r;
+    }
+
+    private static byte[] Cmdline(IReadOnlyList<string> args)
+    {
+        var ms = new MemoryStream();
+        Span<byte> n = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(n, (uint)args.Count);
+        ms.Write(n);
+        foreach (var a in args) ms.Write(PerfString(a));
+        return ms.ToArray();
+    }
+
+    private byte[] EventDesc()
+    {
+        var ms = new MemoryStream();
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)_attrs.Count);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[4..], FileAttrSize);
+        ms.Write(b);
+        foreach (var (attr, name, ids) in _attrs)
+        {
+            ms.Write(AttrBytes(attr));
+            BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)ids.Length);
+            ms.Write(b[..4]);
+            ms.Write(PerfString(name));
+            foreach (var id in ids) { BinaryPrimitives.WriteUInt64LittleEndian(b, id); ms.Write(b); }
+        }
+        return ms.ToArray();
+    }
+
+    private byte[] SampleTime()
+    {
+        var r = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(r, _firstSample == ulong.MaxValue ? 0 : _firstSample);
+        BinaryPrimitives.WriteUInt64LittleEndian(r.AsSpan(8), _lastSample);
+        return r;
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

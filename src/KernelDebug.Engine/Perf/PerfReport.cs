@@ -1,0 +1,83 @@
+using KernelDebug.Perf;
+
+namespace KernelDebug
+{
+    /// <summary>One line of perf report: a (comm, dso, symbol) group with its share of the samples' periods.</summary>
+    public sealed class PerfHotspot
+    {
+        /// <summary>Self overhead: percent of the total period sampled in this entry itself.</summary>
+        public double Overhead { get; init; }
+        /// <summary>Percent of the total period of samples with this entry anywhere in their call chain (perf report --children); equals Overhead without call chains.</summary>
+        public double Children { get; init; }
+        public long Samples { get; init; }
+        public ulong Period { get; init; }
+        public string? Comm { get; init; }
+        public string? Dso { get; init; }
+        public string? Symbol { get; init; }
+        /// <summary>True when the symbol is kernel code (perf's [k]).</summary>
+        public bool Kernel { get; init; }
+        /// <summary>Watch-PerfTop: the time since the start at the end of the refresh this row belongs to.</summary>
+        public TimeSpan? Interval { get; init; }
+
+        public override string ToString() => $"{Overhead:F2}% {Comm} {Dso} {Symbol}";
+    }
+}
+
+namespace KernelDebug.Perf
+{
+    public enum PerfSortKey { Comm, Dso, Symbol }
+
+    /// <summary>Builds perf report's histogram: entries keyed by the chosen sort keys, weighted by sample period.</summary>
+    public static class PerfReportBuilder
+    {
+        private readonly record struct Key(string? Comm, string? Dso, string? Symbol, bool Kernel);
+
+        private sealed class Bucket
+        {
+            public ulong SelfPeriod, ChildrenPeriod;
+            public long Samples;
+        }
+
+        public static List<PerfHotspot> Build(IEnumerable<PerfSample> samples, IReadOnlyCollection<PerfSortKey> keys, bool children)
+        {
+            bool byComm = keys.Contains(PerfSortKey.Comm), byDso = keys.Contains(PerfSortKey.Dso), bySym = keys.Contains(PerfSortKey.Symbol);
+            // An address without a symbol is an entry of its own, named by its address as perf report shows it.
+            Key KeyOf(string comm, string dso, string sym, ulong offset, bool kernel) =>
+                new(byComm ? comm : null, byDso ? dso : null, bySym ? (sym == "[unknown]" ? $"0x{offset:x16}" : sym) : null, bySym && kernel);
+            var buckets = new Dictionary<Key, Bucket>();
+            var seen = new HashSet<Key>();
+            ulong total = 0;
+            foreach (var s in samples)
+            {
+                ulong period = s.Period == 0 ? 1 : s.Period;
+                total += period;
+                bool kernelTop = s.CallChain.Length > 0 ? s.CallChain[0].Kernel : s.Ip >= 0xffff800000000000;
+                var top = KeyOf(s.Comm, s.Dso, s.Symbol, s.Offset, kernelTop);
+                var b = Get(buckets, top);
+                b.SelfPeriod += period;
+                b.Samples++;
+                if (!children) continue;
+                seen.Clear();
+                if (s.CallChain.Length == 0) seen.Add(top);
+                foreach (var f in s.CallChain) seen.Add(KeyOf(s.Comm, f.Dso, f.Symbol, f.Offset, f.Kernel));
+                foreach (var k in seen) Get(buckets, k).ChildrenPeriod += period;
+            }
+            if (total == 0) return new List<PerfHotspot>();
+            var rows = buckets.Select(kv => new PerfHotspot
+            {
+                Comm = kv.Key.Comm, Dso = kv.Key.Dso, Symbol = kv.Key.Symbol, Kernel = kv.Key.Kernel,
+                Samples = kv.Value.Samples, Period = kv.Value.SelfPeriod,
+                Overhead = 100.0 * kv.Value.SelfPeriod / total,
+                Children = 100.0 * (children ? kv.Value.ChildrenPeriod : kv.Value.SelfPeriod) / total,
+            });
+            return (children ? rows.OrderByDescending(r => r.Children).ThenByDescending(r => r.Overhead) : rows.OrderByDescending(r => r.Overhead))
+                .ThenBy(r => r.Comm, StringComparer.Ordinal).ThenBy(r => r.Dso, StringComparer.Ordinal).ThenBy(r => r.Symbol, StringComparer.Ordinal).ToList();
+        }
+
+        private static Bucket Get(Dictionary<Key, Bucket> buckets, Key k)
+        {
+            if (!buckets.TryGetValue(k, out var b)) buckets[k] = b = new Bucket();
+            return b;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using KernelDebug.Perf;
+
+namespace KernelDebug.Commands;
+
+/// <summary>perf top: the hottest symbols of the system (or of processes), refreshed every interval.</summary>
+[Cmdlet(VerbsCommon.Watch, "PerfTop")]
+[OutputType(typeof(PerfHotspot))]
+public sealed class WatchPerfTopCommand : PSCmdlet
+{
+    [Parameter]
+    [ValidateRange(1, 10000)]
+    public int Count { get; set; } = 20;
+
+    [Parameter]
+    public TimeSpan? Duration { get; set; }
+
+    [Parameter]
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Id", "Pid")]
+    [ValidateRange(1, int.MaxValue)]
+    public int[]? ProcessId { get; set; }
+
+    [Parameter]
+    [ArgumentCompleter(typeof(PerfEventNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Event { get; set; } = "cpu-clock";
+
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public ulong Frequency { get; set; } = 999;
+
+    [Parameter]
+    public PerfSortKey[] SortBy { get; set; } = { PerfSortKey.Comm, PerfSortKey.Dso, PerfSortKey.Symbol };
+
+    private readonly List<int> _pids = new();
+    private readonly CancellationTokenSource _cancel = new();
+    private PerfRecording? _current;
+
+    protected override void ProcessRecord()
+    {
+        if (ProcessId is not null) _pids.AddRange(ProcessId);
+    }
+
+    protected override void EndProcessing()
+    {
+        if (Interval < TimeSpan.FromMilliseconds(100))
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Interval must be at least 100 ms."), "IntervalTooShort", ErrorCategory.InvalidArgument, Interval));
+        var clock = Stopwatch.StartNew();
+        var path = Path.Combine(Path.GetTempPath(), $"{KernelDebug.Host.Naming.Prefix}_top_{Environment.ProcessId}.data");
+        try
+        {
+            var events = new[] { PerfEventCatalog.Parse(Event) };
+            while (!_cancel.IsCancellationRequested)
+            {
+                var left = Duration is { } d ? d - clock.Elapsed : Interval;
+                if (left <= TimeSpan.Zero) break;
+                var round = left < Interval ? left : Interval;
+                // Each refresh is a short recording of its own: the kernel fills the ring buffers, the file is decoded and ranked.
+                _current = PerfRecorder.Start(new PerfRecordOptions
+                {
+                    Events = events, Path = path, Frequency = Frequency, Duration = round,
+                    ProcessIds = _pids.Count > 0 ? _pids.Distinct().ToArray() : null, SystemWide = _pids.Count == 0,
+                    CommandLine = new[] { "Watch-PerfTop" }, RingPages = 64,
+                });
+                _current.Recorder!.Wait(null, _cancel.Token);
+                if (_cancel.IsCancellationRequested) break;
+                if (_current.State == PerfRecordingState.Failed) throw new InvalidOperationException($"Sampling failed: {_current.Error}");
+                using (var file = PerfDataFile.Open(path))
+                {
+                    var at = clock.Elapsed;
+                    foreach (var row in PerfReportBuilder.Build(new PerfDataDecoder(file).Samples(_cancel.Token), SortBy, children: false).Take(Count))
+                        WriteObject(new PerfHotspot
+                        {
+                            Overhead = row.Overhead, Children = row.Children, Samples = row.Samples, Period = row.Period,
+                            Comm = row.Comm, Dso = row.Dso, Symbol = row.Symbol, Kernel = row.Kernel, Interval = at,
+                        });
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
+        finally
+        {
+            _current?.Recorder?.Stop();
+            File.Delete(path);
+        }
+    }
+
+    protected override void StopProcessing()
+    {
+        _cancel.Cancel();
+        _current?.Recorder?.Stop(TimeSpan.FromSeconds(5));
+    }
+}

@@ -1,0 +1,128 @@
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:HavePerf = [bool](Get-Command perf -CommandType Application -ErrorAction Ignore)
+    $script:HaveGcc = [bool](Get-Command gcc -CommandType Application -ErrorAction Ignore)
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:Workload = Join-Path $TestDrive 'workload'
+    if (Get-Command gcc -ErrorAction Ignore) {
+        & gcc -O1 -fno-omit-frame-pointer -g -o $Workload (Join-Path $RepoRoot 'tests/fixtures/perf/workload.c')
+    }
+    # perf stat '-x,' on the same command: event -> value (msec for the clocks, as perf prints them).
+    function Invoke-PerfStat([string[]] $Events, [string[]] $Command) {
+        $file = Join-Path $TestDrive 'perf-stat.csv'
+        & perf stat '-x,' -o $file -e ($Events -join ',') -- @Command > $null
+        $map = @{}
+        foreach ($line in Get-Content $file) {
+            $f = "$line" -split ','
+            if ($f.Count -ge 3 -and $f[2] -in $Events) { $map[$f[2]] = if ($f[0] -match '^[\d.]+$') { [double]$f[0] } else { $f[0] } }
+        }
+        $map
+    }
+    function Test-Near([double] $Actual, [double] $Expected, [double] $Relative, [double] $Absolute = 0) {
+        [math]::Abs($Actual - $Expected) -le [math]::Max($Absolute, $Relative * $Expected)
+    }
+}
+
+Describe 'Measure-PerfCounter' {
+    It 'agrees with perf stat on a deterministic program (page-faults 3%, context-switches 30%, task-clock 35%, tracepoint exact)' -Skip:(-not ($HavePerf -and $HaveGcc)) {
+        $events = 'task-clock', 'page-faults', 'context-switches', 'syscalls:sys_enter_getpid'
+        $wargs = '2000', '20', '1500', '20000000', '1'
+        $perf = Invoke-PerfStat $events (@($Workload) + $wargs)
+        $ours = Measure-PerfCounter -Command $Workload -ArgumentList $wargs -Event $events
+        $byName = @{}; $ours | ForEach-Object { $byName[$_.Event] = $_ }
+        $ours | ForEach-Object { $_.PSObject.TypeNames[0] | Should -Be 'KernelDebug.PerfCounterResult'; $_.Supported | Should -BeTrue }
+        # Parent and one child each make 1500 getpid calls: the child counts only if inherit works.
+        $byName['syscalls:sys_enter_getpid'].Value | Should -Be 3000
+        $perf['syscalls:sys_enter_getpid'] | Should -Be 3000
+        Test-Near $byName['page-faults'].Value $perf['page-faults'] 0.03 10 | Should -BeTrue -Because "ours $($byName['page-faults'].Value), perf $($perf['page-faults'])"
+        Test-Near $byName['context-switches'].Value $perf['context-switches'] 0.3 6 | Should -BeTrue -Because "ours $($byName['context-switches'].Value), perf $($perf['context-switches'])"
+        $ms = $byName['task-clock'].Value / 1e6
+        $byName['task-clock'].Unit | Should -Be 'ns'
+        Test-Near $ms $perf['task-clock'] 0.35 5 | Should -BeTrue -Because "ours $ms ms, perf $($perf['task-clock']) ms"
+        $byName['task-clock'].TimeRunning | Should -Be $byName['task-clock'].TimeEnabled
+        $byName['task-clock'].Scaled | Should -BeFalse
+    }
+
+    It 'counts from the exec: the launcher''s own work is not counted' -Skip:(-not $HaveGcc) {
+        # 0 pages, no sleeps, no calls, no spin: a bare program; perf stat shows ~40-60 page faults for it.
+        $r = Measure-PerfCounter -Command $Workload -ArgumentList 0, 0, 0, 0 -Event 'syscalls:sys_enter_getpid', page-faults
+        ($r | Where-Object Event -eq 'syscalls:sys_enter_getpid').Value | Should -Be 0
+        ($r | Where-Object Event -eq 'page-faults').Value | Should -BeLessThan 200
+    }
+
+    It 'reports a counter the host cannot count as Supported = false, as perf stat prints not-supported' -Skip:(-not $HavePerf) {
+        $r = Measure-PerfCounter -Command /bin/true -Event cycles, task-clock
+        $cycles = $r | Where-Object Event -eq cycles
+        $file = Join-Path $TestDrive 'cycles.csv'
+        & perf stat '-x,' -o $file -e cycles -- /bin/true > $null
+        $perfLine = Get-Content $file | Where-Object { "$_" -match ',cycles,' }
+        $cycles.Supported | Should -Be ("$perfLine" -notmatch '<not supported>')
+        ($r | Where-Object Event -eq task-clock).Supported | Should -BeTrue
+    }
+
+    It 'averages repeated runs with the standard deviation (perf stat -r)' -Skip:(-not $HaveGcc) {
+        $r = Measure-PerfCounter -Command $Workload -ArgumentList 100, 0, 500, 0 -Event 'syscalls:sys_enter_getpid' -Repeat 3
+        $r.Runs | Should -Be 3
+        $r.Value | Should -Be 500
+        $r.StandardDeviation | Should -Be 0
+    }
+
+    It 'counts a script block on this thread' {
+        $r = Measure-PerfCounter -ScriptBlock { $null = [System.IO.File]::ReadAllBytes('/proc/self/status') } -Event 'syscalls:sys_enter_openat', task-clock
+        ($r | Where-Object Event -eq 'syscalls:sys_enter_openat').Value | Should -BeGreaterOrEqual 1
+        ($r | Where-Object Event -eq task-clock).Value | Should -BeGreaterThan 0
+    }
+
+    It 'counts a running process for a duration, in intervals' -Skip:(-not $HaveGcc) {
+        $p = Start-Process -FilePath $Workload -ArgumentList 0, 0, 0, 3000000000 -PassThru
+        try {
+            Start-Sleep -Milliseconds 100
+            # The kernel's own account of the process's CPU time (schedstat, ns) around the measurement bounds ours.
+            $before = [uint64]((Get-Content "/proc/$($p.Id)/schedstat") -split ' ')[0]
+            $rows = Measure-PerfCounter -ProcessId $p.Id -Event task-clock -Duration '00:00:00.6' -Interval '00:00:00.2'
+            $after = [uint64]((Get-Content "/proc/$($p.Id)/schedstat") -split ' ')[0]
+            $rows.Count | Should -BeGreaterOrEqual 3
+            $rows | ForEach-Object { $_.ProcessId | Should -Be $p.Id; $_.Interval | Should -Not -BeNullOrEmpty }
+            $sum = ($rows | Measure-Object -Property Value -Sum).Sum
+            $sum | Should -BeLessOrEqual ($after - $before + 1e6)
+            $sum | Should -BeGreaterOrEqual ($after - $before - 2e8) -Because "schedstat says $($after - $before) ns, ours $sum ns"
+            $sum | Should -BeGreaterThan 0
+        }
+        finally { $p | Stop-Process -Force -ErrorAction Ignore }
+    }
+
+    It 'counts system-wide per CPU' {
+        $rows = Measure-PerfCounter -SystemWide -PerCpu -Duration '00:00:00.3' -Event cpu-clock
+        $cpus = (Get-Content /sys/devices/system/cpu/online)
+        @($rows).Count | Should -Be ([Environment]::ProcessorCount)
+        $rows | ForEach-Object { $_.Cpu | Should -Not -BeNullOrEmpty; ($_.Value / 1e6) | Should -BeGreaterThan 250 }
+    }
+
+    It 'refuses an unknown event before starting anything' {
+        { Measure-PerfCounter -Command /bin/true -Event no-such-event } | Should -Throw -ErrorId 'PerfEventNotFound*'
+    }
+
+    It 'reports a process that does not exist as ObjectNotFound' {
+        Measure-PerfCounter -ProcessId 999999 -Duration '00:00:00.1' -Event task-clock -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ProcessNotFound*'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'reports a command that does not exist as ObjectNotFound' {
+        { Measure-PerfCounter -Command /no/such/program -Event task-clock } | Should -Throw -ErrorId 'CommandNotFound*'
+    }
+
+    It 'explains perf_event_paranoid when the kernel refuses (system-wide counting without CAP_PERFMON)' -Skip:(-not (Get-Command setpriv -ErrorAction Ignore) -or [int](Get-Content /proc/sys/kernel/perf_event_paranoid) -lt 1) {
+        # The same user with every capability dropped (bounding set emptied before exec): perf_event_paranoid applies.
+        $out = & setpriv --bounding-set=-all --inh-caps=-all -- ([Environment]::ProcessPath) (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "
+            Import-Module '$env:KERNELDEBUG_MODULE_PATH'
+            try { Measure-PerfCounter -SystemWide -Duration 0:0:0.1 -Event cpu-clock -ErrorAction Stop } catch { `$_.FullyQualifiedErrorId; `$_.CategoryInfo.Category; `$_.ErrorDetails.RecommendedAction }" 2>&1
+        if ("$out" -match 'pwsh.dll|cannot open|No such file') { Set-ItResult -Skipped -Because "the unprivileged child pwsh could not start: $out"; return }
+        $out[0] | Should -BeLike 'PerfEventAccessDenied*'
+        $out[1] | Should -Be 'PermissionDenied'
+        $out[2] | Should -Match 'perf_event_paranoid'
+    }
+}

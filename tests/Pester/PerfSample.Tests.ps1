@@ -1,0 +1,93 @@
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:HavePerf = [bool](Get-Command perf -CommandType Application -ErrorAction Ignore) -and [bool](Get-Command gcc -CommandType Application -ErrorAction Ignore)
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:Workload = Join-Path $TestDrive 'workload'
+    if (Get-Command gcc -ErrorAction Ignore) { & gcc -O1 -fno-omit-frame-pointer -g -o $Workload (Join-Path $RepoRoot 'tests/fixtures/perf/workload.c') }
+
+    # Our samples in the text perf script -F comm,pid,tid,time,ip,sym,dso prints (perf prints call-chain frames as DSO addresses).
+    function Format-PerfScript($Samples, [bool] $CallGraph) {
+        foreach ($s in $Samples) {
+            $ts = [uint64]$s.Timestamp
+            $head = '{0} {1}/{2} {3}.{4:D6}:' -f $s.Comm, $s.ProcessId, $s.ThreadId, [uint64][math]::Truncate($ts / 1000000000), [uint64][math]::Truncate(($ts % 1000000000) / 1000)
+            if ($CallGraph) { $head; foreach ($f in $s.CallChain) { '{0:x} {1} ({2})' -f $f.Offset, $f.Symbol, $f.Dso } }
+            else { '{0} {1:x} {2} ({3})' -f $head, $s.Ip, $s.Symbol, $s.Dso }
+        }
+    }
+    function Get-PerfScript([string] $Data, [string] $Fields = 'comm,pid,tid,time,ip,sym,dso') {
+        & perf script -i $Data -F $Fields 2>$null | Where-Object { $_.Trim() } | ForEach-Object { $_.Trim() -replace '\s+', ' ' }
+    }
+}
+
+Describe 'Get-PerfSample' {
+    It 'equals perf script on a perf record -g of a program (<Name>)' -Skip:(-not $HavePerf) -ForEach @(
+        @{ Name = 'call graph'; Options = @('-g'); CallGraph = $true }
+        @{ Name = 'no call graph'; Options = @(); CallGraph = $false }
+    ) {
+        $data = Join-Path $TestDrive "prog-$($Options.Count).data"
+        & perf record @Options -F 2000 -o $data -- $Workload 500 4 200 150000000 1 2>$null | Out-Null
+        $theirs = @(Get-PerfScript $data)
+        $samples = Get-PerfSample -Path $data
+        $samples.Count | Should -BeGreaterThan 50
+        $samples[0].PSObject.TypeNames[0] | Should -Be 'KernelDebug.PerfSample'
+        $ours = @(Format-PerfScript $samples $CallGraph)
+        $ours.Count | Should -Be $theirs.Count
+        $diff = Compare-Object $ours $theirs -SyncWindow 0
+        $diff | Should -BeNullOrEmpty -Because ($diff | Select-Object -First 6 | Out-String)
+        # The program's own functions are resolved from its symbol table.
+        ($samples | Where-Object Dso -eq $Workload).Symbol | Should -Contain 'spin_inner'
+    }
+
+    It 'agrees with perf script on a system-wide call-graph recording (99.5% of lines)' -Skip:(-not $HavePerf) {
+        $data = Join-Path $TestDrive 'all.data'
+        & perf record -a -g -o $data -- $Workload 200 10 100 50000000 2>$null | Out-Null
+        $theirs = @(Get-PerfScript $data)
+        $ours = @(Format-PerfScript (Get-PerfSample $data) $true)
+        $ours.Count | Should -Be $theirs.Count
+        $same = 0
+        for ($i = 0; $i -lt $ours.Count; $i++) { if ($ours[$i] -ceq $theirs[$i]) { $same++ } }
+        ($same / $theirs.Count) | Should -BeGreaterOrEqual 0.995
+    }
+
+    It 'names the events of a multi-event recording as perf script does' -Skip:(-not $HavePerf) {
+        $data = Join-Path $TestDrive 'multi.data'
+        & perf record -e 'cpu-clock/period=1000000/,page-faults/period=50/' -o $data -- $Workload 300 0 0 10000000 2>$null | Out-Null
+        $theirs = Get-PerfScript $data 'event' | ForEach-Object { $_.TrimEnd(':') }
+        $ours = (Get-PerfSample $data).Event
+        $ours | Should -Be $theirs
+        $ours | Should -Contain 'page-faults/period=50/'
+    }
+
+    It 'reports a missing file as ObjectNotFound' {
+        Get-PerfSample -Path (Join-Path $TestDrive 'none.data') -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'PerfDataNotFound*'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'reports a truncated or corrupt perf.data as InvalidData, without hanging' -Skip:(-not $HavePerf) {
+        $data = Join-Path $TestDrive 'whole.data'
+        & perf record -g -o $data -- $Workload 100 0 0 10000000 2>$null | Out-Null
+        $bytes = [System.IO.File]::ReadAllBytes($data)
+        $cases = @{
+            'header-only.data' = $bytes[0..60]
+            'half.data'        = $bytes[0..([int]($bytes.Length / 2))]
+            'garbage.data'     = [byte[]](1..4096 | ForEach-Object { $_ % 251 })
+        }
+        $flipped = [byte[]]$bytes.Clone()
+        # A record size of 0 in the middle of the data section.
+        $dataOffset = [BitConverter]::ToInt64($bytes, 40)
+        $flipped[$dataOffset + 6] = 0; $flipped[$dataOffset + 7] = 0
+        $cases['zero-size-record.data'] = $flipped
+        foreach ($name in $cases.Keys) {
+            $path = Join-Path $TestDrive $name
+            [System.IO.File]::WriteAllBytes($path, [byte[]]$cases[$name])
+            $null = Get-PerfSample -Path $path -ErrorVariable err -ErrorAction SilentlyContinue
+            $err.Count | Should -BeGreaterThan 0 -Because $name
+            $err[-1].FullyQualifiedErrorId | Should -BeLike 'PerfDataCorrupt*' -Because $name
+            $err[-1].CategoryInfo.Category | Should -Be 'InvalidData'
+        }
+    }
+}
