@@ -35,6 +35,8 @@
         # perf
 
         # syscall and library-call tracing
+        'Get-SyscallTrace'
+        'Measure-Syscall'
 
         # bpf and script engines
 

@@ -75,7 +75,7 @@ OVERRIDES = {
     ('socket', 'family'): 'AddressFamily', ('socketpair', 'family'): 'AddressFamily',
     ('socket', 'type'): 'SocketType', ('socketpair', 'type'): 'SocketType',
     ('rt_sigprocmask', 'how'): 'SigHow', ('dup3', 'flags'): 'OpenFlags', ('accept4', 'flags'): 'SocketType',
-    ('brk', 'brk'): 'Hex', ('arch_prctl', 'arg2'): 'Hex', ('fchmodat', 'mode'): 'Mode', ('fchmod', 'mode'): 'Mode',
+    ('brk', 'brk'): 'Ptr', ('arch_prctl', 'arg2'): 'Hex', ('fchmodat', 'mode'): 'Mode', ('fchmod', 'mode'): 'Mode',
     ('chmod', 'mode'): 'Mode', ('mkdir', 'mode'): 'Mode', ('mkdirat', 'mode'): 'Mode', ('mknod', 'mode'): 'Mode',
     ('mknodat', 'mode'): 'Mode', ('umask', 'mask'): 'Octal', ('fchmodat2', 'mode'): 'Mode',
     ('wait4', 'stat_addr'): 'WaitStatus', ('prctl', 'option'): 'Int',

@@ -4,12 +4,8 @@ namespace KernelDebug.Native;
 
 internal static partial class Interop
 {
-    internal const int SIGKILL = 9, SIGTRAP = 5, SIGSTOP = 19, SIGCONT = 18, SIGTSTP = 20, SIGTTIN = 21, SIGTTOU = 22, SIGCHLD = 17;
+    internal const int SIGINT = 2, SIGKILL = 9, SIGTERM = 15, SIGCHLD = 17, SIGCONT = 18, SIGSTOP = 19, SIGTRAP = 5;
 
     [LibraryImport(Libc, EntryPoint = "kill", SetLastError = true)]
     internal static partial int kill(int pid, int signal);
-
-    /// <summary>tgkill(2): a signal to one thread of a thread group.</summary>
-    internal static long tgkill(int tgid, int tid, int signal) =>
-        syscall(SyscallNumbers.Pick(234, 131), tgid, tid, signal, 0, 0, 0);
 }

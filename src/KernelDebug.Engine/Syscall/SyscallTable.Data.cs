@@ -19,7 +19,7 @@ public static partial class SyscallTable
         new("mmap", 9, 222, SyscallClass.Desc|SyscallClass.Memory, "addr:Hex len:UInt prot:Prot flags:MapFlags fd:Fd off:Hex", returnsAddress: true),
         new("mprotect", 10, 226, SyscallClass.Memory, "start:Hex len:UInt prot:Prot"),
         new("munmap", 11, 215, SyscallClass.Memory, "addr:Hex len:UInt"),
-        new("brk", 12, 214, SyscallClass.Memory, "brk:Hex", returnsAddress: true),
+        new("brk", 12, 214, SyscallClass.Memory, "brk:Ptr", returnsAddress: true),
         new("rt_sigaction", 13, 134, SyscallClass.Signal, "sig:Signal act:Ptr oact:Ptr sigsetsize:UInt"),
         new("rt_sigprocmask", 14, 135, SyscallClass.Signal, "how:SigHow nset:Ptr oset:Ptr sigsetsize:UInt"),
         new("rt_sigreturn", 15, 139, SyscallClass.Signal, ""),
