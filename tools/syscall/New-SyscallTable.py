@@ -102,7 +102,7 @@ def kind(sc, t, n, args):
     if '*' in t: return 'Ptr'
     if re.search(r'flags?$', n): return 'Hex'
     if re.search(r'len$|^count$', n) and '*' not in t: return 'UInt'
-    if re.search(r'addr|start$|^tls$|newsp', n): return 'Hex'
+    if re.search(r'addr|start$|^tls$|newsp', n): return 'Ptr'
     if t.startswith('unsigned') or t in ('size_t', 'u32', '__u32', 'u64', 'uid_t', 'gid_t', 'qid_t', 'key_serial_t', 'aio_context_t', 'const __u32'):
         return 'UInt'
     return 'Int'
@@ -133,7 +133,7 @@ for name in all_names:
     cl = '|'.join('SyscallClass.' + c for c in classes.get(name, [])) or 'SyscallClass.None'
     extra = ', returnsAddress: true' if name in RET_HEX else ''
     if name == 'clone':  # aarch64 (CLONE_BACKWARDS): tls before child_tidptr
-        extra += ', arm64Arguments: "clone_flags:CloneFlags newsp:Hex parent_tidptr:Ptr tls:Hex child_tidptr:Ptr"'
+        extra += ', arm64Arguments: "clone_flags:CloneFlags newsp:Ptr parent_tidptr:Ptr tls:Ptr child_tidptr:Ptr"'
     rows.append('        new("%s", %d, %d, %s, "%s"%s),' % (
         name, x64.get(name, -1), arm.get(name, -1), cl, ' '.join(specs), extra))
 

@@ -34,6 +34,8 @@ public sealed class SyscallTracer
 {
     private const int SIGTSTP = 20, SIGTTIN = 21, SIGTTOU = 22;
     private const int EventStop = 128;
+    // __WNOTHREAD: only this thread's tracees and children, so pwsh's other children keep their exit statuses.
+    private const int WaitFlags = Interop.__WALL | 0x20000000;
 
     private sealed class Task
     {
@@ -120,6 +122,11 @@ public sealed class SyscallTracer
             if (!Directory.Exists($"/proc/{pid}"))
                 throw new KernelDebugException($"There is no process with id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString() };
             pid = ReadTgid(pid) ?? pid;
+            if (ReadParent(pid) == Environment.ProcessId)
+                throw new KernelDebugException(
+                    $"Process {pid} is a child of this PowerShell process (Start-Process, a background job or a native command). .NET waits for its own children on SIGCHLD and would take the ptrace stops meant for the tracer, leaving the process stopped.",
+                    "TraceeIsChildOfThisProcess", ErrorCategory.InvalidOperation)
+                { Target = pid.ToString(), Remedy = "Trace the command from its start with -Command, or attach from another pwsh session." };
             try
             {
                 // Threads may come and go while we attach; rescan until the set is stable.
@@ -203,12 +210,16 @@ public sealed class SyscallTracer
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
     }
 
-    private static int? ReadTgid(int tid)
+    private static int? ReadTgid(int tid) => ReadStatusField(tid, "Tgid:");
+
+    private static int? ReadParent(int tid) => ReadStatusField(tid, "PPid:");
+
+    private static int? ReadStatusField(int tid, string field)
     {
         try
         {
             foreach (var line in File.ReadLines($"/proc/{tid}/status"))
-                if (line.StartsWith("Tgid:", StringComparison.Ordinal)) return int.Parse(line[5..].Trim());
+                if (line.StartsWith(field, StringComparison.Ordinal)) return int.Parse(line[field.Length..].Trim());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         return null;
@@ -250,7 +261,7 @@ public sealed class SyscallTracer
             while (_tasks.Count > 0)
             {
                 if (_stopRequested) { StopTracing(); return; }
-                int tid = Interop.WaitPid(-1, out var ws, Interop.__WALL);
+                int tid = Interop.WaitPid(-1, out var ws, WaitFlags);
                 if (tid < 0)
                 {
                     if (Errno.Last == Errno.ECHILD) return;
@@ -397,7 +408,7 @@ public sealed class SyscallTracer
     {
         if (!t.InSyscall) return; // an exit without entry (attached mid-call)
         t.InSyscall = false;
-        if (!t.Selected) return;
+        if (!t.Selected || _stopRequested) return; // after a stop request: the call our wake-up signal interrupted
         long ticks = Stopwatch.GetTimestamp() - t.EntryTicks;
         long ret = info.ReturnValue;
         bool failed = info.IsError != 0;
@@ -427,13 +438,8 @@ public sealed class SyscallTracer
 
     private void EmitUnfinished(Task t)
     {
-        if (!_options.Decode)
-        {
-            Counts.TryGetValue(t.Nr, out var c);
-            Counts[t.Nr] = (c.Calls + 1, c.Errors, c.Ticks + (Stopwatch.GetTimestamp() - t.EntryTicks));
-            return;
-        }
-        if (_options.FailedOnly) return;
+        // strace -c counts only calls that returned (exit_group is not among them).
+        if (!_options.Decode || _options.FailedOnly) return;
         var sc = SyscallTable.ByNumber(t.Nr, _arch);
         var args = t.EntryArgs?.Where(a => a is not null).Select(a => a!).ToArray() ?? Array.Empty<SyscallArgument>();
         if (_options.Path is { } glob && !args.Any(a => IsPathArgument(sc, a) && a.Value is string s && glob.IsMatch(s))) return;
@@ -480,7 +486,7 @@ public sealed class SyscallTracer
             foreach (var tgid in _tasks.Values.Select(t => t.Tgid).Distinct().ToList()) Interop.kill(tgid, Interop.SIGKILL);
             while (_tasks.Count > 0)
             {
-                int tid = Interop.WaitPid(-1, out var ws, Interop.__WALL);
+                int tid = Interop.WaitPid(-1, out var ws, WaitFlags);
                 if (tid < 0) break;
                 if (!ws.Stopped)
                 {
@@ -500,7 +506,7 @@ public sealed class SyscallTracer
         var deadline = DateTime.UtcNow.AddSeconds(5);
         while (_tasks.Count > 0 && DateTime.UtcNow < deadline)
         {
-            int tid = Interop.WaitPid(-1, out var ws, Interop.__WALL);
+            int tid = Interop.WaitPid(-1, out var ws, WaitFlags);
             if (tid < 0) break;
             if (!_tasks.TryGetValue(tid, out var t))
             {
