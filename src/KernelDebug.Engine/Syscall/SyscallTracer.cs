@@ -91,10 +91,15 @@ public sealed class SyscallTracer
     public int RunCommand(string command, IReadOnlyList<string> arguments, LaunchOptions launchOptions)
     {
         _launched = true;
-        if (_options.SameCpu) PinToCurrentCpu(0);
         using var child = ChildLauncher.StartStopped(command, arguments, launchOptions);
         _child = child;
-        if (_options.SameCpu) PinToCurrentCpu(child.ProcessId);
+        if (_options.SameCpu)
+        {
+            // Every syscall is a round trip to the tracer: keep both on one CPU. With a seccomp filter stops are
+            // rare, so the command keeps its own CPU placement.
+            PinToCurrentCpu(0);
+            if (!_options.UseSeccomp) PinToCurrentCpu(child.ProcessId);
+        }
         int pid = child.ProcessId;
         if (Interop.ptrace(Interop.PTRACE_SEIZE, pid, 0, BaseOptions | Interop.PTRACE_O_EXITKILL) < 0)
             throw PtraceError(Errno.Last, pid);
@@ -165,36 +170,44 @@ public sealed class SyscallTracer
         Loop();
     }
 
-    private KernelDebugException PtraceError(int errno, int pid)
+    private static KernelDebugException PtraceError(int errno, int pid)
+    {
+        string status = "";
+        try { status = File.ReadAllText($"/proc/{pid}/status"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        var tracer = System.Text.RegularExpressions.Regex.Match(status, @"TracerPid:\s*(\d+)");
+        string? yama = null;
+        try { yama = File.ReadAllText("/proc/sys/kernel/yama/ptrace_scope").Trim(); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        return AttachError(errno, pid, tracer.Success ? int.Parse(tracer.Groups[1].Value) : 0, yama);
+    }
+
+    /// <summary>Why an attach failed, in strace's words: no such process, already traced, or refused (with the Yama scope explained).</summary>
+    internal static KernelDebugException AttachError(int errno, int pid, int tracerPid, string? yamaScope)
     {
         if (errno == Errno.ESRCH)
             return new KernelDebugException($"There is no process with id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString() };
-        if (errno == Errno.EPERM)
+        if (errno != Errno.EPERM)
+            return new KernelDebugException(errno, "ptrace attach", pid.ToString());
+        if (tracerPid != 0)
+            return new KernelDebugException($"Process {pid} is already traced by process {tracerPid}; a process has one tracer at a time.",
+                "ProcessAlreadyTraced", ErrorCategory.ResourceBusy) { Target = pid.ToString() };
+        var why = yamaScope switch
         {
-            string status = "";
-            try { status = File.ReadAllText($"/proc/{pid}/status"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            var tracer = System.Text.RegularExpressions.Regex.Match(status, @"TracerPid:\s*(\d+)");
-            if (tracer.Success && tracer.Groups[1].Value != "0")
-                return new KernelDebugException($"Process {pid} is already traced by process {tracer.Groups[1].Value}; a process has one tracer at a time.",
-                    "ProcessAlreadyTraced", ErrorCategory.ResourceBusy) { Target = pid.ToString() };
-            string? yama = null;
-            try { yama = File.ReadAllText("/proc/sys/kernel/yama/ptrace_scope").Trim(); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            var why = yama switch
+            "1" => $"Could not attach to process {pid}: Operation not permitted. /proc/sys/kernel/yama/ptrace_scope is 1 (restricted ptrace): a process may trace only its descendants, unless it has CAP_SYS_PTRACE or the target allowed it with prctl(PR_SET_PTRACER).",
+            "2" => $"Could not attach to process {pid}: Operation not permitted. /proc/sys/kernel/yama/ptrace_scope is 2 (admin-only attach): only a process with CAP_SYS_PTRACE may attach.",
+            "3" => $"Could not attach to process {pid}: Operation not permitted. /proc/sys/kernel/yama/ptrace_scope is 3 (no attach): ptrace attach is disabled until reboot.",
+            _ => $"Could not attach to process {pid}: Operation not permitted (a process of another user, a setuid or non-dumpable program, or an LSM refusal).",
+        };
+        return new KernelDebugException(why, "PtraceNotPermitted", ErrorCategory.PermissionDenied)
+        {
+            Target = pid.ToString(),
+            Remedy = yamaScope switch
             {
-                "1" => "Could not attach: Operation not permitted. /proc/sys/kernel/yama/ptrace_scope is 1: only a parent may trace its descendants.",
-                "2" => "Could not attach: Operation not permitted. /proc/sys/kernel/yama/ptrace_scope is 2: only a process with CAP_SYS_PTRACE may trace.",
-                "3" => "Could not attach: Operation not permitted. /proc/sys/kernel/yama/ptrace_scope is 3: ptrace attach is disabled until reboot.",
-                _ => $"Could not attach to process {pid}: Operation not permitted (a process of another user, a setuid program, or a lockdown/LSM refusal).",
-            };
-            return new KernelDebugException(why, "PtraceNotPermitted", ErrorCategory.PermissionDenied)
-            {
-                Target = pid.ToString(),
-                Remedy = yama is "1" or "2"
-                    ? "Run pwsh as root or with CAP_SYS_PTRACE, or lower the Yama policy: echo 0 > /proc/sys/kernel/yama/ptrace_scope (see Documentation/admin-guide/LSM/Yama.rst)."
-                    : "Run pwsh as root (sudo pwsh) or with CAP_SYS_PTRACE.",
-            };
-        }
-        return new KernelDebugException(errno, "ptrace attach", pid.ToString());
+                "1" => "Run pwsh as root or with CAP_SYS_PTRACE, start the program with Get-SyscallTrace -Command, or set /proc/sys/kernel/yama/ptrace_scope to 0 (see Documentation/admin-guide/LSM/Yama.rst).",
+                "2" => "Run pwsh as root or with CAP_SYS_PTRACE.",
+                "3" => "Reboot; scope 3 cannot be lowered at run time. Get-SyscallTrace -Command still works for programs it starts.",
+                _ => "Run pwsh as root (sudo pwsh) or with CAP_SYS_PTRACE.",
+            },
+        };
     }
 
     private Task AddTask(int tid, int tgid)

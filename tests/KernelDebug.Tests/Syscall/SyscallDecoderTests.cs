@@ -130,3 +130,29 @@ public class SeccompFilterTests
         Assert.True(ws.Exited);
     }
 }
+
+public class AttachErrorTests
+{
+    [Theory]
+    [InlineData("1", "ptrace_scope is 1", "descendants")]
+    [InlineData("2", "ptrace_scope is 2", "CAP_SYS_PTRACE")]
+    [InlineData("3", "ptrace_scope is 3", "Reboot")]
+    [InlineData(null, "Operation not permitted", "CAP_SYS_PTRACE")]
+    public void ExplainsYamaAsStraceDoes(string? scope, string message, string remedy)
+    {
+        var e = SyscallTracer.AttachError(Errno.EPERM, 42, 0, scope);
+        Assert.Equal("PtraceNotPermitted", e.ErrorId);
+        Assert.Equal(System.Management.Automation.ErrorCategory.PermissionDenied, e.Category);
+        Assert.Contains(message, e.Message);
+        Assert.Contains(remedy, e.Message + e.Remedy);
+    }
+
+    [Fact]
+    public void NamesTheTracerOfAnAlreadyTracedProcess()
+    {
+        var e = SyscallTracer.AttachError(Errno.EPERM, 42, 77, "1");
+        Assert.Equal("ProcessAlreadyTraced", e.ErrorId);
+        Assert.Contains("77", e.Message);
+        Assert.Equal("ProcessNotFound", SyscallTracer.AttachError(Errno.ESRCH, 42, 0, null).ErrorId);
+    }
+}
