@@ -94,6 +94,14 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
         $only[-1] | Should -BeOfType KernelDebug.SyscallProcessExit
     }
 
+    It 'installs the seccomp filter only for a narrow selection' {
+        $grep = (Get-Command grep -CommandType Application | Select-Object -First 1).Source
+        $narrow = Get-SyscallTrace -Command $grep -ArgumentList '^Seccomp:', /proc/self/status -Syscall write -MaxStringLength 100 | Where-Object Name -eq write
+        $narrow.Arguments[1].Text | Should -Be '"Seccomp:\t2\n"'
+        $full = Get-SyscallTrace -Command $grep -ArgumentList '^Seccomp:', /proc/self/status -MaxStringLength 100 | Where-Object Name -eq write
+        $full.Arguments[1].Text | Should -Be '"Seccomp:\t0\n"'
+    }
+
     It 'takes classes, -FailedOnly and -Path' {
         $file = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Syscall %file | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $file.Name | Sort-Object -Unique | Should -Not -Contain 'read'
