@@ -113,6 +113,13 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
         $path.Name | Should -Be @('openat')
     }
 
+    It 'kills and reaps a started command when stopped early' {
+        $first = Get-SyscallTrace -Command /bin/sleep -ArgumentList 30 | Select-Object -First 1
+        $first.Name | Should -Be 'execve'
+        Start-Sleep -Milliseconds 200
+        Get-Process -Id $first.ProcessId -ErrorAction Ignore | Should -BeNullOrEmpty
+    }
+
     It 'limits strings with -MaxStringLength' {
         $w = Get-SyscallTrace -Command /bin/echo -ArgumentList 'hello world' -Syscall write -MaxStringLength 5 | Where-Object Name -eq 'write'
         $w.Arguments[1].Text | Should -Be '"hello"...'
@@ -167,6 +174,28 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
         $first.Count | Should -Be 5
         $first[0].ProcessId | Should -Be $Target.Id
         $first[0].Comm | Should -Be 'sh'
+        Start-Sleep -Milliseconds 300
+        $s = Get-ProcState $Target.Id
+        $s.TracerPid | Should -Be 0
+        $s.State | Should -Not -Match '^[tT]'
+        $Target.HasExited | Should -BeFalse
+    }
+
+    It 'detaches on Ctrl+C (StopProcessing) and leaves the process running' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddCommand('Import-Module').AddArgument($env:KERNELDEBUG_MODULE_PATH).AddStatement().
+                AddCommand('Get-SyscallTrace').AddParameter('ProcessId', $Target.Id)
+            $out = [System.Management.Automation.PSDataCollection[psobject]]::new()
+            $in = [System.Management.Automation.PSDataCollection[psobject]]::new(); $in.Complete()
+            $async = $ps.BeginInvoke($in, $out)
+            for ($i = 0; $i -lt 100 -and $out.Count -lt 3; $i++) { Start-Sleep -Milliseconds 100 }
+            $out.Count | Should -BeGreaterOrEqual 3
+            (Get-ProcState $Target.Id).TracerPid | Should -Not -Be 0
+            $ps.Stop()
+            $async.IsCompleted | Should -BeTrue
+        }
+        finally { $ps.Dispose() }
         Start-Sleep -Milliseconds 300
         $s = Get-ProcState $Target.Id
         $s.TracerPid | Should -Be 0
