@@ -54,6 +54,20 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
         $open.Arguments.Name | Should -Be @('dfd', 'filename', 'flags')
     }
 
+    It 'prints signal masks, signal names and flag words as strace does' -Skip:(-not $HasStrace) {
+        $log = Join-Path $Work 'sh.strace'
+        & strace -f -o $log /bin/sh -c '/bin/true' 2>$null
+        $names = 'rt_sigprocmask', 'rt_sigaction', 'arch_prctl', 'getrandom', 'prlimit64'
+        $theirs = @(ConvertFrom-StraceLog $log | Where-Object Name -in 'rt_sigprocmask')
+        $ours = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true' -FollowFork -Syscall $names | Where-Object Name -in 'rt_sigprocmask')
+        $theirs.Count | Should -BeGreaterThan 0
+        ($ours.ArgumentText -join "`n") | Should -Be ($theirs.Args -join "`n")
+        $arch = Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Syscall $names | Where-Object Name -in 'arch_prctl', 'prlimit64', 'getrandom', 'rt_sigaction'
+        ($arch | Where-Object Name -eq 'arch_prctl')?.Arguments[0].Text | Should -BeIn @('ARCH_SET_FS', $null)
+        ($arch | Where-Object Name -eq 'prlimit64').Arguments[1].Text | Should -Be 'RLIMIT_STACK'
+        ($arch | Where-Object Name -eq 'getrandom').Arguments[2].Text | Should -Be 'GRND_NONBLOCK'
+    }
+
     It 'reports the exit and the first record is the execve of the command' {
         $all = @(Get-SyscallTrace -Command /bin/true)
         $all[0].Name | Should -Be 'execve'

@@ -78,10 +78,15 @@ OVERRIDES = {
     ('brk', 'brk'): 'Ptr', ('arch_prctl', 'arg2'): 'Hex', ('fchmodat', 'mode'): 'Mode', ('fchmod', 'mode'): 'Mode',
     ('chmod', 'mode'): 'Mode', ('mkdir', 'mode'): 'Mode', ('mkdirat', 'mode'): 'Mode', ('mknod', 'mode'): 'Mode',
     ('mknodat', 'mode'): 'Mode', ('umask', 'mask'): 'Octal', ('fchmodat2', 'mode'): 'Mode',
-    ('wait4', 'stat_addr'): 'WaitStatus', ('prctl', 'option'): 'Int',
+    ('wait4', 'stat_addr'): 'WaitStatus', ('prctl', 'option'): 'Int', ('wait4', 'options'): 'WaitOptions',
+    ('waitid', 'options'): 'WaitOptions', ('arch_prctl', 'option'): 'ArchPrctl', ('prlimit64', 'resource'): 'Resource',
+    ('getrlimit', 'resource'): 'Resource', ('setrlimit', 'resource'): 'Resource', ('getrandom', 'flags'): 'GrndFlags',
+    ('getrandom', 'ubuf'): 'OutBuf', ('futex', 'op'): 'FutexOp', ('rt_sigprocmask', 'nset'): 'SigSet',
+    ('rt_sigprocmask', 'oset'): 'OutSigSet', ('rt_sigsuspend', 'unewset'): 'SigSet', ('rseq', 'rseq_len'): 'Hex',
+    ('rseq', 'sig'): 'Hex',
 }
 # Output arguments that are only meaningful at exit.
-EXIT_KINDS = {'OutBuf', 'Stat', 'FdPair', 'OutSockaddr', 'WaitStatus'}
+EXIT_KINDS = {'OutBuf', 'Stat', 'FdPair', 'OutSockaddr', 'WaitStatus', 'OutSigSet'}
 
 def kind(sc, t, n, args):
     k = OVERRIDES.get((sc, n))

@@ -15,8 +15,9 @@ public static class SyscallConstants
     public static string SignalName(int signal) => signal switch
     {
         >= 0 and < 32 => SignalNames[signal],
-        32 or 33 => $"SIGRT_{signal - 32}",
-        >= 34 and <= 64 => signal == 34 ? "SIGRTMIN" : $"SIGRTMIN+{signal - 34}",
+        // The kernel's real-time range, named as strace names it (glibc reserves the first two for itself).
+        32 => "SIGRTMIN",
+        > 32 and <= 64 => $"SIGRT_{signal - 32}",
         _ => signal.ToString(),
     };
 
@@ -108,6 +109,31 @@ public static class SyscallConstants
     };
 
     public static readonly (ulong, string)[] SocketTypeFlags = { (0x800, "SOCK_NONBLOCK"), (0x80000, "SOCK_CLOEXEC") };
+
+    public static readonly (ulong, string)[] WaitOptions =
+        { (1, "WNOHANG"), (2, "WUNTRACED"), (4, "WEXITED"), (8, "WCONTINUED"), (0x1000000, "WNOWAIT"), (0x20000000, "__WNOTHREAD"), (0x40000000, "__WALL"), (0x80000000, "__WCLONE") };
+
+    public static readonly Dictionary<ulong, string> ArchPrctl = new()
+    {
+        [0x1001] = "ARCH_SET_GS", [0x1002] = "ARCH_SET_FS", [0x1003] = "ARCH_GET_FS", [0x1004] = "ARCH_GET_GS",
+        [0x1011] = "ARCH_GET_CPUID", [0x1012] = "ARCH_SET_CPUID", [0x4001] = "ARCH_GET_UNTAG_MASK", [0x4002] = "ARCH_ENABLE_TAGGED_ADDR",
+        [0x5001] = "ARCH_SHSTK_ENABLE", [0x5002] = "ARCH_SHSTK_DISABLE", [0x5003] = "ARCH_SHSTK_LOCK", [0x5005] = "ARCH_SHSTK_STATUS",
+    };
+
+    public static readonly string[] Resources =
+    {
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE",
+        "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    };
+
+    public static readonly (ulong, string)[] GrndFlags = { (1, "GRND_NONBLOCK"), (2, "GRND_RANDOM"), (4, "GRND_INSECURE") };
+
+    public static readonly string[] FutexOps =
+    {
+        "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_FD", "FUTEX_REQUEUE", "FUTEX_CMP_REQUEUE", "FUTEX_WAKE_OP", "FUTEX_LOCK_PI",
+        "FUTEX_UNLOCK_PI", "FUTEX_TRYLOCK_PI", "FUTEX_WAIT_BITSET", "FUTEX_WAKE_BITSET", "FUTEX_WAIT_REQUEUE_PI",
+        "FUTEX_CMP_REQUEUE_PI", "FUTEX_LOCK_PI2",
+    };
 
     public static string FileType(uint mode) => (mode & 0xF000) switch
     {

@@ -140,6 +140,24 @@ public sealed class SyscallDecoder
                 names.AddRange(f.Names);
                 return new(p.Name, names.ToArray(), raw, names.Count == 0 ? "0" : string.Join("|", names));
             }
+            case ArgumentKind.WaitOptions:
+                return (raw & 0xffffffff) == 0 ? new(p.Name, Array.Empty<string>(), raw, "0") : FlagArgument(p.Name, raw & 0xffffffff, SyscallConstants.WaitOptions);
+            case ArgumentKind.GrndFlags:
+                return raw == 0 ? new(p.Name, Array.Empty<string>(), raw, "0") : FlagArgument(p.Name, raw, SyscallConstants.GrndFlags);
+            case ArgumentKind.ArchPrctl:
+                return SyscallConstants.ArchPrctl.TryGetValue(raw, out var ap) ? new(p.Name, ap, raw, ap) : new(p.Name, raw, raw, $"0x{raw:x}");
+            case ArgumentKind.Resource:
+                return raw < (ulong)SyscallConstants.Resources.Length ? new(p.Name, SyscallConstants.Resources[raw], raw, SyscallConstants.Resources[raw]) : new(p.Name, raw, raw, raw.ToString());
+            case ArgumentKind.FutexOp:
+            {
+                // Low 7 bits: the command; 128 FUTEX_PRIVATE_FLAG, 256 FUTEX_CLOCK_REALTIME.
+                ulong cmd = raw & 0x7f;
+                var text = cmd < (ulong)SyscallConstants.FutexOps.Length ? SyscallConstants.FutexOps[cmd] : cmd.ToString();
+                if ((raw & 128) != 0) text += "_PRIVATE";
+                if ((raw & 256) != 0) text += "|FUTEX_CLOCK_REALTIME";
+                return new(p.Name, text, raw, text);
+            }
+            case ArgumentKind.SigSet: return SigSet(p.Name, tid, raw);
             case ArgumentKind.Sockaddr:
                 return Sockaddr(p.Name, tid, raw, p.LengthArgument >= 0 ? (int)args[p.LengthArgument] : 128);
             case ArgumentKind.Argv: return Argv(p.Name, tid, raw);
@@ -160,6 +178,7 @@ public sealed class SyscallDecoder
                 // getcwd and readlink return the length; read returns the byte count.
                 return Buffer(p.Name, tid, raw, Math.Max(0, ret));
             case ArgumentKind.Stat: return Stat(p.Name, tid, raw);
+            case ArgumentKind.OutSigSet: return SigSet(p.Name, tid, raw);
             case ArgumentKind.FdPair:
             {
                 Span<byte> b = stackalloc byte[8];
@@ -186,6 +205,20 @@ public sealed class SyscallDecoder
             }
             default: return Hex(p.Name, raw);
         }
+    }
+
+    /// <summary>A sigset_t as strace prints it: [CHLD TERM], or ~[…] naming the absent ones when most are set.</summary>
+    private SyscallArgument SigSet(string name, int tid, ulong address)
+    {
+        if (address == 0) return new(name, null, address, "NULL");
+        if (_memory.ReadWord(tid, address) is not { } set) return Pointer(name, address);
+        bool inverted = System.Numerics.BitOperations.PopCount(set) > 32;
+        ulong shown = inverted ? ~set : set;
+        var names = new List<string>();
+        for (int sig = 1; sig <= 64; sig++)
+            if ((shown & (1UL << (sig - 1))) != 0) names.Add(SyscallConstants.SignalName(sig).Replace("SIG", ""));
+        var all = Enumerable.Range(1, 64).Where(sig => (set & (1UL << (sig - 1))) != 0).Select(SyscallConstants.SignalName).ToArray();
+        return new(name, all, address, (inverted ? "~[" : "[") + string.Join(" ", names) + "]");
     }
 
     private static long AsInt(ulong raw)

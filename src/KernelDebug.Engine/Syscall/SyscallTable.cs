@@ -18,7 +18,7 @@ public enum ArgumentKind
 {
     Int, UInt, Hex, Octal, Ptr, Fd, AtFd, Path, Str, InBuf, OutBuf, OpenFlags, Mode, Prot, MapFlags, Signal,
     CloneFlags, Ioctl, FcntlCmd, Whence, AccessMode, AtFlags, Stat, Sockaddr, OutSockaddr, FdPair, Argv, Envp,
-    AddressFamily, SocketType, SigHow, WaitStatus,
+    AddressFamily, SocketType, SigHow, WaitStatus, WaitOptions, ArchPrctl, Resource, GrndFlags, FutexOp, SigSet, OutSigSet,
 }
 
 /// <summary>One argument of a syscall's signature; LengthArgument names the argument that sizes a buffer or sockaddr.</summary>
@@ -26,7 +26,7 @@ public sealed record SyscallParameter(string Name, ArgumentKind Kind, int Length
 {
     /// <summary>Output arguments are read when the call returns (strace prints them at exit).</summary>
     public bool IsOutput => Kind is ArgumentKind.OutBuf or ArgumentKind.Stat or ArgumentKind.FdPair
-        or ArgumentKind.OutSockaddr or ArgumentKind.WaitStatus;
+        or ArgumentKind.OutSockaddr or ArgumentKind.WaitStatus or ArgumentKind.OutSigSet;
 }
 
 /// <summary>One syscall: its numbers on x86_64 and aarch64 (-1 where absent), classes and argument signature.</summary>
