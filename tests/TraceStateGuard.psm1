@@ -2,7 +2,6 @@
 # Instances (kerneldebug_<pid>_<n>) and probe groups (kerneldebug_<pid>) that belong to another live process are
 # left out, so two test runs on one host do not see each other's work; those of this process or of a dead one are in.
 
-$script:InstanceOwner = '^kerneldebug_(\d+)_'
 
 function Get-TraceFsRoot {
     $line = Get-Content /proc/self/mountinfo | Where-Object { ($_ -split ' - ')[1] -like 'tracefs *' } | Select-Object -First 1
@@ -30,14 +29,19 @@ function Get-TraceDirState([string] $Dir, [string] $Prefix, [System.Collections.
     if ([System.IO.Directory]::Exists($events)) {
         # Thousands of events: plain .NET calls keep a snapshot well under a second.
         $defaults = @{ enable = '0'; filter = 'none' }
-        foreach ($sys in [System.IO.Directory]::EnumerateDirectories($events)) {
+        foreach ($sys in [System.IO.Directory]::GetDirectories($events)) {
             $sysName = [System.IO.Path]::GetFileName($sys)
-            foreach ($ev in [System.IO.Directory]::EnumerateDirectories($sys)) {
+            # Probe groups of another live session (kerneldebug_<pid>) are that session's business.
+            if (Test-OtherSession $sysName) { continue }
+            try { $eventDirs = [System.IO.Directory]::GetDirectories($sys) }
+            catch [System.IO.DirectoryNotFoundException] { continue }   # removed while we looked
+            foreach ($ev in $eventDirs) {
                 $base = "${Prefix}events/$sysName/$([System.IO.Path]::GetFileName($ev))/"
                 foreach ($f in 'enable', 'filter', 'trigger') {
                     $p = [System.IO.Path]::Combine($ev, $f)
                     if (-not [System.IO.File]::Exists($p)) { continue }
                     $v = Read-TraceFile $p
+                    if ($v -like '<unreadable:*' -and -not [System.IO.Directory]::Exists($ev)) { continue }
                     # Only what differs from the kernel's default, to keep the snapshot small.
                     $isDefault = if ($f -eq 'trigger') { $v.StartsWith('# Available triggers:') } else { $v -ceq $defaults[$f] }
                     if (-not $isDefault) { $State["$base$f"] = $v }
@@ -45,6 +49,13 @@ function Get-TraceDirState([string] $Dir, [string] $Prefix, [System.Collections.
             }
         }
     }
+}
+
+function Test-OtherSession([string] $Name) {
+    # True for kerneldebug_<pid>[_n] names whose pid is another live process.
+    if ($Name -notmatch '^kerneldebug_(\d+)(_|$)') { return $false }
+    $owner = [int] $Matches[1]
+    return $owner -ne $PID -and (Test-Path "/proc/$owner")
 }
 
 function Get-TraceStateSnapshot {
@@ -58,7 +69,7 @@ function Get-TraceStateSnapshot {
         if (-not (Test-Path $p)) { continue }
         # Probe lines in a group kerneldebug_<pid> of another live process belong to that session.
         $lines = (Read-TraceFile $p) -split "`n" | Where-Object {
-            if ($_ -match '^\w+:kerneldebug_(\d+)/') { $o = [int] $Matches[1]; -not ($o -ne $PID -and (Test-Path "/proc/$o")) } else { $true }
+            -not ($_ -match '^\w+:(kerneldebug_\d+)/' -and (Test-OtherSession $Matches[1]))
         }
         $state[$f] = $lines -join "`n"
     }
@@ -66,10 +77,7 @@ function Get-TraceStateSnapshot {
     $instDir = Join-Path $TraceFs 'instances'
     if (Test-Path $instDir) {
         foreach ($i in Get-ChildItem $instDir -Directory | Sort-Object Name) {
-            if ($i.Name -match $script:InstanceOwner) {
-                $owner = [int] $Matches[1]
-                if ($owner -ne $PID -and (Test-Path "/proc/$owner")) { continue }  # another live session's instance
-            }
+            if (Test-OtherSession $i.Name) { continue }  # another live session's instance
             $instances += $i.Name
             Get-TraceDirState -Dir $i.FullName -Prefix "instances/$($i.Name)/" -State $state
         }

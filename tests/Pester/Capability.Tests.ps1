@@ -116,3 +116,21 @@ Describe 'Test-KernelDebugCapability' {
         { Test-KernelDebugCapability -Name Bogus } | Should -Throw -ErrorId 'CapabilityNotFound*'
     }
 }
+
+Describe 'Finding and mounting tracefs' {
+    It 'mounts tracefs at /sys/kernel/tracing when it is not mounted, and says so with -Verbose' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        # A private mount namespace: unmounting tracefs there leaves the host's mount alone.
+        $script = "Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' } | ForEach-Object { (`$_ -split ' ')[4] } | Sort-Object Length -Descending | ForEach-Object { umount `$_ }; if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' }) { 'STILL-MOUNTED' }; " +
+            "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; `$c = Get-KernelDebugCapability -Name TraceFs -Verbose 4>&1; `$c | ForEach-Object { `"`$_`" }; " +
+            "if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' /sys/kernel/tracing .* - tracefs ' }) { 'MOUNTED-AGAIN' }"
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $out = & unshare --mount --propagation private -- $self @pwshArgs -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        $out | Should -Not -Match 'STILL-MOUNTED'
+        $out | Should -Match 'Mounted tracefs at /sys/kernel/tracing \(it was not mounted\)'
+        $out | Should -Match 'TraceFs: available \(tracefs is mounted at /sys/kernel/tracing\)'
+        $out | Should -Match 'MOUNTED-AGAIN'
+        # The host's own mount is untouched.
+        (Get-Content /proc/self/mountinfo | Where-Object { $_ -match ' - tracefs ' }) | Should -Not -BeNullOrEmpty
+    }
+}
