@@ -71,6 +71,8 @@
         'Watch-PerfTop'
 
         # syscall and library-call tracing
+        'Get-SyscallTrace'
+        'Measure-Syscall'
 
         # bpf and script engines
 

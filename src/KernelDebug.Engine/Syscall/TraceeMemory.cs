@@ -1,0 +1,70 @@
+using KernelDebug.Native;
+
+namespace KernelDebug.Syscall;
+
+/// <summary>Reads a stopped tracee's memory: process_vm_readv, falling back to PTRACE_PEEKDATA (which must come from the tracer thread).</summary>
+public sealed class TraceeMemory
+{
+    private bool _vmReadvWorks = true;
+
+    /// <summary>Reads up to buffer.Length bytes at address; returns how many were readable (0 for a bad pointer).</summary>
+    public unsafe int Read(int tid, ulong address, Span<byte> buffer)
+    {
+        if (address == 0 || buffer.Length == 0) return 0;
+        int done = 0;
+        fixed (byte* p = buffer)
+        {
+            if (_vmReadvWorks)
+            {
+                // Read page by page so a range that runs into an unmapped page still yields its readable start.
+                while (done < buffer.Length)
+                {
+                    ulong at = address + (ulong)done;
+                    int chunk = (int)Math.Min((ulong)(buffer.Length - done), 4096 - (at & 4095));
+                    long n = Interop.process_vm_readv(tid, p + done, (nuint)chunk, at);
+                    if (n > 0) { done += (int)n; if (n < chunk) return done; continue; }
+                    if (n < 0 && Errno.Last is Errno.ENOSYS or Errno.EPERM) { _vmReadvWorks = false; break; }
+                    return done;
+                }
+                if (_vmReadvWorks) return done;
+            }
+            while (done < buffer.Length)
+            {
+                long word;
+                if (Interop.ptrace(Interop.PTRACE_PEEKDATA, tid, (nint)(address + (ulong)done), (nint)(&word)) < 0) return done;
+                int n = Math.Min(8, buffer.Length - done);
+                new ReadOnlySpan<byte>(&word, n).CopyTo(buffer[done..]);
+                done += n;
+            }
+            return done;
+        }
+    }
+
+    /// <summary>A NUL-terminated string of at most max bytes; Truncated when no NUL was found within max.</summary>
+    public (byte[] Bytes, bool Truncated)? ReadCString(int tid, ulong address, int max)
+    {
+        if (address == 0) return null;
+        var result = new List<byte>(Math.Min(max, 256));
+        var chunk = new byte[256];
+        while (result.Count < max)
+        {
+            ulong at = address + (ulong)result.Count;
+            int want = (int)Math.Min((ulong)Math.Min(chunk.Length, max - result.Count), 4096 - (at & 4095));
+            int n = Read(tid, at, chunk.AsSpan(0, want));
+            if (n <= 0) return result.Count == 0 ? null : (result.ToArray(), false);
+            int nul = Array.IndexOf(chunk, (byte)0, 0, n);
+            if (nul >= 0) { result.AddRange(chunk.AsSpan(0, nul).ToArray()); return (result.ToArray(), false); }
+            result.AddRange(chunk.AsSpan(0, n).ToArray());
+        }
+        // Exactly max bytes: truncated only if the next byte is not the terminator.
+        Span<byte> next = stackalloc byte[1];
+        bool truncated = Read(tid, address + (ulong)max, next) == 1 && next[0] != 0;
+        return (result.ToArray(), truncated);
+    }
+
+    public ulong? ReadWord(int tid, ulong address)
+    {
+        Span<byte> b = stackalloc byte[8];
+        return Read(tid, address, b) == 8 ? BitConverter.ToUInt64(b) : null;
+    }
+}

@@ -1,0 +1,137 @@
+using System.Collections;
+using System.Management.Automation;
+using KernelDebug.Common;
+using KernelDebug.Launch;
+using KernelDebug.Native;
+using KernelDebug.Syscall;
+
+namespace KernelDebug.Commands;
+
+/// <summary>Targeting shared by Get-SyscallTrace and Measure-Syscall: a command to start, or processes to attach to.</summary>
+public abstract class SyscallTraceCommandBase : PSCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
+    [ValidateNotNullOrEmpty]
+    public string Command { get; set; } = string.Empty;
+
+    [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
+    [AllowEmptyCollection]
+    public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
+    [Alias("Id", "Pid")]
+    [ValidateRange(1, int.MaxValue)]
+    public int[] ProcessId { get; set; } = Array.Empty<int>();
+
+    [Parameter]
+    [ArgumentCompleter(typeof(SyscallNameCompleter))]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Syscall { get; set; }
+
+    [Parameter]
+    public SwitchParameter FollowFork { get; set; }
+
+    [Parameter]
+    public TimeSpan? Duration { get; set; }
+
+    private readonly List<int> _pids = new();
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == "ProcessId") _pids.AddRange(ProcessId);
+    }
+
+    protected abstract SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp);
+
+    protected abstract void OnRecord(SyscallTraceRecord record);
+
+    protected virtual void OnFinished(SyscallTracer tracer) { }
+
+    private PipelinePump<SyscallTraceRecord>? _pump;
+    private SyscallTracer? _tracer;
+
+    protected override void EndProcessing()
+    {
+        HashSet<int>? selected = null;
+        try
+        {
+            if (Syscall is not null) selected = SyscallTable.Resolve(Syscall);
+        }
+        catch (KernelDebugException e) { this.ThrowKernelError(e); }
+        bool narrow = selected is not null && selected.Count <= SeccompFilter.MaxSyscalls && selected.Count < SyscallTable.ForArchitecture(SyscallTable.Current).Count() / 2;
+        bool useSeccomp = ParameterSetName == "Command" && narrow;
+        var options = MakeOptions(selected, useSeccomp);
+
+        using var pump = new PipelinePump<SyscallTraceRecord>(4096);
+        _pump = pump;
+        var tracer = new SyscallTracer(options, r =>
+        {
+            if (pump.Post(r)) return true;
+            _tracer?.RequestStop();
+            return false;
+        });
+        _tracer = tracer;
+        var launch = ParameterSetName == "Command"
+            ? new LaunchOptions
+            {
+                WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
+                SeccompFilter = useSeccomp ? SeccompFilter.Build(selected!, SyscallTable.Current) : null,
+            }
+            : null;
+        var pids = _pids.Distinct().ToList();
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                if (launch is not null)
+                {
+                    int code = tracer.RunCommand(Command, ArgumentList, launch);
+                    ExitCode = code;
+                }
+                else tracer.RunAttach(pids);
+                pump.Complete();
+            }
+            catch (Exception e) { pump.Complete(e); }
+        })
+        { IsBackground = true, Name = "KernelDebug syscall tracer" };
+        thread.Start();
+        try
+        {
+            foreach (var r in pump.Drain()) OnRecord(r);
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e))
+        {
+            thread.Join();
+            this.ThrowKernelError(e, ParameterSetName == "Command" ? Command : string.Join(",", pids));
+        }
+        finally
+        {
+            // An early stop (Ctrl+C, Select-Object -First): the tracer detaches or kills, then we wait for it.
+            if (thread.IsAlive)
+            {
+                tracer.RequestStop();
+                pump.Cancel();
+                thread.Join(TimeSpan.FromSeconds(15));
+            }
+        }
+        if (ExitCode is { } c) WriteVerbose($"{Command} exited with {c}.");
+        OnFinished(tracer);
+    }
+
+    /// <summary>The launched command's exit code (128+signal when killed by one).</summary>
+    protected int? ExitCode { get; private set; }
+
+    protected override void StopProcessing()
+    {
+        _tracer?.RequestStop();
+        _pump?.Cancel();
+    }
+}
+
+/// <summary>Completes syscall names of this architecture and strace's classes.</summary>
+public sealed class SyscallNameCompleter : NameCompleter
+{
+    protected override IEnumerable<string> Names(string c, string p, IDictionary b) =>
+        SyscallTable.ForArchitecture(SyscallTable.Current).Select(s => s.Name).Concat(SyscallTable.ClassNames.Keys);
+}
