@@ -37,6 +37,11 @@
         # syscall and library-call tracing
 
         # bpf and script engines
+        'Get-BpfProgram'
+        'Get-BpfMap'
+        'Get-BpfLink'
+        'Get-BpfBtf'
+        'Read-BpfMap'
 
         # memory debugging and kernel log
 
