@@ -42,6 +42,8 @@
         'Get-BpfLink'
         'Get-BpfBtf'
         'Read-BpfMap'
+        'Invoke-Bpftrace'
+        'Invoke-SystemTap'
 
         # memory debugging and kernel log
 

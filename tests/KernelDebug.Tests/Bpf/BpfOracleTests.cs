@@ -159,6 +159,12 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.Matches(@"^\(85\) call bpf_ktime_get_ns#-?\d+$", rawtp.Instructions![0].Text);
     }
 
+    private static readonly bool OldBpftool = ProgramLocator.Run(ProgramLocator.Find("bpftool")!, new[] { "version" }, TimeSpan.FromSeconds(10))?.StdOut is { } v
+        && System.Text.RegularExpressions.Regex.IsMatch(v, @"v7\.[0-3]\.");
+
+    /// <summary>bpftool before 7.4 (this host's is 7.1) predates kernel 6.9's per-CPU address move and prints it as a plain move.</summary>
+    private static string AsOldBpftool(string text) => OldBpftool ? System.Text.RegularExpressions.Regex.Replace(text, @"= &\(void __percpu \*\)\((r\d+)\)$", "= $1") : text;
+
     [Fact]
     public void InstructionsOfEveryProgramOnTheHostAreBpftools()
     {
@@ -167,7 +173,7 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
             JsonElement dump;
             try { dump = BpfWorld.Bpftool("prog", "dump", "xlated", "id", p.Id.ToString()); }
             catch (Xunit.Sdk.XunitException) { continue; } // unloaded meanwhile
-            Assert.Equal(dump.EnumerateArray().Select(e => e.GetProperty("disasm").GetString()).ToArray(), p.Instructions!.Select(i => i.Text).ToArray());
+            Assert.Equal(dump.EnumerateArray().Select(e => e.GetProperty("disasm").GetString()).ToArray(), p.Instructions!.Select(i => AsOldBpftool(i.Text)).ToArray());
         }
     }
 

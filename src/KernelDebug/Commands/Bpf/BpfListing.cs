@@ -26,6 +26,9 @@ internal static class BpfListing
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { cmdlet.ThrowKernelError(e); }
     }
 
+    /// <summary>The ids of -Id and of the pipeline-bound parameter together; null (all objects) when neither is given.</summary>
+    public static uint[]? Union(uint[]? a, uint[]? b) => a is null && b is null ? null : (a ?? Array.Empty<uint>()).Concat(b ?? Array.Empty<uint>()).Distinct().ToArray();
+
     public static Func<string, bool> Matcher(string? glob)
     {
         if (glob is null) return _ => true;

@@ -8,9 +8,12 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(BpfBtf))]
 public sealed class GetBpfBtfCommand : PSCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("BtfId")]
+    [Parameter(Position = 0)]
     public uint[]? Id { get; set; }
+
+    /// <summary>BTF ids from the pipeline: the BtfId of a program or map (Get-BpfMap | Get-BpfBtf).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public uint[]? BtfId { get; set; }
 
     [Parameter]
     [SupportsWildcards]
@@ -19,6 +22,8 @@ public sealed class GetBpfBtfCommand : PSCmdlet
     protected override void ProcessRecord()
     {
         var match = BpfListing.Matcher(Name);
-        BpfListing.Emit(this, Id, ids => BpfInspector.GetBtfs(ids), b => match(b.Name));
+        // BtfId 0 means "no BTF": a program or map without BTF yields nothing.
+        var fromPipeline = BtfId?.Where(i => i != 0).ToArray();
+        BpfListing.Emit(this, BpfListing.Union(Id, fromPipeline), ids => BpfInspector.GetBtfs(ids), b => match(b.Name));
     }
 }

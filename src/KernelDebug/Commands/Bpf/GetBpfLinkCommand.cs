@@ -8,8 +8,7 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(BpfLink))]
 public sealed class GetBpfLinkCommand : PSCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("LinkId")]
+    [Parameter(Position = 0)]
     public uint[]? Id { get; set; }
 
     /// <summary>Only links of these types (raw_tracepoint, tracing, cgroup, perf_event…).</summary>

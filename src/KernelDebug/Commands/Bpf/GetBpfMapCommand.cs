@@ -8,9 +8,13 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(BpfMap))]
 public sealed class GetBpfMapCommand : PSCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("MapId", "MapIds")]
+    [Parameter(Position = 0)]
     public uint[]? Id { get; set; }
+
+    /// <summary>Map ids from the pipeline: a program's MapIds (Get-BpfProgram | Get-BpfMap), an entry's MapId.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("MapIds")]
+    public uint[]? MapId { get; set; }
 
     [Parameter]
     [SupportsWildcards]
@@ -20,7 +24,7 @@ public sealed class GetBpfMapCommand : PSCmdlet
     protected override void ProcessRecord()
     {
         var match = BpfListing.Matcher(Name);
-        BpfListing.Emit(this, Id, ids => BpfInspector.GetMaps(ids), m => match(m.Name));
+        BpfListing.Emit(this, BpfListing.Union(Id, MapId), ids => BpfInspector.GetMaps(ids), m => match(m.Name));
     }
 }
 

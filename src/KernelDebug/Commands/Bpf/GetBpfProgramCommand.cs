@@ -8,9 +8,13 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(BpfProgram))]
 public sealed class GetBpfProgramCommand : PSCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("ProgramId", "ProgramIds")]
+    [Parameter(Position = 0)]
     public uint[]? Id { get; set; }
+
+    /// <summary>Program ids from the pipeline: a link's ProgramId (Get-BpfLink | Get-BpfProgram).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("ProgramIds")]
+    public uint[]? ProgramId { get; set; }
 
     [Parameter]
     [SupportsWildcards]
@@ -23,7 +27,7 @@ public sealed class GetBpfProgramCommand : PSCmdlet
     protected override void ProcessRecord()
     {
         var match = BpfListing.Matcher(Name);
-        BpfListing.Emit(this, Id, ids => BpfInspector.GetPrograms(ids, Instructions), p => match(p.Name));
+        BpfListing.Emit(this, BpfListing.Union(Id, ProgramId), ids => BpfInspector.GetPrograms(ids, Instructions), p => match(p.Name));
     }
 }
 
