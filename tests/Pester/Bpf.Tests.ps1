@@ -199,6 +199,42 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         @(Get-Process bpftrace -ErrorAction Ignore | Where-Object { $_.Parent.Id -eq $PID }).Count | Should -Be $before
     }
 
+    It 'turns Ctrl+C in an interactive console into SIGINT and still emits the maps' -Skip:(-not (Get-Command python3 -CommandType Application -ErrorAction Ignore)) {
+        # A real terminal: python's pty runs a child pwsh, types Ctrl+C while bpftrace runs, and collects what the child printed.
+        $dir = Join-Path ([IO.Path]::GetTempPath()) "kd-ctrlc-$PID"
+        New-Item -ItemType Directory $dir -Force | Out-Null
+        try {
+            Set-Content "$dir/run.ps1" @"
+Import-Module '$env:KERNELDEBUG_MODULE_PATH'
+`$r = Invoke-Bpftrace -Expression 'tracepoint:raw_syscalls:sys_enter { @n = count(); }'
+'GOT: ' + ((`$r | ForEach-Object { `$_.GetType().Name + '=' + `$_ }) -join ' ; ')
+"@
+            Set-Content "$dir/send_ctrl_c.py" @'
+import os, pty, select, sys, time
+argv = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+out, start, sent = b"", time.time(), False
+while time.time() - start < 90:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if r:
+        try: data = os.read(fd, 4096)
+        except OSError: break
+        if not data: break
+        out += data
+    if not sent and time.time() - start > 12:
+        os.write(fd, b"\x03"); sent = True
+    if os.waitpid(pid, os.WNOHANG)[0]: break
+sys.stdout.write(out.decode(errors="replace"))
+'@
+            $self = [Environment]::ProcessPath
+            $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @($self, (Join-Path $PSHOME 'pwsh.dll')) } else { @($self) }
+            $text = & python3 "$dir/send_ctrl_c.py" @pwshArgs -NoProfile -File "$dir/run.ps1" | Out-String
+            $text | Should -Match 'GOT: BpftraceMap=@n: \d+'
+        } finally { Remove-Item $dir -Recurse -Force }
+    }
+
     It 'runs a program from a file' {
         $f = Join-Path ([IO.Path]::GetTempPath()) "kd-$PID.bt"
         Set-Content $f 'BEGIN { printf("from file\n"); exit(); }'
