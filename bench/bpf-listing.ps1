@@ -22,10 +22,14 @@ function Measure-Ms([scriptblock] $Block) {
     $sw.Elapsed.TotalMilliseconds / $Iterations
 }
 try {
+    1..50 | ForEach-Object { $null = & sh -c 'echo $PPID' }   # fill bpftrace's map
+    $mapId = (Get-BpfMap | Where-Object Type -like '*hash' | Select-Object -First 1).Id
     $rows = foreach ($pair in @(
             @('prog show', { Get-BpfProgram }, { & $bpftool -j prog show | ConvertFrom-Json }),
             @('map show', { Get-BpfMap }, { & $bpftool -j map show | ConvertFrom-Json }),
-            @('link show', { Get-BpfLink }, { & $bpftool -j link show | ConvertFrom-Json }))) {
+            @('link show', { Get-BpfLink }, { & $bpftool -j link show | ConvertFrom-Json }),
+            @('prog show + holder pids', { Get-BpfProgram | ForEach-Object ProcessIds }, { & $bpftool -j prog show | ConvertFrom-Json }),
+            @('map dump (bpftrace''s map)', { Read-BpfMap -Id $mapId }, { & $bpftool -j map dump id $mapId | ConvertFrom-Json }))) {
         $ours = Measure-Ms $pair[1]
         $theirs = Measure-Ms $pair[2]
         [pscustomobject]@{ What = $pair[0]; KernelDebugMs = [math]::Round($ours, 2); BpftoolMs = [math]::Round($theirs, 2); Ratio = [math]::Round($ours / $theirs, 2) }

@@ -92,7 +92,7 @@ public static class BpfInspector
 
     public static IEnumerable<BpfProgram> GetPrograms(IReadOnlyCollection<uint>? ids = null, bool instructions = false)
     {
-        var holders = FdInfoHolders.Scan("prog_id");
+        var holders = new BpfHolders("prog_id");
         foreach (var id in ids ?? (IReadOnlyCollection<uint>)Ids(Kind.Program))
         {
             using var fd = ids is null ? TryOpen(Kind.Program, id) : Open(Kind.Program, id);
@@ -101,7 +101,7 @@ public static class BpfInspector
         }
     }
 
-    internal static unsafe BpfProgram ReadProgram(SafeFileDescriptor fd, IReadOnlyDictionary<uint, int[]> holders, bool instructions)
+    internal static unsafe BpfProgram ReadProgram(SafeFileDescriptor fd, BpfHolders holders, bool instructions)
     {
         var info = new BpfProgInfo();
         GetInfo(fd, ref info);
@@ -141,7 +141,7 @@ public static class BpfInspector
             RunCount = info.RunCnt,
             RecursionMisses = info.RecursionMisses,
             VerifiedInstructions = info.VerifiedInsns,
-            ProcessIds = holders.TryGetValue(info.Id, out var p) ? p : Array.Empty<int>(),
+            Holders = holders,
             Instructions = xlated is null ? null : BpfDisassembler.Decode(xlated, KernelSymbols.Load()),
         };
     }
@@ -150,7 +150,7 @@ public static class BpfInspector
 
     public static IEnumerable<BpfMap> GetMaps(IReadOnlyCollection<uint>? ids = null)
     {
-        var holders = FdInfoHolders.Scan("map_id");
+        var holders = new BpfHolders("map_id");
         foreach (var id in ids ?? (IReadOnlyCollection<uint>)Ids(Kind.Map))
         {
             using var fd = ids is null ? TryOpen(Kind.Map, id) : Open(Kind.Map, id);
@@ -166,7 +166,7 @@ public static class BpfInspector
         return info;
     }
 
-    internal static unsafe BpfMap ToModel(BpfMapInfo info, IReadOnlyDictionary<uint, int[]> holders) => new()
+    internal static unsafe BpfMap ToModel(BpfMapInfo info, BpfHolders holders) => new()
     {
         Id = info.Id,
         Type = BpfNames.MapType(info.Type),
@@ -179,14 +179,14 @@ public static class BpfInspector
         BtfKeyTypeId = info.BtfKeyTypeId,
         BtfValueTypeId = info.BtfValueTypeId,
         IsPerCpu = BpfNames.IsPerCpu(info.Type),
-        ProcessIds = holders.TryGetValue(info.Id, out var p) ? p : Array.Empty<int>(),
+        Holders = holders,
     };
 
     // ---------- links ----------
 
     public static IEnumerable<BpfLink> GetLinks(IReadOnlyCollection<uint>? ids = null)
     {
-        var holders = FdInfoHolders.Scan("link_id");
+        var holders = new BpfHolders("link_id");
         foreach (var id in ids ?? (IReadOnlyCollection<uint>)Ids(Kind.Link))
         {
             using var fd = ids is null ? TryOpen(Kind.Link, id) : Open(Kind.Link, id);
@@ -195,7 +195,7 @@ public static class BpfInspector
         }
     }
 
-    private static unsafe BpfLink ReadLink(SafeFileDescriptor fd, IReadOnlyDictionary<uint, int[]> holders)
+    private static unsafe BpfLink ReadLink(SafeFileDescriptor fd, BpfHolders holders)
     {
         var info = new BpfLinkInfo();
         GetInfo(fd, ref info);
@@ -293,7 +293,7 @@ public static class BpfInspector
             PerfEventType = perfType,
             Target = target,
             Details = details,
-            ProcessIds = holders.TryGetValue(info.Id, out var p) ? p : Array.Empty<int>(),
+            Holders = holders,
         };
     }
 
@@ -304,7 +304,6 @@ public static class BpfInspector
         // Which programs and maps use each BTF object (bpftool btf show prints the same).
         var progs = new Dictionary<uint, List<uint>>();
         var maps = new Dictionary<uint, List<uint>>();
-        var none = new Dictionary<uint, int[]>();
         foreach (var pid in Ids(Kind.Program))
         {
             using var fd = TryOpen(Kind.Program, pid);
@@ -320,7 +319,7 @@ public static class BpfInspector
             var info = ReadMapInfo(fd);
             if (info.BtfId != 0) Add(maps, info.BtfId, info.Id);
         }
-        var holders = FdInfoHolders.Scan("btf_id");
+        var holders = new BpfHolders("btf_id");
         foreach (var id in ids ?? (IReadOnlyCollection<uint>)Ids(Kind.Btf))
         {
             using var fd = ids is null ? TryOpen(Kind.Btf, id) : Open(Kind.Btf, id);
@@ -334,7 +333,7 @@ public static class BpfInspector
                 Kernel = info.KernelBtf != 0,
                 ProgramIds = progs.TryGetValue(info.Id, out var pl) ? pl.ToArray() : Array.Empty<uint>(),
                 MapIds = maps.TryGetValue(info.Id, out var ml) ? ml.ToArray() : Array.Empty<uint>(),
-                ProcessIds = holders.TryGetValue(info.Id, out var h) ? h : Array.Empty<int>(),
+                Holders = holders,
             };
         }
 
@@ -376,28 +375,29 @@ public static class BpfInspector
 /// <summary>Which processes hold fds of BPF objects, from /proc/&lt;pid&gt;/fdinfo (the 'prog_id:', 'map_id:', 'link_id:' lines).</summary>
 internal static class FdInfoHolders
 {
+    private static readonly byte[] BpfInodePrefix = "anon_inode:bpf"u8.ToArray();
+
     public static Dictionary<uint, int[]> Scan(string key)
     {
         var found = new Dictionary<uint, SortedSet<int>>();
         string prefix = key + ":";
+        Span<byte> link = stackalloc byte[64];
         IEnumerable<string> procs;
         try { procs = Directory.EnumerateDirectories("/proc"); }
         catch (IOException) { return new(); }
         foreach (var dir in procs)
         {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
-            string[] fds;
-            try { fds = Directory.GetFiles(Path.Combine(dir, "fd")); }
+            if (!int.TryParse(Path.GetFileName(dir.AsSpan()), out int pid)) continue;
+            IEnumerable<string> fds;
+            try { fds = Directory.EnumerateFileSystemEntries(dir + "/fd").ToList(); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
             foreach (var fdPath in fds)
             {
-                string? target;
-                try { target = new FileInfo(fdPath).LinkTarget; }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-                if (target is null || !target.StartsWith("anon_inode:", StringComparison.Ordinal) || !target.Contains("bpf", StringComparison.Ordinal)) continue;
+                // readlink straight into a stack buffer: thousands of fds are checked per call, few are BPF objects.
+                if (!Interop.ReadLink(fdPath, link).StartsWith(BpfInodePrefix)) continue;
                 try
                 {
-                    foreach (var line in File.ReadLines(Path.Combine(dir, "fdinfo", Path.GetFileName(fdPath))))
+                    foreach (var line in File.ReadLines($"{dir}/fdinfo/{Path.GetFileName(fdPath)}"))
                     {
                         if (!line.StartsWith(prefix, StringComparison.Ordinal)) continue;
                         if (uint.TryParse(line.AsSpan(prefix.Length).Trim(), out var id))

@@ -25,8 +25,9 @@ public sealed class BpfProgram
     public ulong RunCount { get; init; }
     public ulong RecursionMisses { get; init; }
     public uint VerifiedInstructions { get; init; }
-    /// <summary>Processes holding an fd of the program (from /proc/*/fdinfo prog_id).</summary>
-    public int[] ProcessIds { get; init; } = Array.Empty<int>();
+    /// <summary>Processes holding an fd of the program (from /proc/*/fdinfo prog_id); read on first access, once per cmdlet call.</summary>
+    public int[] ProcessIds => Holders.Of(Id);
+    internal BpfHolders Holders { get; init; } = BpfHolders.None;
     /// <summary>The translated program (with -Instructions), decoded as bpftool prog dump xlated prints it.</summary>
     public BpfInstruction[]? Instructions { get; init; }
 
@@ -62,7 +63,9 @@ public sealed class BpfMap
     public uint BtfKeyTypeId { get; init; }
     public uint BtfValueTypeId { get; init; }
     public bool IsPerCpu { get; init; }
-    public int[] ProcessIds { get; init; } = Array.Empty<int>();
+    /// <summary>Processes holding an fd of the map (/proc/*/fdinfo map_id); read on first access, once per cmdlet call.</summary>
+    public int[] ProcessIds => Holders.Of(Id);
+    internal BpfHolders Holders { get; init; } = BpfHolders.None;
 
     public override string ToString() => $"{Id}: {Type} {Name}";
 }
@@ -82,7 +85,9 @@ public sealed class BpfLink
     public string? Target { get; init; }
     /// <summary>The type-specific numbers (cgroup id, BTF object and type ids, ifindex, offset, address, map id…).</summary>
     public IReadOnlyDictionary<string, object> Details { get; init; } = new Dictionary<string, object>();
-    public int[] ProcessIds { get; init; } = Array.Empty<int>();
+    /// <summary>Processes holding an fd of the link (/proc/*/fdinfo link_id); read on first access, once per cmdlet call.</summary>
+    public int[] ProcessIds => Holders.Of(Id);
+    internal BpfHolders Holders { get; init; } = BpfHolders.None;
 
     public override string ToString() => $"{Id}: {Type} prog {ProgramId} {Target}";
 }
@@ -97,7 +102,9 @@ public sealed class BpfBtf
     public bool Kernel { get; init; }
     public uint[] ProgramIds { get; init; } = Array.Empty<uint>();
     public uint[] MapIds { get; init; } = Array.Empty<uint>();
-    public int[] ProcessIds { get; init; } = Array.Empty<int>();
+    /// <summary>Processes holding an fd of the BTF object (/proc/*/fdinfo btf_id); read on first access.</summary>
+    public int[] ProcessIds => Holders.Of(Id);
+    internal BpfHolders Holders { get; init; } = BpfHolders.None;
 
     public override string ToString() => $"{Id}: {Name} {Size}B";
 }
@@ -116,4 +123,16 @@ public sealed class BpfMapEntry
     public byte[] ValueBytes { get; init; } = Array.Empty<byte>();
 
     public override string ToString() => $"{Key} = {Value ?? (CpuValues is null ? null : string.Join(", ", CpuValues))}";
+}
+
+/// <summary>The holders of one kind of BPF object, scanned from /proc once, when first asked for.</summary>
+internal sealed class BpfHolders
+{
+    public static readonly BpfHolders None = new(null);
+    private readonly Lazy<Dictionary<uint, int[]>>? _scan;
+
+    public BpfHolders(string? fdinfoKey) =>
+        _scan = fdinfoKey is null ? null : new Lazy<Dictionary<uint, int[]>>(() => KernelDebug.Bpf.FdInfoHolders.Scan(fdinfoKey));
+
+    public int[] Of(uint id) => _scan is not null && _scan.Value.TryGetValue(id, out var p) ? p : Array.Empty<int>();
 }

@@ -35,6 +35,7 @@ public sealed class BpfWorld : IDisposable
             var values = new byte[8 * cpus];
             for (int c = 0; c < cpus; c++) BitConverter.GetBytes((ulong)(100 + c)).CopyTo(values, 8 * c);
             BpfTestObjects.Update(perCpu, BpfTestObjects.U32Bytes(1), values);
+            o.EnableRunStats();
             var tpLink = o.AttachToTracepoint(counter, "syscalls", "sys_enter_getppid");
             var rawLink = o.AttachRawTracepoint(rawtp, "sys_enter");
             for (int i = 0; i < GetppidCalls; i++) Interop.syscall(SyscallNumbers.Pick(110, 173), 0, 0, 0, 0, 0, 0);
@@ -278,6 +279,20 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         var entry = Run<BpfMapEntry>($"Read-BpfMap -Id {_w.CountMapId}").Single();
         Assert.Equal(0u, entry.Key);
         Assert.True(BitConverter.ToUInt64((byte[])entry.Value!) >= BpfWorld.GetppidCalls);
+    }
+
+    [Fact]
+    public void RunStatisticsAreBpftools()
+    {
+        // Run statistics are on while the test holds its BPF_ENABLE_STATS fd; the counter ran at least once per getppid().
+        ulong Theirs() => BpfWorld.Bpftool("prog", "show", "id", _w.CounterId.ToString()).GetProperty("run_cnt").GetUInt64();
+        var before = Theirs();
+        var p = Run<BpfProgram>($"Get-BpfProgram -Id {_w.CounterId}").Single();
+        var after = Theirs();
+        Assert.InRange(p.RunCount, before, after);
+        Assert.True(p.RunCount >= BpfWorld.GetppidCalls);
+        Assert.True(p.RunTime > TimeSpan.Zero);
+        Assert.Equal((long)(p.RunTimeNanoseconds / 100), p.RunTime.Ticks);
     }
 
     [Fact]

@@ -131,6 +131,15 @@ internal sealed class BpfTestObjects : IDisposable
         }
     }
 
+    /// <summary>BPF_ENABLE_STATS (BPF_STATS_RUN_TIME): run time and count are kept while the returned fd is open.</summary>
+    public unsafe SafeFileDescriptor EnableRunStats()
+    {
+        uint type = 0;
+        long fd = Interop.bpf(32 /* BPF_ENABLE_STATS */, &type, sizeof(uint));
+        if (fd < 0) throw new InvalidOperationException($"BPF_ENABLE_STATS: {Errno.Name(Errno.Last)}");
+        return Keep(new SafeFileDescriptor((int)fd));
+    }
+
     public static uint IdOf<T>(SafeFileDescriptor fd) where T : unmanaged
     {
         var info = new T();
