@@ -135,6 +135,12 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         $k = $out | Where-Object { $_ -is [KernelDebug.BpftraceMap] -and $_.Name -eq '@k' }
         $k.Entries[[Tuple]::Create(1, 'a')] | Should -Be 3
         ($out | Where-Object { $_ -is [KernelDebug.BpftraceMap] -and $_.Name -eq '@by' }).Entries['x'] | Should -Be 2
+        # The whole stream prints as bpftrace prints it.
+        $text = $out | Out-String
+        $text | Should -Match "(?m)^tick 1\r?\n^tick 1$"
+        $text | Should -Match "(?m)^@n: $($lines.Count)$"
+        $text | Should -Match '(?m)^@k\[1, a\]: 3$'
+        $text | Should -Match "(?m)^@s: count $($lines.Count), average 4, total $(4 * $lines.Count)$"
     }
 
     It 'types integer keys as integers (tracepoint probe, -Command)' {
