@@ -382,22 +382,19 @@ internal static class FdInfoHolders
         var found = new Dictionary<uint, SortedSet<int>>();
         string prefix = key + ":";
         Span<byte> link = stackalloc byte[64];
-        IEnumerable<string> procs;
-        try { procs = Directory.EnumerateDirectories("/proc"); }
-        catch (IOException) { return new(); }
-        foreach (var dir in procs)
+        foreach (var entry in Interop.ListDirectory("/proc") ?? new List<string>())
         {
-            if (!int.TryParse(Path.GetFileName(dir.AsSpan()), out int pid)) continue;
-            IEnumerable<string> fds;
-            try { fds = Directory.EnumerateFileSystemEntries(dir + "/fd").ToList(); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-            foreach (var fdPath in fds)
+            if (!int.TryParse(entry, out int pid)) continue;
+            string dir = "/proc/" + entry;
+            var fds = Interop.ListDirectory(dir + "/fd");
+            if (fds is null) continue;
+            foreach (var fdName in fds)
             {
                 // readlink straight into a stack buffer: thousands of fds are checked per call, few are BPF objects.
-                if (!Interop.ReadLink(fdPath, link).StartsWith(BpfInodePrefix)) continue;
+                if (!Interop.ReadLink($"{dir}/fd/{fdName}", link).StartsWith(BpfInodePrefix)) continue;
                 try
                 {
-                    foreach (var line in File.ReadLines($"{dir}/fdinfo/{Path.GetFileName(fdPath)}"))
+                    foreach (var line in File.ReadLines($"{dir}/fdinfo/{fdName}"))
                     {
                         if (!line.StartsWith(prefix, StringComparison.Ordinal)) continue;
                         if (uint.TryParse(line.AsSpan(prefix.Length).Trim(), out var id))

@@ -79,6 +79,17 @@ public class BpfLayoutTests
     };
 
     [Fact]
+    public void ListDirectoryMatchesDotNet()
+    {
+        var ours = Interop.ListDirectory("/proc/self/fd")!;
+        Assert.NotEmpty(ours);
+        Assert.DoesNotContain(".", ours);
+        var net = Directory.GetFileSystemEntries("/proc/self").Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(net, Interop.ListDirectory("/proc/self")!.Order().ToArray());
+        Assert.Null(Interop.ListDirectory("/nonexistent-kd"));
+    }
+
+    [Fact]
     public void StructsMatchLinuxBpfH()
     {
         if (!File.Exists("/usr/include/linux/bpf.h")) return;
@@ -107,6 +118,9 @@ public class BpfLayoutTests
             ("last_helper", "__BPF_FUNC_MAX_ID"),
         });
         if (c is null) return;
+        var sys = CHeader.Evaluate("#include <sys/syscall.h>\n#include <fcntl.h>", new[] { ("getdents64", "SYS_getdents64"), ("o_directory", "O_DIRECTORY") });
+        Assert.Equal(sys!["getdents64"], SyscallNumbers.Getdents64);
+        Assert.Equal(Interop.O_DIRECTORY, sys["o_directory"]);
         Assert.Equal(Interop.BPF_LINK_GET_FD_BY_ID, c["get_fd_by_id"]);
         Assert.Equal(Interop.BPF_LINK_GET_NEXT_ID, c["link_next"]);
         Assert.Equal(Interop.BPF_BTF_LOAD, c["btf_load"]);
