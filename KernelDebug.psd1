@@ -75,6 +75,13 @@
         'Measure-Syscall'
 
         # bpf and script engines
+        'Get-BpfProgram'
+        'Get-BpfMap'
+        'Get-BpfLink'
+        'Get-BpfBtf'
+        'Read-BpfMap'
+        'Invoke-Bpftrace'
+        'Invoke-SystemTap'
 
         # memory debugging and kernel log
 

@@ -38,7 +38,7 @@ public static class CapabilityProbe
         new("KernelLog", "memory", ProbeKernelLog),
         new("Lockdown", "host", ProbeLockdown),
         new("Perf", "program", () => ProbeProgram("Perf", "perf", "linux-perf", "--version")),
-        new("Bpftrace", "program", () => ProbeProgram("Bpftrace", "bpftrace", "bpftrace", "--version")),
+        new("Bpftrace", "program", ProbeBpftrace),
         new("Bpftool", "program", () => ProbeProgram("Bpftool", "bpftool", "bpftool", "version")),
         new("SystemTap", "program", ProbeSystemTap),
         new("Strace", "program", () => ProbeProgram("Strace", "strace", "strace", "-V")),
@@ -279,12 +279,53 @@ public static class CapabilityProbe
         long r = Interop.bpf(Interop.BPF_PROG_GET_NEXT_ID, attr, 16);
         int err = r < 0 ? Errno.Last : 0;
         var unpriv = ControlFile.TryReadText("/proc/sys/kernel/unprivileged_bpf_disabled", out _)?.Trim();
+        string caps = BpfCapabilities(out var missing);
+        string lockdown = LockdownMode() is { } mode and not "none" ? $"; lockdown={mode}: bpf reads of kernel memory are refused" + (mode == "confidentiality" ? " (bpftrace and tracing programs cannot read kernel data)" : " only in confidentiality mode") : "";
         if (err is 0 or Errno.ENOENT)
-            return new Capability("Bpf", "bpf", true, $"the bpf() syscall answers (BPF_PROG_GET_NEXT_ID); unprivileged_bpf_disabled={unpriv}");
+            return new Capability("Bpf", "bpf", true, $"the bpf() syscall answers (BPF_PROG_GET_NEXT_ID); unprivileged_bpf_disabled={unpriv}; {caps}{lockdown}");
         if (err == Errno.ENOSYS)
             return Unavailable("Bpf", "bpf", $"the bpf() syscall is not implemented: {KernelConfig.Explain("CONFIG_BPF_SYSCALL")}", "Boot a kernel built with CONFIG_BPF_SYSCALL.");
-        return Unavailable("Bpf", "bpf", $"the bpf() syscall refused BPF_PROG_GET_NEXT_ID with {Errno.Name(err)} (unprivileged_bpf_disabled={unpriv}); CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are needed",
-            "Run as root, or grant CAP_BPF and CAP_PERFMON.");
+        return Unavailable("Bpf", "bpf", $"the bpf() syscall refused BPF_PROG_GET_NEXT_ID with {Errno.Name(err)} (unprivileged_bpf_disabled={unpriv}); {caps}{lockdown}",
+            missing.Length > 0 ? $"Run as root, or grant {string.Join(" and ", missing)} (setcap or a capability-aware service manager)." : "Run as root, or grant CAP_BPF and CAP_PERFMON.");
+    }
+
+    private const int CapSysAdmin = 21, CapPerfmon = 38, CapBpf = 39;
+
+    /// <summary>What CapEff of this process (/proc/self/status) says about CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN.</summary>
+    internal static string BpfCapabilities(out string[] missing)
+    {
+        var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal)) : null;
+        if (line is null || !ulong.TryParse(line[7..].Trim(), System.Globalization.NumberStyles.HexNumber, null, out var eff))
+        {
+            missing = Array.Empty<string>();
+            return "CapEff is unreadable";
+        }
+        bool Has(int bit) => (eff & (1UL << bit)) != 0;
+        missing = Has(CapSysAdmin) ? Array.Empty<string>() : new[] { (CapBpf, "CAP_BPF"), (CapPerfmon, "CAP_PERFMON") }.Where(c => !Has(c.Item1)).Select(c => c.Item2).ToArray();
+        var have = new[] { (CapBpf, "CAP_BPF"), (CapPerfmon, "CAP_PERFMON"), (CapSysAdmin, "CAP_SYS_ADMIN") }.Where(c => Has(c.Item1)).Select(c => c.Item2).ToArray();
+        return $"CapEff 0x{eff:x}: " + (have.Length == 0 ? "none of CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN" : string.Join(", ", have)) +
+            (missing.Length > 0 ? $" (missing {string.Join(", ", missing)}: loading tracing programs needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
+    }
+
+    private static string? LockdownMode()
+    {
+        var file = Path.Combine(KernelFileSystems.FindMounted("securityfs") ?? "/sys/kernel/security", "lockdown");
+        var text = File.Exists(file) ? ControlFile.TryReadText(file, out _) : null;
+        var m = text is null ? null : System.Text.RegularExpressions.Regex.Match(text, @"\[(\w+)\]");
+        return m is { Success: true } ? m.Groups[1].Value : null;
+    }
+
+    private static Capability ProbeBpftrace()
+    {
+        var prog = ProbeProgram("Bpftrace", "bpftrace", "bpftrace", "--version");
+        if (!prog.Available) return prog;
+        var bpf = ProbeBpf();
+        if (!bpf.Available) return Unavailable("Bpftrace", "program", $"{prog.Detail}; but {bpf.Detail}", bpf.Remedy);
+        if (LockdownMode() == "confidentiality")
+            return Unavailable("Bpftrace", "program", $"{prog.Detail}; but the kernel is locked down in confidentiality mode, which refuses bpf reads of kernel memory", "Boot without lockdown=confidentiality.");
+        string kprobes = File.Exists(Path.Combine(KernelFileSystems.FindMounted("tracefs") ?? KernelFileSystems.DefaultTraceFsPath, "kprobe_events"))
+            ? "" : $"; kprobe and kfunc probes will fail ({KernelConfig.Explain("CONFIG_KPROBES")}), tracepoint, uprobe, profile and interval probes work";
+        return new Capability("Bpftrace", "program", true, $"{prog.Detail}; {BpfCapabilities(out _)}{kprobes}");
     }
 
     private static Capability ProbeBtf()
@@ -436,7 +477,7 @@ public static class CapabilityProbe
         var release = ControlFile.TryReadText("/proc/sys/kernel/osrelease", out _)?.Trim() ?? "";
         var build = $"/lib/modules/{release}/build";
         if (!Directory.Exists(build))
-            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts cannot be compiled past stage 2",
+            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts can only be parsed (stage 1)",
                 $"Install the headers for the running kernel (apt-get install linux-headers-{release}) and its debug symbols (linux-image-{release}-dbg).");
         string[] debug = { $"/usr/lib/debug/boot/vmlinux-{release}", $"/usr/lib/debug/lib/modules/{release}/vmlinux", $"/boot/vmlinux-{release}" };
         if (!debug.Any(File.Exists))

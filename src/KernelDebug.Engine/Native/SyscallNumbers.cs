@@ -12,6 +12,7 @@ public static class SyscallNumbers
     public static long ProcessVmReadv => Pick(310, 270);
     public static long PidfdOpen => 434;
     public static long Capget => Pick(125, 90);
+    public static long Getdents64 => Pick(217, 61);
 
     /// <summary>The number for this process's architecture; only x86_64 and aarch64 are supported.</summary>
     public static long Pick(long x64, long arm64) => PickFor(RuntimeInformation.ProcessArchitecture, x64, arm64);
