@@ -39,6 +39,7 @@
         # bpf and script engines
 
         # memory debugging and kernel log
+        'Get-KernelLog'
 
     )
     FunctionsToExport    = @()
