@@ -40,6 +40,7 @@
 
         # memory debugging and kernel log
         'Get-KernelLog'
+        'Get-KasanReport'
 
     )
     FunctionsToExport    = @()

@@ -83,5 +83,24 @@ public sealed class KernelLogReader : IDisposable
         return r > 0;
     }
 
+    /// <summary>
+    /// The -Follow producer: posts every record (KernelLogEntry) and a warning (string) for each overwrite, then waits
+    /// for new records in 200 ms polls until the pump is cancelled.
+    /// </summary>
+    public void Follow(Common.PipelinePump<object> pump)
+    {
+        while (!pump.IsCancelled)
+        {
+            var entry = ReadNext();
+            int lost = TakeLostCount();
+            if (lost > 0 && !pump.Post(LostRecordsMessage(lost))) return;
+            if (entry is not null) { if (!pump.Post(entry)) return; continue; }
+            WaitReadable(200);
+        }
+    }
+
+    public static string LostRecordsMessage(int n) =>
+        $"The kernel log overwrote records before they were read (read() returned EPIPE {n} time(s)); reading continues with the oldest record left.";
+
     public void Dispose() => _fd.Dispose();
 }
