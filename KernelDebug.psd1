@@ -41,6 +41,10 @@
         # memory debugging and kernel log
         'Get-KernelLog'
         'Get-KasanReport'
+        'Get-KmemleakReport'
+        'Invoke-KmemleakScan'
+        'Clear-KmemleakReport'
+        'Set-KmemleakOption'
 
     )
     FunctionsToExport    = @()
