@@ -40,3 +40,9 @@ Describe 'Should -HaveNoMemoryErrors' {
             Should -Throw -ExpectedMessage '*because the test must not leak*kmemleak: 224 bytes at 0xffff8881028beb00 allocated by vsock_test/1218 in __alloc_skb*'
     }
 }
+
+Describe 'about_KernelDebug_HealthChecks' {
+    It 'is shipped as a help topic that shows the operator' {
+        (Get-Help about_KernelDebug_HealthChecks | Out-String) | Should -Match 'Should -HaveNoMemoryErrors'
+    }
+}

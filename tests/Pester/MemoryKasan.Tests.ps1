@@ -151,6 +151,16 @@ Describe 'Get-KasanReport on real reports' {
         $a[0].Signature | Should -Match '^[0-9a-f]{16}$'
     }
 
+    It 'reads a task name with a space, and signs a repeat of a bug in another boot alike (debug kernel console)' {
+        $r = Get-Fixture kasan-6.1-lkdtm-console-comm-space.txt
+        $r.Task | Should -Be 'Pipeline Execut'
+        $r.ProcessId | Should -Be 131
+        $r.Cpu | Should -Be 0
+        $r.KernelVersion | Should -Be '6.1.192'
+        $r.Address | Should -Not -Be (Get-Fixture kasan-6.1-lkdtm.txt)[0].Address
+        $r.Signature | Should -Be (Get-Fixture kasan-6.1-lkdtm.txt)[0].Signature
+    }
+
     It 'filters by detector' {
         @(Get-KasanReport -Path (Join-Path $Fixtures kfence-doc-5.8.txt), (Join-Path $Fixtures kasan-doc-4.19.txt) -Detector KASAN).Count | Should -Be 1
     }

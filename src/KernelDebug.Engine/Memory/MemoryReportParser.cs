@@ -26,7 +26,7 @@ public sealed class MemoryReportParser
     private static readonly Regex KfenceCorrupt = new(@"^Corrupted memory at (?<addr>0x[0-9a-fA-F]+)", Opts);
     private static readonly Regex KfenceObject = new(@"^kfence-#\d+:? \[?(?<start>0x[0-9a-fA-F]+)-(?<end>0x[0-9a-fA-F]+), size=(?<size>\d+), cache=(?<cache>[^\]\s]+)\]?(?: allocated by task (?<pid>\d+))?", Opts);
     private static readonly Regex TrackHeader = new(@"^(?<kind>Allocated|allocated|Freed|freed) by task (?<pid>\d+)(?: on cpu (?<cpu>\d+))?", Opts);
-    private static readonly Regex CpuLine = new(@"^CPU: (?<cpu>\d+) (?:UID: \d+ )?PID: (?<pid>\d+) Comm: (?<comm>\S+)(?: (?<taint>Not tainted|Tainted: [^\d]*?))?\s+(?<ver>\d+\.\d+\S*)", Opts);
+    private static readonly Regex CpuLine = new(@"^CPU: (?<cpu>\d+) (?:UID: \d+ )?PID: (?<pid>\d+) Comm: (?<comm>.+?)(?: (?<taint>Not tainted|Tainted: [^\d]*?))?\s+(?<ver>\d+\.\d+\S*)", Opts);
     private static readonly Regex CallTraceHeader = new(@"^Call [Tt]race:", Opts);
     private static readonly Regex ObjectAt = new(@"^The buggy address belongs to the object at (?<addr>[0-9a-fA-Fx]+)", Opts);
     private static readonly Regex CacheLine = new(@"^which belongs to the cache (?<cache>\S+) of size (?<size>\d+)", Opts);
