@@ -37,6 +37,7 @@ Describe 'Get-KasanReport on real reports' {
         $uaf.AllocatedBy.Stack | Should -HaveCount 10
         $uaf.AllocatedBy.Stack[3].Symbol | Should -Be 'lkdtm_READ_AFTER_FREE'
         $uaf.FreedBy.Stack | Should -HaveCount 13
+        "$($uaf.AllocatedBy)" | Should -Be 'task 105: lkdtm_READ_AFTER_FREE+0x3d/0xa0'
         $uaf.Object.Cache | Should -Be 'kmalloc-1k'
         $uaf.Object.Size | Should -Be 1024
         $uaf.Object.Offset | Should -Be 16

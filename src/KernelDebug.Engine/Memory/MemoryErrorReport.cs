@@ -37,7 +37,13 @@ public sealed class MemoryTrack
     public int? Cpu { get; init; }
     public IReadOnlyList<KernelReportFrame> Stack { get; init; } = Array.Empty<KernelReportFrame>();
 
-    public override string ToString() => $"task {ProcessId}: {Stack.FirstOrDefault(f => f.Reliable)?.ToString() ?? "(no stack)"}";
+    /// <summary>"task N: first frame outside KASAN's stack-saving code".</summary>
+    public override string ToString()
+    {
+        var frame = Stack.FirstOrDefault(f => f.Reliable && f.Symbol is { } s && !s.Contains("kasan", StringComparison.Ordinal) && !s.Contains("save_stack", StringComparison.Ordinal))
+                    ?? Stack.FirstOrDefault();
+        return $"task {ProcessId}: {frame?.ToString() ?? "(no stack)"}";
+    }
 }
 
 /// <summary>The object the bad address belongs to.</summary>
