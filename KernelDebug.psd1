@@ -84,6 +84,12 @@
         'Invoke-SystemTap'
 
         # memory debugging and kernel log
+        'Get-KernelLog'
+        'Get-KasanReport'
+        'Get-KmemleakReport'
+        'Invoke-KmemleakScan'
+        'Clear-KmemleakReport'
+        'Set-KmemleakOption'
 
     )
     FunctionsToExport    = @()

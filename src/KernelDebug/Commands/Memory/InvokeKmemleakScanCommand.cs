@@ -1,0 +1,53 @@
+using System.Management.Automation;
+using KernelDebug.Memory;
+
+namespace KernelDebug.Commands;
+
+/// <summary>Triggers a kmemleak scan and returns the suspects it added.</summary>
+[Cmdlet(VerbsLifecycle.Invoke, "KmemleakScan", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(KmemleakObject))]
+public sealed class InvokeKmemleakScanCommand : PSCmdlet
+{
+    /// <summary>
+    /// Scan a second time after kmemleak's minimum object age: kmemleak reports an object only on the scan after the one
+    /// that first found it unreferenced, so leaks made just before the call appear only then.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    /// <summary>Seconds between the two scans of -Wait (kmemleak's MSECS_MIN_AGE is 5 s in current kernels).</summary>
+    [Parameter]
+    [ValidateRange(0, 3600)]
+    public int WaitSeconds { get; set; } = 6;
+
+    private readonly CancellationTokenSource _stop = new();
+
+    protected override void EndProcessing()
+    {
+        try
+        {
+            var path = Kmemleak.ControlFilePath(WriteVerbose);
+            if (!ShouldProcess(path, "scan")) return;
+            var before = new HashSet<(ulong, ulong?)>(Kmemleak.Read(path).Select(o => (o.Address, o.Jiffies)));
+            Scan(path);
+            if (Wait)
+            {
+                WriteVerbose($"Waiting {WaitSeconds} s for the second scan.");
+                if (_stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(WaitSeconds))) return;
+                Scan(path);
+            }
+            foreach (var o in Kmemleak.Read(path))
+                if (!before.Contains((o.Address, o.Jiffies))) WriteObject(o);
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
+    }
+
+    private void Scan(string path)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Kmemleak.Command(path, "scan"); // returns when the scan has finished
+        WriteVerbose($"kmemleak scan took {sw.Elapsed.TotalSeconds:F1} s.");
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+}

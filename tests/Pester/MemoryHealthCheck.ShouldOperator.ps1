@@ -1,0 +1,27 @@
+# Should -HaveNoMemoryErrors: passes when nothing is piped in; fails listing every KASAN/KFENCE/UBSAN report and
+# kmemleak suspect it got. Dot-source this file in BeforeAll (docs/en-US/about_KernelDebug_HealthChecks.md).
+function Should-HaveNoMemoryErrors {
+    param($ActualValue, [switch] $Negate, [string] $Because)
+    $found = @($ActualValue | Where-Object { $null -ne $_ })
+    $describe = foreach ($f in $found) {
+        if ($f -is [KernelDebug.MemoryErrorReport]) {
+            $where = if ($null -ne $f.TimeSinceBoot) { " at $('{0:F6}' -f $f.TimeSinceBoot.TotalSeconds) s" } else { '' }
+            "$($f.Title) (task $($f.Task)/$($f.ProcessId)$where, signature $($f.Signature))"
+        }
+        elseif ($f -is [KernelDebug.KmemleakObject]) {
+            $from = $f.Backtrace | Where-Object { $_.Symbol -and $_.Symbol -notmatch '^(__)?(kmemleak|kmalloc|kmem_cache|kzalloc|krealloc|kvrealloc|kvmalloc|slab_|__do_kmalloc|vmalloc|__vmalloc)' } | Select-Object -First 1
+            "kmemleak: $($f.Size) bytes at 0x$('{0:x}' -f $f.Address) allocated by $($f.Comm)/$($f.ProcessId)$(if ($from) { " in $($from.Symbol)" })"
+        }
+        else { "$f" }
+    }
+    $pass = $found.Count -eq 0
+    if ($Negate) { $pass = -not $pass }
+    $because = if ($Because) { " because $Because" } else { '' }
+    $message = if ($Negate) { "Expected memory errors$because, but the kernel reported none." }
+    else { "Expected no memory errors$because, but found $($found.Count):`n  " + ($describe -join "`n  ") }
+    [pscustomobject]@{ Succeeded = $pass; FailureMessage = $message }
+}
+
+if (-not (Get-ShouldOperator | Where-Object Name -eq 'HaveNoMemoryErrors')) {
+    Add-ShouldOperator -Name HaveNoMemoryErrors -Test ${function:Should-HaveNoMemoryErrors} -SupportsArrayInput
+}

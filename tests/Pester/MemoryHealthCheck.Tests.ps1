@@ -1,0 +1,48 @@
+# The health check of about_KernelDebug_HealthChecks: "no new kmemleak leak and no KASAN or KFENCE report since boot",
+# plus tests that the Should operator it uses fails when it should.
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:HasKmsg = Test-KernelDebugCapability KernelLog
+    $script:HasKmemleak = Test-KernelDebugCapability Kmemleak
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    . (Join-Path $PSScriptRoot 'MemoryHealthCheck.ShouldOperator.ps1')
+    $script:Fixtures = Join-Path $RepoRoot 'tests/fixtures/memory'
+}
+
+Describe 'Kernel memory health' -Tag HealthCheck {
+    It 'has no KASAN or KFENCE report since boot' -Skip:(-not $HasKmsg) {
+        Get-KasanReport -Detector KASAN, KFENCE | Should -HaveNoMemoryErrors
+    }
+
+    It 'has no new kmemleak leak' -Skip:(-not $HasKmemleak) {
+        Invoke-KmemleakScan -Wait | Should -HaveNoMemoryErrors
+    }
+}
+
+Describe 'Should -HaveNoMemoryErrors' {
+    It 'passes on nothing' {
+        @() | Should -HaveNoMemoryErrors
+        $null | Should -HaveNoMemoryErrors
+    }
+
+    It 'fails on a KASAN report, naming it' {
+        $r = Get-KasanReport -Path (Join-Path $Fixtures kasan-6.1-lkdtm.txt)
+        { $r | Should -HaveNoMemoryErrors } | Should -Throw -ExpectedMessage '*found 2:*KASAN: use-after-free Read in lkdtm_READ_AFTER_FREE (task sh/105 at 35.864561 s*KASAN: slab-out-of-bounds Write*'
+        $r | Should -Not -HaveNoMemoryErrors
+    }
+
+    It 'fails on a kmemleak suspect, naming where it was allocated' {
+        $l = Get-KmemleakReport -Path (Join-Path $Fixtures kmemleak-6.11-crc-pointers.txt)
+        { $l | Should -HaveNoMemoryErrors -Because 'the test must not leak' } |
+            Should -Throw -ExpectedMessage '*because the test must not leak*kmemleak: 224 bytes at 0xffff8881028beb00 allocated by vsock_test/1218 in __alloc_skb*'
+    }
+}
+
+Describe 'about_KernelDebug_HealthChecks' {
+    It 'is shipped as a help topic that shows the operator' {
+        (Get-Help about_KernelDebug_HealthChecks | Out-String) | Should -Match 'Should -HaveNoMemoryErrors'
+    }
+}
