@@ -9,7 +9,8 @@
 .PARAMETER Task
     Build   dotnet publish into output/KernelDebug/<version>/ with the manifest, ps1xml files and en-US help.
     Docs    docs/en-US/*.md (PlatyPS format) to MAML and about_*.help.txt in the output module.
-    Test    Build, then xunit and Pester against output/; ends with "N passed, N failed, N skipped".
+    Test    Build, then xunit and Pester against output/, then the VmTest part when the debug kernel and qemu are
+            here (KERNELDEBUG_SKIP_VM=1 or -PesterPath leave it out); ends with "N passed, N failed, N skipped".
     VmTest  Build, then the Pester tests tagged KernelVm inside a QEMU guest running the debug kernel.
     Bench   Build, then every bench/*.ps1 (each prints its own ratios).
     Package A .nupkg of the built module in output/package, installable from a local repository folder.
@@ -136,16 +137,36 @@ function Invoke-TaskTest {
     $parts = @()
     if (-not $SkipXunit) { $parts += , (Invoke-TaskXunit) }
     if (-not $SkipPester) { $parts += , (Invoke-TaskPester) }
+    # The KernelVm tests in the debug-kernel guest, when its kernel and qemu are here (not on quick -PesterPath iterations).
+    if (-not $SkipPester -and -not $PesterPath) {
+        if ($env:KERNELDEBUG_SKIP_VM -eq '1') { Write-Host 'VmTest: not run (KERNELDEBUG_SKIP_VM=1).' }
+        else { $vm = Invoke-VmTestRun -IfAvailable; if ($vm) { $parts += , $vm } }
+    }
     foreach ($p in $parts) { foreach ($k in 'Passed', 'Failed', 'Skipped') { $total[$k] += $p[$k] } }
     Write-Host ''
     Write-Host "$($total.Passed) passed, $($total.Failed) failed, $($total.Skipped) skipped"
     if ($total.Failed -gt 0 -or $total.Passed -eq 0) { exit 1 }
 }
 
+function Invoke-VmTestRun([switch] $IfAvailable) {
+    # Returns @{Passed; Failed; Skipped} of the guest run, or $null when -IfAvailable found no kernel image or qemu.
+    $vmResults = Join-Path $ResultsDir 'vm'
+    & (Join-Path $Root 'tests/vm/Invoke-VmTest.ps1') -ModulePath (Join-Path $ModuleDir 'KernelDebug.psd1') -PesterPath (Get-PesterManifest) -ResultsPath $vmResults -IfAvailable:$IfAvailable | Out-Host
+    $exit = $LASTEXITCODE
+    if ($exit -eq 3) { return $null }
+    $summary = Join-Path $vmResults 'vm-summary.json'
+    if ($exit -eq 2 -or -not (Test-Path $summary)) {
+        Write-Host "VmTest: no result (exit code $exit); counted as one failure."
+        return @{ Passed = 0; Failed = 1; Skipped = 0 }
+    }
+    $s = Get-Content $summary -Raw | ConvertFrom-Json
+    return @{ Passed = [int] $s.Passed; Failed = [int] $s.Failed; Skipped = [int] $s.Skipped }
+}
+
 function Invoke-TaskVmTest {
     Invoke-TaskBuild
-    & (Join-Path $Root 'tests/vm/Invoke-VmTest.ps1') -ModulePath (Join-Path $ModuleDir 'KernelDebug.psd1') -PesterPath (Get-PesterManifest) -ResultsPath (Join-Path $ResultsDir 'vm')
-    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    $r = Invoke-VmTestRun
+    if ($r.Failed -gt 0 -or $r.Passed -eq 0) { exit 1 }
 }
 
 function Invoke-TaskBench {

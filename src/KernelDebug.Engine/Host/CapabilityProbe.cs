@@ -187,11 +187,14 @@ public static class CapabilityProbe
         if (t is null) return Unavailable("Eprobes", "probes", why, RootRemedy);
         if (!File.Exists(Path.Combine(t, "dynamic_events")))
             return Unavailable("Eprobes", "probes", $"dynamic_events is absent: {KernelConfig.Explain("CONFIG_DYNAMIC_EVENTS")}", "Boot a kernel built with CONFIG_EPROBE_EVENTS.");
+        // Kernels older than the CONFIG_EPROBE_EVENTS option (6.1 among them) build eprobes with the probe events:
+        // an option the configuration does not mention is decided by the symbols.
         var cfg = KernelConfig.Load();
-        bool built = cfg is not null ? cfg.IsEnabled("CONFIG_EPROBE_EVENTS") : KallsymsContains(" eprobe_register");
+        bool fromConfig = cfg?["CONFIG_EPROBE_EVENTS"] is not null;
+        bool built = fromConfig ? cfg!.IsEnabled("CONFIG_EPROBE_EVENTS") : KallsymsContains(" eprobe_register");
         return built
-            ? new Capability("Eprobes", "probes", true, cfg is not null ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") + "; definitions go to dynamic_events" : "eprobe_register is in /proc/kallsyms; definitions go to dynamic_events")
-            : Unavailable("Eprobes", "probes", cfg is not null ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") : "no eprobe code in /proc/kallsyms (eprobe_register)", "Boot a kernel built with CONFIG_EPROBE_EVENTS (the debug kernel in the project's VM tests has it).");
+            ? new Capability("Eprobes", "probes", true, fromConfig ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") + "; definitions go to dynamic_events" : "eprobe_register is in /proc/kallsyms; definitions go to dynamic_events")
+            : Unavailable("Eprobes", "probes", fromConfig ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") : "no eprobe code in /proc/kallsyms (eprobe_register)", "Boot a kernel built with CONFIG_EPROBE_EVENTS (the debug kernel in the project's VM tests has it).");
     }
 
     private static Capability ProbeHistTriggers()
