@@ -207,7 +207,8 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
             $out.Count | Should -BeGreaterOrEqual 3
             (Get-ProcState $Target.Id).TracerPid | Should -Not -Be 0
             $ps.Stop()
-            $async.IsCompleted | Should -BeTrue
+            # Stop() returns once the pipeline is stopping; the invocation completes just after.
+            $async.AsyncWaitHandle.WaitOne(10000) | Should -BeTrue
         }
         finally { $ps.Dispose() }
         Start-Sleep -Milliseconds 300
