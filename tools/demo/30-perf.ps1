@@ -2,3 +2,9 @@
 Measure-PerfCounter -Command /bin/sh -ArgumentList '-c', 'ls /usr/bin | wc -l' -Event task-clock, page-faults, context-switches, 'syscalls:sys_enter_openat', cycles
 # What this host can count.
 Get-PerfEvent -Type Hardware, Software | Format-Table Name, Supported, Reason
+# perf record + perf report of a short command, read back without the perf binary.
+$data = Join-Path ([IO.Path]::GetTempPath()) "kerneldebug-demo-$PID.data"
+$rec = Start-PerfRecord -Command /bin/sh -ArgumentList '-c', 'for i in 1 2 3; do ls -R /usr/share >/dev/null; done' -CallGraph FramePointer -Path $data -Wait
+$rec
+Get-PerfReport -Recording $rec -Top 5
+Remove-Item $data
