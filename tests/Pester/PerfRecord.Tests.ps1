@@ -89,6 +89,15 @@ Describe 'Start-PerfRecord' {
         { Start-PerfRecord @a -Path (Join-Path $TestDrive 'bad.data') } | Should -Throw -ErrorId $Id
     }
 
+    It 'reports a command the kernel cannot execute, leaving nothing open' {
+        $bad = Join-Path $TestDrive 'not-a-program'
+        Set-Content $bad 'this is not an executable format'
+        & chmod +x $bad
+        $before = Get-PerfEventFdCount
+        { Start-PerfRecord -Command $bad -Path (Join-Path $TestDrive 'noexec.data') } | Should -Throw -ErrorId 'execve.ENOEXEC*'
+        Get-PerfEventFdCount | Should -Be $before
+    }
+
     It 'says that an event the host cannot count cannot be sampled' -Skip:(Test-KernelDebugCapability PerfHardwareCounters) {
         { Start-PerfRecord -SystemWide -Event cycles -Path (Join-Path $TestDrive 'hw.data') } | Should -Throw -ErrorId 'PerfEventNotSupported*'
         Get-PerfEventFdCount | Should -Be 0
