@@ -116,9 +116,26 @@ public sealed class ElfSymbols
     /// <summary>Loads an ELF file's symbols; a file that is missing or not ELF gives an empty table (perf's [unknown]).</summary>
     public static ElfSymbols Load(string path)
     {
-        if (!File.Exists(path) || !ELFReader.TryLoad(path, out IELF? elf))
+        // A file deleted or replaced since the recording: perf record keeps a copy in its build-id cache.
+        var source = File.Exists(path) ? path : BuildIdCacheCopy(path) ?? path;
+        if (!File.Exists(source) || !ELFReader.TryLoad(source, out IELF? elf))
             return new ElfSymbols(path, SymbolTable.Empty, Array.Empty<(ulong, ulong, ulong)>(), null, null);
         return FromElf(path, elf);
+    }
+
+    /// <summary>The newest copy perf record saved of a file in ~/.debug/&lt;path&gt;/&lt;build id&gt;/elf, or null.</summary>
+    internal static string? BuildIdCacheCopy(string path)
+    {
+        if (!path.StartsWith('/')) return null;
+        try
+        {
+            var dir = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".debug") + path;
+            if (!Directory.Exists(dir)) return null;
+            return Directory.GetDirectories(dir).Select(d => System.IO.Path.Combine(d, "elf")).Where(File.Exists)
+                .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>
