@@ -29,19 +29,28 @@ BeforeAll {
 Describe 'Measure-PerfCounter' {
     It 'agrees with perf stat on a deterministic program (page-faults 3%, context-switches 30%, task-clock 35%, tracepoint exact)' -Skip:(-not ($HavePerf -and $HaveGcc)) {
         $events = 'task-clock', 'page-faults', 'context-switches', 'syscalls:sys_enter_getpid'
-        $wargs = '2000', '20', '1500', '20000000', '1'
-        $perf = Invoke-PerfStat $events (@($Workload) + $wargs)
-        $ours = Measure-PerfCounter -Command $Workload -ArgumentList $wargs -Event $events
-        $byName = @{}; $ours | ForEach-Object { $byName[$_.Event] = $_ }
-        $ours | ForEach-Object { $_.PSObject.TypeNames[0] | Should -Be 'KernelDebug.PerfCounterResult'; $_.Supported | Should -BeTrue }
+        # Little spinning, so involuntary preemptions on a busy host stay few; the median of 3 interleaved runs of each.
+        $wargs = '2000', '20', '1500', '2000000', '1'
+        $perfRuns = @(); $ourRuns = @()
+        for ($i = 0; $i -lt 3; $i++) {
+            $perfRuns += Invoke-PerfStat $events (@($Workload) + $wargs)
+            $ours = Measure-PerfCounter -Command $Workload -ArgumentList $wargs -Event $events
+            $map = @{}; $ours | ForEach-Object { $map[$_.Event] = $_ }; $ourRuns += $map
+        }
+        function Median([double[]] $v) { ($v | Sort-Object)[[int][math]::Floor($v.Count / 2)] }
+        $perf = @{}; foreach ($e in $events) { $perf[$e] = Median ($perfRuns | ForEach-Object { $_[$e] }) }
+        $byName = @{}; foreach ($e in $events) { $byName[$e] = [pscustomobject]@{ Value = Median ($ourRuns | ForEach-Object { $_[$e].Value }) } }
+        $last = $ourRuns[-1]
+        $last.Values | ForEach-Object { $_.PSObject.TypeNames[0] | Should -Be 'KernelDebug.PerfCounterResult'; $_.Supported | Should -BeTrue }
         # Parent and one child each make 1500 getpid calls: the child counts only if inherit works.
-        $byName['syscalls:sys_enter_getpid'].Value | Should -Be 3000
+        $ourRuns | ForEach-Object { $_['syscalls:sys_enter_getpid'].Value | Should -Be 3000 }
         $perf['syscalls:sys_enter_getpid'] | Should -Be 3000
         Test-Near $byName['page-faults'].Value $perf['page-faults'] 0.03 10 | Should -BeTrue -Because "ours $($byName['page-faults'].Value), perf $($perf['page-faults'])"
         Test-Near $byName['context-switches'].Value $perf['context-switches'] 0.3 6 | Should -BeTrue -Because "ours $($byName['context-switches'].Value), perf $($perf['context-switches'])"
         $ms = $byName['task-clock'].Value / 1e6
-        $byName['task-clock'].Unit | Should -Be 'ns'
+        $last['task-clock'].Unit | Should -Be 'ns'
         Test-Near $ms $perf['task-clock'] 0.35 5 | Should -BeTrue -Because "ours $ms ms, perf $($perf['task-clock']) ms"
+        $byName = $last
         $byName['task-clock'].TimeRunning | Should -Be $byName['task-clock'].TimeEnabled
         $byName['task-clock'].Scaled | Should -BeFalse
     }

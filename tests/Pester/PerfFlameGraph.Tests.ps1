@@ -1,12 +1,12 @@
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Common.ps1')
-    $script:HavePerf = [bool](Get-Command perf -CommandType Application -ErrorAction Ignore) -and [bool](Get-Command gcc -CommandType Application -ErrorAction Ignore)
+    . (Join-Path $PSScriptRoot 'PerfCommon.ps1')
 }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
-    $script:Workload = Join-Path $TestDrive 'workload'
-    if (Get-Command gcc -ErrorAction Ignore) { & gcc -O1 -fno-omit-frame-pointer -g -o $Workload (Join-Path $RepoRoot 'tests/fixtures/perf/workload.c') }
+    . (Join-Path $PSScriptRoot 'PerfCommon.ps1')
+    $script:Workload = New-PerfWorkload $TestDrive
     $script:Data = Join-Path $TestDrive 'fg.data'
     if (Get-Command perf -ErrorAction Ignore) { & perf record -g -o $Data -- $Workload 1000 2 100 100000000 2>$null | Out-Null }
 }

@@ -1,12 +1,12 @@
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Common.ps1')
-    $script:HavePerf = [bool](Get-Command perf -CommandType Application -ErrorAction Ignore) -and [bool](Get-Command gcc -CommandType Application -ErrorAction Ignore)
+    . (Join-Path $PSScriptRoot 'PerfCommon.ps1')
 }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
-    $script:Workload = Join-Path $TestDrive 'workload'
-    if (Get-Command gcc -ErrorAction Ignore) { & gcc -O1 -fno-omit-frame-pointer -g -o $Workload (Join-Path $RepoRoot 'tests/fixtures/perf/workload.c') }
+    . (Join-Path $PSScriptRoot 'PerfCommon.ps1')
+    $script:Workload = New-PerfWorkload $TestDrive
     function Format-PerfScript($Samples) {
         foreach ($s in $Samples) {
             $ts = [uint64]$s.Timestamp
@@ -87,6 +87,15 @@ Describe 'Start-PerfRecord' {
     ) {
         $a = $Params
         { Start-PerfRecord @a -Path (Join-Path $TestDrive 'bad.data') } | Should -Throw -ErrorId $Id
+    }
+
+    It 'reports a command the kernel cannot execute, leaving nothing open' {
+        $bad = Join-Path $TestDrive 'not-a-program'
+        Set-Content $bad 'this is not an executable format'
+        & chmod +x $bad
+        $before = Get-PerfEventFdCount
+        { Start-PerfRecord -Command $bad -Path (Join-Path $TestDrive 'noexec.data') } | Should -Throw -ErrorId 'execve.ENOEXEC*'
+        Get-PerfEventFdCount | Should -Be $before
     }
 
     It 'says that an event the host cannot count cannot be sampled' -Skip:(Test-KernelDebugCapability PerfHardwareCounters) {

@@ -338,7 +338,7 @@ namespace KernelDebug.Perf
                 return new PerfSample
                 {
                     Timestamp = time, ProcessId = pid, ThreadId = tid, Cpu = cpu, Period = period, Event = attr.Name,
-                    Comm = _comms.TryGetValue(tid, out var c) ? c : _comms.TryGetValue(pid, out c) ? c : ":" + tid.ToString(CultureInfo.InvariantCulture),
+                    Comm = _comms.TryGetValue(tid, out var c) ? c : _comms.TryGetValue(pid, out c) ? c : tid == 0 ? "swapper" : ":" + tid.ToString(CultureInfo.InvariantCulture),
                     Ip = ip, Symbol = top.Symbol, Dso = top.Dso, Offset = top.Offset, SymbolOffset = top.SymbolOffset, CallChain = chain,
                 };
             }

@@ -92,8 +92,14 @@ public sealed unsafe class PerfRecorder : IDisposable
         }
         var recording = new PerfRecording(Interlocked.Increment(ref _nextId), options.Path, DateTime.Now, recorder);
         recorder._recording = recording;
+        try { recorder.Run(); }
+        catch
+        {
+            // The command could not be executed: nothing was started, release everything.
+            recorder.Dispose();
+            throw;
+        }
         Live[recording.Id] = recording;
-        recorder.Run();
         return recording;
     }
 

@@ -116,9 +116,26 @@ public sealed class ElfSymbols
     /// <summary>Loads an ELF file's symbols; a file that is missing or not ELF gives an empty table (perf's [unknown]).</summary>
     public static ElfSymbols Load(string path)
     {
-        if (!File.Exists(path) || !ELFReader.TryLoad(path, out IELF? elf))
+        // A file deleted or replaced since the recording: perf record keeps a copy in its build-id cache.
+        var source = File.Exists(path) ? path : BuildIdCacheCopy(path) ?? path;
+        if (!File.Exists(source) || !ELFReader.TryLoad(source, out IELF? elf))
             return new ElfSymbols(path, SymbolTable.Empty, Array.Empty<(ulong, ulong, ulong)>(), null, null);
         return FromElf(path, elf);
+    }
+
+    /// <summary>The newest copy perf record saved of a file in ~/.debug/&lt;path&gt;/&lt;build id&gt;/elf, or null.</summary>
+    internal static string? BuildIdCacheCopy(string path)
+    {
+        if (!path.StartsWith('/')) return null;
+        try
+        {
+            var dir = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".debug") + path;
+            if (!Directory.Exists(dir)) return null;
+            return Directory.GetDirectories(dir).Select(d => System.IO.Path.Combine(d, "elf")).Where(File.Exists)
+                .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>
@@ -175,7 +192,33 @@ public sealed class ElfSymbols
                 symbols = ReadSymbols(elf, ".dynsym");
                 source = symbols.Count > 0 ? path : null;
             }
+            symbols.AddRange(PltSymbols(elf));
             return new ElfSymbols(path, new SymbolTable(symbols, kallsyms: false), loads, buildId, source);
+        }
+    }
+
+    /// <summary>
+    /// "name@plt" for each PLT entry, as perf synthesizes them (x86-64): entry i of .rela.plt jumps through .plt.sec
+    /// entry i when the binary has one (IBT), else .plt entry i + 1 (entry 0 is the resolver stub).
+    /// </summary>
+    private static IEnumerable<(ulong, ulong, string, int)> PltSymbols(IELF elf)
+    {
+        if (elf.Machine != Machine.AMD64) yield break;
+        if (!elf.TryGetSection(".rela.plt", out var rela) || rela is not Section<ulong> relaSection) yield break;
+        if (!elf.TryGetSection(".dynsym", out var dyn) || dyn is not SymbolTable<ulong> dynsym) yield break;
+        bool sec = elf.TryGetSection(".plt.sec", out var plt);
+        if (!sec && !elf.TryGetSection(".plt", out plt)) yield break;
+        // perf 6.1 leaves PLTs without a 16-byte entry size (lld's) unnamed: so do we, to agree with it.
+        if (plt is not Section<ulong> pltSection || pltSection.EntrySize != 16) yield break;
+        var names = dynsym.Entries.Select(e => e.Name).ToList();
+        var bytes = relaSection.GetContents();
+        for (int i = 0; (i + 1) * 24 <= bytes.Length; i++)
+        {
+            ulong info = BitConverter.ToUInt64(bytes, i * 24 + 8);
+            int symIndex = (int)(info >> 32);
+            if (symIndex <= 0 || symIndex >= names.Count || string.IsNullOrEmpty(names[symIndex])) continue;
+            ulong address = pltSection.LoadAddress + 16UL * (ulong)(sec ? i : i + 1);
+            yield return (address, 16, Demangler.Demangle(names[symIndex]) + "@plt", 2);
         }
     }
 
