@@ -116,6 +116,15 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
         $full.Arguments[1].Text | Should -Be '"Seccomp:\t0\n"'
     }
 
+    It 'keeps the children of a seccomp-filtered command working without -FollowFork' {
+        # The filter is inherited: an untraced child would get ENOSYS for openat. Children are followed silently.
+        $r = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/cat /etc/hostname > /dev/null' -Syscall openat)
+        $r[-1].ExitCode | Should -Be 0
+        @($r.ProcessId | Sort-Object -Unique) | Should -Be @($r[0].ProcessId)
+        $f = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/cat /etc/hostname > /dev/null' -Syscall openat -FollowFork)
+        ($f | Where-Object { $_.Name -eq 'openat' -and $_.Arguments[1].Value -eq '/etc/hostname' }).ReturnValue | Should -BeGreaterOrEqual 0
+    }
+
     It 'takes classes, -FailedOnly and -Path' {
         $file = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Syscall %file | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $file.Name | Sort-Object -Unique | Should -Not -Contain 'read'

@@ -36,7 +36,10 @@ public sealed class SyscallDecoder
         {
             if (ps[i].IsOutput) continue;
             if (Omitted(info!, ps, i, args)) { result[i] = null; continue; }
-            result[i] = DecodeInput(ps[i], args[i], tid, args);
+            // A decoder must never end the trace: anything it cannot make sense of is shown raw.
+            try { result[i] = DecodeInput(ps[i], args[i], tid, args); }
+            catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or FormatException or OverflowException or InvalidOperationException)
+            { result[i] = Hex(ps[i].Name, args[i]); }
         }
         return result;
     }
@@ -50,7 +53,11 @@ public sealed class SyscallDecoder
         for (int i = 0; i < ps.Count; i++)
         {
             if (!ps[i].IsOutput) { if (entry[i] is { } a) list.Add(a); continue; }
-            list.Add(failed ? Pointer(ps[i].Name, args[i]) : DecodeOutput(ps[i], args[i], tid, args, ret));
+            SyscallArgument output;
+            try { output = failed ? Pointer(ps[i].Name, args[i]) : DecodeOutput(ps[i], args[i], tid, args, ret); }
+            catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or FormatException or OverflowException or InvalidOperationException)
+            { output = Hex(ps[i].Name, args[i]); }
+            list.Add(output);
         }
         return list.ToArray();
     }

@@ -42,6 +42,8 @@ public sealed class SyscallTracer
         public int Tid, Tgid;
         public string Comm = "";
         public bool InSyscall, Selected, NewChild, SawExec, Detached;
+        /// <summary>False for children followed only because they inherited the seccomp filter (no -FollowFork).</summary>
+        public bool Reported = true;
         public int Nr;
         public ulong[] Args = new ulong[6];
         public SyscallArgument?[]? EntryArgs;
@@ -75,7 +77,9 @@ public sealed class SyscallTracer
     }
 
     private int BaseOptions => Interop.PTRACE_O_TRACESYSGOOD | Interop.PTRACE_O_TRACEEXEC |
-        (_options.FollowFork ? Interop.PTRACE_O_TRACECLONE | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK : 0) |
+        // Children inherit a seccomp filter; one with no tracer would get ENOSYS for every filtered call, so they are
+        // followed (silently without -FollowFork), as strace --seccomp-bpf implies -f.
+        (_options.FollowFork || _options.UseSeccomp ? Interop.PTRACE_O_TRACECLONE | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK : 0) |
         (_options.UseSeccomp ? Interop.PTRACE_O_TRACESECCOMP : 0);
 
     /// <summary>Wakes the tracer from waitpid and makes it stop: a launched command is killed, attached ones detached.</summary>
@@ -304,7 +308,7 @@ public sealed class SyscallTracer
             _tasks.Remove(t.Tid);
             if (t.Tid == _child?.ProcessId) _child.MarkReaped(ws);
             if (t.InSyscall && t.Selected) EmitUnfinished(t);
-            if (_options.Decode && !t.Suppressed)
+            if (_options.Decode && !t.Suppressed && t.Reported)
                 _post(new SyscallProcessExit
                 {
                     Timestamp = DateTime.UtcNow, ProcessId = t.Tgid, ThreadId = t.Tid, Comm = t.Comm,
@@ -345,6 +349,7 @@ public sealed class SyscallTracer
                 {
                     var c = AddTask(child, ev == Interop.PTRACE_EVENT_CLONE && (t.Args[0] & 0x10000) != 0 ? t.Tgid : child);
                     c.NewChild = true;
+                    c.Reported = _options.FollowFork;
                     c.Comm = t.Comm;
                 }
                 else if (ev == Interop.PTRACE_EVENT_CLONE && (t.Args[0] & 0x10000) != 0) _tasks[child].Tgid = t.Tgid;
@@ -410,7 +415,7 @@ public sealed class SyscallTracer
         t.Nr = (int)info.Nr;
         for (int i = 0; i < 6; i++) t.Args[i] = info.Args[i];
         if (t.Suppressed && t.Nr == _execveNumber) t.Suppressed = false;
-        t.Selected = !t.Suppressed && (_options.Syscalls is null || _options.Syscalls.Contains(t.Nr));
+        t.Selected = !t.Suppressed && t.Reported && (_options.Syscalls is null || _options.Syscalls.Contains(t.Nr));
         t.EntryTicks = Stopwatch.GetTimestamp();
         if (!t.Selected || !_options.Decode) { t.EntryArgs = null; return; }
         t.EntryTime = DateTime.UtcNow;
@@ -467,7 +472,7 @@ public sealed class SyscallTracer
 
     private unsafe void ReportSignal(Task t, int sig)
     {
-        if (!_options.Decode || t.Suppressed) return;
+        if (!_options.Decode || t.Suppressed || !t.Reported) return;
         Interop.SigInfo si;
         bool have = Interop.ptrace(Interop.PTRACE_GETSIGINFO, t.Tid, 0, (nint)(&si)) >= 0;
         string code = have ? SyscallConstants.SigCode(sig, si.Code) : "";
