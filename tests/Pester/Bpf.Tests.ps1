@@ -170,6 +170,18 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         $line | Should -Not -BeNullOrEmpty
     }
 
+    It 'follows the process given by -ProcessId and ends with it' {
+        # bpftrace 0.17 resolves uprobes and USDT through -p and exits when that process exits.
+        $sleeper = [System.Diagnostics.Process]::Start('/bin/sleep', '1.5')
+        try {
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            $out = Invoke-Bpftrace -Expression 'interval:s:30 { printf("timeout\n"); exit(); }' -ProcessId $sleeper.Id -ErrorVariable err -ErrorAction SilentlyContinue
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 20
+            $err | Should -BeNullOrEmpty
+            $out | Where-Object { $_ -is [KernelDebug.BpftraceText] -and $_.Text -eq 'timeout' } | Should -BeNullOrEmpty
+        } finally { if (-not $sleeper.HasExited) { $sleeper.Kill() } }
+    }
+
     It 'says why bpftrace failed when it prints no ERROR line' {
         $null = Invoke-Bpftrace -Expression 'uprobe:/usr/bin/true:no_such_function_kd { }' -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
         $err.Count | Should -BeGreaterThan 0

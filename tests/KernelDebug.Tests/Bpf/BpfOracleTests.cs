@@ -13,7 +13,8 @@ public sealed class BpfWorld : IDisposable
     internal BpfTestObjects Objects { get; } = new();
     public bool Available { get; }
     public string? Why { get; }
-    public uint FilterId, CounterId, RawTpId, CountMapId, BtfHashId, PerCpuId, BtfId, TracepointLinkId, RawTpLinkId;
+    public uint FilterId, CounterId, RawTpId, CountMapId, BtfHashId, PerCpuId, BtfId, TracepointLinkId, RawTpLinkId, CgroupLinkId, CgroupProgId;
+    public ulong CgroupId;
     public const int GetppidCalls = 7;
 
     public BpfWorld()
@@ -38,6 +39,7 @@ public sealed class BpfWorld : IDisposable
             o.EnableRunStats();
             var tpLink = o.AttachToTracepoint(counter, "syscalls", "sys_enter_getppid");
             var rawLink = o.AttachRawTracepoint(rawtp, "sys_enter");
+            var (cgLink, cgId, cgProg) = o.AttachToPrivateCgroup();
             for (int i = 0; i < GetppidCalls; i++) Interop.syscall(SyscallNumbers.Pick(110, 173), 0, 0, 0, 0, 0, 0);
 
             FilterId = BpfTestObjects.IdOf<BpfProgInfo>(filter);
@@ -49,6 +51,9 @@ public sealed class BpfWorld : IDisposable
             BtfId = BpfTestObjects.IdOf<BpfBtfInfo>(btf);
             TracepointLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(tpLink);
             RawTpLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(rawLink);
+            CgroupLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(cgLink);
+            CgroupProgId = BpfTestObjects.IdOf<BpfProgInfo>(cgProg);
+            CgroupId = cgId;
             Available = true;
         }
         catch (Exception e) when (e is KernelDebugException or InvalidOperationException)
@@ -217,6 +222,17 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.Equal(_w.RawTpId, raw.ProgramId);
         Assert.Contains(Environment.ProcessId, raw.ProcessIds);
         Assert.Contains(Run<BpfLink>("Get-BpfLink -Type raw*"), l => l.Id == raw.Id);
+
+        var cg = Run<BpfLink>($"Get-BpfLink -Id {_w.CgroupLinkId}").Single();
+        var t = theirs[cg.Id];
+        Assert.Equal("cgroup", cg.Type);
+        Assert.Equal(t.GetProperty("type").GetString(), cg.Type);
+        Assert.Equal(_w.CgroupProgId, cg.ProgramId);
+        Assert.Equal(t.GetProperty("attach_type").GetString(), cg.AttachType);
+        Assert.Equal("cgroup_inet_ingress", cg.AttachType);
+        Assert.Equal(t.GetProperty("cgroup_id").GetUInt64(), (ulong)cg.Details["CgroupId"]);
+        Assert.Equal(_w.CgroupId, (ulong)cg.Details["CgroupId"]);
+        Assert.Equal($"cgroup {_w.CgroupId}", cg.Target);
     }
 
     [Fact]

@@ -13,6 +13,7 @@ namespace KernelDebug.Tests.Bpf;
 internal sealed class BpfTestObjects : IDisposable
 {
     private readonly List<SafeFileDescriptor> _fds = new();
+    private readonly List<Action> _afterClose = new();
 
     public SafeFileDescriptor Keep(SafeFileDescriptor fd) { _fds.Add(fd); return fd; }
 
@@ -20,6 +21,27 @@ internal sealed class BpfTestObjects : IDisposable
     {
         for (int i = _fds.Count - 1; i >= 0; i--) _fds[i].Dispose();
         _fds.Clear();
+        foreach (var a in _afterClose) a();
+        _afterClose.Clear();
+    }
+
+    /// <summary>
+    /// A cgroup_skb program (r0 = 1: let every packet pass) linked to ingress of a private, empty child cgroup that
+    /// the test makes and removes again; returns the link fd and the cgroup's id (its inode number).
+    /// </summary>
+    public (SafeFileDescriptor Link, ulong CgroupId, SafeFileDescriptor Program) AttachToPrivateCgroup()
+    {
+        var root = KernelDebug.Host.MountTable.Find("cgroup2") ?? throw new InvalidOperationException("cgroup2 is not mounted");
+        var dir = Path.Combine(root, $"{KernelDebug.Host.Naming.Prefix}_{Environment.ProcessId}_bpftest");
+        Directory.CreateDirectory(dir);
+        _afterClose.Add(() => Directory.Delete(dir));
+        var cgroup = Keep(Interop.Open(dir, Interop.O_RDONLY | Interop.O_DIRECTORY));
+        var prog = LoadProgram(8 /* cgroup_skb */, "kd_cgskb", Concat(Insn(0xb7, imm: 1), Insn(0x95)), expectedAttachType: 0 /* cgroup_inet_ingress */);
+        var attr = new BpfLinkCreateAttr { ProgFd = (uint)prog.Fd, TargetFd = (uint)cgroup.Fd, AttachType = 0 };
+        var link = Keep(Interop.BpfFd(Interop.BPF_LINK_CREATE, ref attr, "BPF_LINK_CREATE", dir));
+        // On cgroup2 a cgroup's id is the inode number of its directory: asked of stat(1), an independent witness.
+        var st = KernelDebug.Host.ProgramLocator.Run("stat", new[] { "-c", "%i", dir }, TimeSpan.FromSeconds(10))!.Value;
+        return (link, ulong.Parse(st.StdOut.Trim()), prog);
     }
 
     // ---------- instructions ----------

@@ -14,7 +14,7 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
     [ValidateNotNullOrEmpty]
     public string Expression { get; set; } = "";
 
-    /// <summary>The process to trace (-p): uprobes and usdt of that process, and the value of $pid filters.</summary>
+    /// <summary>The process to trace (-p): bpftrace resolves uprobe and USDT targets through it and ends when it exits.</summary>
     [Parameter]
     [Alias("Pid")]
     [ValidateRange(1, int.MaxValue)]
