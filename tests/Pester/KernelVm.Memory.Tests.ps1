@@ -19,9 +19,13 @@ Describe 'kmemleak on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEB
     }
 
     It 'finds the leaks of kmemleak-test.ko, with their backtraces, from the second scan on' {
-        # kmemleak reports an object on the scan after the one that first finds it unreferenced.
+        # kmemleak reports an object on the scan after the one that first finds it unreferenced, and later still while a
+        # stale copy of its address lingers (it is conservative): scan until all 13 show up, at most four times.
         $null = Invoke-RawKmemleakScan
-        $leaks = @(Invoke-RawKmemleakScan | Where-Object Pid -eq $LoaderPid)
+        for ($scan = 2; $scan -le 4; $scan++) {
+            $leaks = @(Invoke-RawKmemleakScan | Where-Object Pid -eq $LoaderPid)
+            if ($leaks.Count -ge 13) { break }
+        }
         $leaks | Should -Not -BeNullOrEmpty -Because "the module loaded by pid $LoaderPid leaks on purpose"
         # The sample's kmalloc(32), kmalloc(1024) and kmalloc(2048) pairs (samples/kmemleak/kmemleak-test.c).
         foreach ($size in 32, 1024, 2048) {

@@ -47,7 +47,7 @@ Describe 'kprobes and kretprobes on the debug kernel' -Tag KernelVm -Skip:(-not 
     It 'the kernel rejects <Case> with errno <Errno>, error kind and column in error_log, and keeps nothing' -ForEach @(
         @{ Case = 'a bad register'; Template = 'p:{0}/bad vfs_read arg=%nosuchreg'; Errno = 22; Kind = 'Invalid register name'; At = '%nosuchreg' }
         @{ Case = 'an unknown symbol'; Template = 'p:{0}/nosym kerneldebug_no_such_function'; Errno = 2; Kind = 'Invalid probed address or symbol'; At = 'kerneldebug_no_such_function' }
-        @{ Case = 'a bad fetch type'; Template = 'p:{0}/badtype vfs_read arg=%di:u7'; Errno = 22; Kind = 'Unknown type'; At = 'u7' }
+        @{ Case = 'a bad fetch type'; Template = 'p:{0}/badtype vfs_read arg=%di:u7'; Errno = 22; Kind = 'Unknown type is specified'; At = 'u7' }
         @{ Case = 'a missing group name'; Template = 'p:/nogroup vfs_read'; Errno = 22; Kind = 'Group name is not specified'; At = '/nogroup vfs_read' }
     ) {
         $Definition = $Template -f $KdGroup
