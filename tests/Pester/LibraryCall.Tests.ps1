@@ -105,6 +105,24 @@ Describe 'Get-LibraryCallTrace' -Skip:(-not ($HasUprobes -and $HasGcc)) {
         finally { Stop-Process -Id $p.Id -ErrorAction Ignore }
     }
 
+    It 'removes its probes and instance when stopped mid-run (Ctrl+C)' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddCommand('Import-Module').AddArgument($env:KERNELDEBUG_MODULE_PATH).AddStatement().
+                AddCommand('Get-LibraryCallTrace').AddParameter('Command', '/bin/sleep').AddParameter('ArgumentList', @('30')).AddParameter('Function', @('malloc', 'free'))
+            $async = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(20)
+            while ((Get-OwnProbes).Count -lt 4 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            (Get-OwnProbes).Count | Should -Be 4
+            @(Get-OwnInstances).Count | Should -Be 1
+            $ps.Stop()
+            try { $null = $ps.EndInvoke($async) } catch { }
+        }
+        finally { $ps.Dispose() }
+        Get-OwnProbes | Should -BeNullOrEmpty
+        Get-OwnInstances | Should -BeNullOrEmpty
+    }
+
     It 'leaves no probes or instances behind, also after an error' {
         { Get-LibraryCallTrace -Command /nonexistent-kd-program -Function malloc } | Should -Throw
         Get-OwnProbes | Should -BeNullOrEmpty
