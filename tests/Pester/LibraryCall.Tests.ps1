@@ -85,6 +85,31 @@ Describe 'Get-LibraryCallTrace' -Skip:(-not ($HasUprobes -and $HasGcc)) {
         $g[0].ToString() | Should -Be 'getenv("KD_LIBCALL_TEST") = "kd-value-42"'
     }
 
+    It 'pairs calls per thread and names the process of each thread' {
+        $threaded = Join-Path $Work 'threads.c'
+        Set-Content $threaded @'
+#include <pthread.h>
+#include <stdlib.h>
+static void *work(void *n) { for (long i = 0; i < (long)n; i++) free(malloc(100 + i)); return 0; }
+int main(void) {
+    pthread_t t[2];
+    pthread_create(&t[0], 0, work, (void *)3L);
+    pthread_create(&t[1], 0, work, (void *)4L);
+    pthread_join(t[0], 0); pthread_join(t[1], 0);
+    return 0;
+}
+'@
+        $exe = Join-Path $Work 'threads'
+        & gcc -O0 -pthread -o $exe $threaded
+        $calls = @(Get-LibraryCallTrace -Command $exe -Function malloc | Where-Object { $_.Arguments[0].Value -ge 100 })
+        $calls.Count | Should -Be 7
+        $byThread = @($calls | Group-Object ThreadId | Sort-Object Count)
+        $byThread.Count | Should -Be 2
+        @($byThread | ForEach-Object Count) | Should -Be @(3, 4)
+        @($calls.ProcessId | Sort-Object -Unique).Count | Should -Be 1
+        $calls | ForEach-Object { $_.ThreadId | Should -Not -Be $_.ProcessId; $_.ReturnRaw | Should -BeGreaterThan 0 }
+    }
+
     It 'expands -Function globs against the exported symbols, and refuses too many or none' {
         $calls = @(Get-LibraryCallTrace -Command $Now -Function 'geten?')
         $calls.Count | Should -Be 3
@@ -101,6 +126,8 @@ Describe 'Get-LibraryCallTrace' -Skip:(-not ($HasUprobes -and $HasGcc)) {
             $calls.Count | Should -BeGreaterThan 0
             # set_event_pid with event-fork: the shell and the children it forks, nothing else.
             ($calls | Where-Object ThreadId -eq $p.Id).Count | Should -BeGreaterThan 0
+            # Filtered to the target's tree: this PowerShell's own (frequent) malloc calls are not there.
+            $calls.ThreadId | Should -Not -Contain $PID
         }
         finally { Stop-Process -Id $p.Id -ErrorAction Ignore }
     }

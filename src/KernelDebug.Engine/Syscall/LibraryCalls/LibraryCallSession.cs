@@ -49,8 +49,16 @@ public sealed class LibraryCallSession : IDisposable
 
     public IReadOnlyList<(string System, string Name)> Events => _byEvent.Keys.Select(k => (Host.Naming.ProcessGroup, k)).ToList();
 
-    /// <summary>Enables every probe in the instance (after its set_event_pid is written, so nothing else is recorded).</summary>
-    public void Enable(FtraceInstance instance) => instance.EnableEvents(Events, null);
+    /// <summary>
+    /// Enables every probe in the instance (after its set_event_pid is written, so nothing else is recorded), and
+    /// task:task_newtask where the kernel has it: it tells the process of each new thread while /proc may not anymore.
+    /// </summary>
+    public void Enable(FtraceInstance instance)
+    {
+        var events = Events.ToList();
+        if (Directory.Exists(instance.FilePath("events/task/task_newtask"))) events.Add(("task", "task_newtask"));
+        instance.EnableEvents(events, null);
+    }
 
     public bool TryClassify(TraceRecord r, out int function, out bool isReturn)
     {
@@ -83,8 +91,16 @@ public sealed class LibraryCallPairer
     }
 
     /// <summary>Calls of other threads seen before a return (call nesting beyond MaxDepth is dropped, oldest first).</summary>
+    /// <summary>Threads whose process is known up front (the started command, the threads of -ProcessId).</summary>
+    public void SetThreadGroup(int tid, int tgid) => _tgids[tid] = tgid;
+
     public IEnumerable<LibraryCall> Add(TraceRecord r)
     {
+        if (r.System == "task" && r.Name == "task_newtask")
+        {
+            NoteNewTask(r);
+            yield break;
+        }
         if (!_session.TryClassify(r, out int function, out bool isReturn)) yield break;
         int tid = r.ProcessId;
         if (!_tgids.ContainsKey(tid)) _tgids[tid] = ThreadGroupOf(tid);
@@ -156,6 +172,16 @@ public sealed class LibraryCallPairer
         null => 0,
         _ => Convert.ToUInt64(v, System.Globalization.CultureInfo.InvariantCulture),
     };
+
+    private void NoteNewTask(TraceRecord r)
+    {
+        const ulong CloneThread = 0x10000;
+        if (r.Fields["pid"] is not int child) return;
+        ulong flags = Word(r.Fields["clone_flags"]);
+        int parent = r.ProcessId;
+        if (!_tgids.TryGetValue(parent, out var parentGroup)) _tgids[parent] = parentGroup = ThreadGroupOf(parent);
+        _tgids[child] = (flags & CloneThread) != 0 ? parentGroup : child;
+    }
 
     /// <summary>The thread group (process) of a thread, read while it lives; the thread id itself once it is gone.</summary>
     private static int ThreadGroupOf(int tid)

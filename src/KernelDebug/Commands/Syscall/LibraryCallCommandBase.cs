@@ -45,6 +45,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
     public int BufferSizeKb { get; set; } = 8192;
 
     private readonly List<int> _pids = new();
+    private readonly List<(int Tid, int Tgid)> _threads = new();
     private TraceRecordStream? _stream;
     private PrivateInstance? _private;
     private LibraryCallSession? _session;
@@ -83,7 +84,9 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             else
             {
                 // set_event_pid matches threads: every thread of each process.
-                instance.AddEventPids(_pids.SelectMany(ThreadsOf).Distinct().ToList());
+                foreach (var pid in _pids.Distinct())
+                    foreach (var tid in ThreadsOf(pid)) _threads.Add((tid, pid));
+                instance.AddEventPids(_threads.Select(t => t.Tid).ToList());
             }
             _session = new LibraryCallSession(path, functions);
             _session.Enable(instance);
@@ -122,6 +125,8 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             }
 
             var pairer = new LibraryCallPairer(_session);
+            if (_child is not null) pairer.SetThreadGroup(_child.ProcessId, _child.ProcessId);
+            foreach (var (tid, tgid) in _threads) pairer.SetThreadGroup(tid, tgid);
             foreach (var r in _stream.Drain())
                 foreach (var call in pairer.Add(r)) OnCall(call);
             foreach (var call in pairer.Flush()) OnCall(call);
