@@ -110,6 +110,13 @@ int main(void) {
         $calls | ForEach-Object { $_.ThreadId | Should -Not -Be $_.ProcessId; $_.ReturnRaw | Should -BeGreaterThan 0 }
     }
 
+    It 'completes -Function with the functions the library exports' {
+        $line = 'Get-LibraryCallTrace -Command /bin/true -Function getenv'
+        $names = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText
+        $names | Should -Contain 'getenv'
+        $names | ForEach-Object { $_ | Should -BeLike 'getenv*' }
+    }
+
     It 'expands -Function globs against the exported symbols, and refuses too many or none' {
         $calls = @(Get-LibraryCallTrace -Command $Now -Function 'geten?')
         $calls.Count | Should -Be 3

@@ -33,6 +33,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
     public string Library { get; set; } = "libc";
 
     [Parameter(Mandatory = true)]
+    [ArgumentCompleter(typeof(LibraryFunctionCompleter))]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Function { get; set; } = Array.Empty<string>();
