@@ -73,6 +73,8 @@
         # syscall and library-call tracing
         'Get-SyscallTrace'
         'Measure-Syscall'
+        'Get-LibraryCallTrace'
+        'Measure-LibraryCall'
 
         # bpf and script engines
         'Get-BpfProgram'

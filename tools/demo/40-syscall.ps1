@@ -3,3 +3,7 @@
 Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname, /nonexistent -Syscall %file -FailedOnly 2>$null | Select-Object -Last 3 | Format-Table -Wrap
 # strace -c as objects.
 Measure-Syscall -Command /bin/ls -ArgumentList /etc | Select-Object -First 6 | Format-Table
+# ltrace as objects, through uprobes in libc: the environment lookups of env, with their strings and values.
+Get-LibraryCallTrace -Command /usr/bin/env -ArgumentList true -Function getenv, setenv | Select-Object -First 4 | Format-Table -Wrap
+# ltrace -c as objects.
+Measure-LibraryCall -Command /usr/bin/sort -ArgumentList /etc/hostname -Function malloc, free, 'str*' | Select-Object -First 6 | Format-Table

@@ -1,0 +1,173 @@
+using KernelDebug.Native;
+using System.Management.Automation;
+using KernelDebug.Commands.Ftrace;
+using KernelDebug.Ftrace;
+using KernelDebug.Launch;
+using KernelDebug.Probes;
+using KernelDebug.Syscall.LibraryCalls;
+
+namespace KernelDebug.Commands;
+
+/// <summary>
+/// Targeting and the run shared by Get-LibraryCallTrace and Measure-LibraryCall: uprobes on the library's functions,
+/// a private instance filtered to the target's threads (set_event_pid, event-fork), entries and returns paired per thread.
+/// </summary>
+public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
+    [ValidateNotNullOrEmpty]
+    public string Command { get; set; } = string.Empty;
+
+    [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
+    [AllowEmptyCollection]
+    public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
+    [Alias("Id", "Pid")]
+    [ValidateRange(1, int.MaxValue)]
+    public int[] ProcessId { get; set; } = Array.Empty<int>();
+
+    /// <summary>libc (default), another library name mapped by the target, or a path.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Library { get; set; } = "libc";
+
+    [Parameter(Mandatory = true)]
+    [ArgumentCompleter(typeof(LibraryFunctionCompleter))]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Function { get; set; } = Array.Empty<string>();
+
+    [Parameter]
+    public TimeSpan? Duration { get; set; }
+
+    [Parameter]
+    [ValidateRange(64, 1 << 22)]
+    public int BufferSizeKb { get; set; } = 8192;
+
+    private readonly List<int> _pids = new();
+    private readonly List<(int Tid, int Tgid)> _threads = new();
+    private TraceRecordStream? _stream;
+    private PrivateInstance? _private;
+    private LibraryCallSession? _session;
+    private LaunchedProcess? _child;
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == "ProcessId") _pids.AddRange(ProcessId);
+    }
+
+    protected abstract void OnCall(LibraryCall call);
+
+    protected virtual void OnFinished() { }
+
+    protected override void EndProcessing()
+    {
+        try
+        {
+            int? target = _pids.Count > 0 ? _pids[0] : null;
+            var path = LibraryResolver.Resolve(Library, target);
+            IReadOnlyList<ElfSymbol> functions;
+            using (var elf = ElfSymbolResolver.Open(path)) functions = LibraryResolver.MatchFunctions(elf, Function);
+            WriteVerbose($"Tracing {functions.Count} function(s) of {path}.");
+
+            _private = new PrivateInstance();
+            var instance = _private.Instance;
+            instance.SetTracingOn(false);
+            instance.SetClock("mono");
+            instance.SetBufferSizeKb(BufferSizeKb);
+            instance.SetOption("event-fork", true);
+            if (ParameterSetName == "Command")
+            {
+                _child = ChildLauncher.StartStopped(Command, ArgumentList, new LaunchOptions { WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath });
+                instance.AddEventPids(new[] { _child.ProcessId });
+            }
+            else
+            {
+                // set_event_pid matches threads: every thread of each process.
+                foreach (var pid in _pids.Distinct())
+                    foreach (var tid in ThreadsOf(pid)) _threads.Add((tid, pid));
+                instance.AddEventPids(_threads.Select(t => t.Tid).ToList());
+            }
+            _session = new LibraryCallSession(path, functions);
+            _session.Enable(instance);
+
+            _stream = new TraceRecordStream(instance);
+            var done = false;
+            _stream.Start(new TraceReadOptions { PollMilliseconds = 100 }, () => Volatile.Read(ref done));
+            instance.SetTracingOn(true);
+            var deadline = Duration is { } d ? DateTime.UtcNow + d : (DateTime?)null;
+
+            if (_child is not null)
+            {
+                var child = _child;
+                child.Resume();
+                int execErrno = child.WaitForExec();
+                if (execErrno != 0) LaunchedProcess.ThrowIfExecFailed(execErrno, child.Path);
+                var killer = new CancellationTokenSource();
+                if (Duration is { } limit)
+                    _ = Task.Delay(limit, killer.Token).ContinueWith(t => { if (!t.IsCanceled) child.Kill(); }, TaskScheduler.Default);
+                _ = Task.Run(() =>
+                {
+                    try { child.WaitForExit(); }
+                    catch (KernelDebugException) { }
+                    finally { instance.SetTracingOn(false); Volatile.Write(ref done, true); killer.Cancel(); }
+                });
+            }
+            else
+            {
+                _ = Task.Run(() =>
+                {
+                    while (!Volatile.Read(ref done) && (deadline is null || DateTime.UtcNow < deadline) && _pids.Any(p => Directory.Exists($"/proc/{p}")))
+                        Thread.Sleep(100);
+                    try { instance.SetTracingOn(false); } catch (KernelDebugException) { }
+                    Volatile.Write(ref done, true);
+                });
+            }
+
+            var pairer = new LibraryCallPairer(_session);
+            if (_child is not null) pairer.SetThreadGroup(_child.ProcessId, _child.ProcessId);
+            foreach (var (tid, tgid) in _threads) pairer.SetThreadGroup(tid, tgid);
+            foreach (var r in _stream.Drain())
+                foreach (var call in pairer.Add(r)) OnCall(call);
+            foreach (var call in pairer.Flush()) OnCall(call);
+            if (_stream.LostEventsWarning() is { } warning) WriteWarning(warning);
+            OnFinished();
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e) && e is not PipelineStoppedException) { this.ThrowKernelError(e); }
+        finally
+        {
+            Cleanup();
+        }
+    }
+
+    private static IEnumerable<int> ThreadsOf(int pid)
+    {
+        var dir = $"/proc/{pid}/task";
+        if (!Directory.Exists(dir))
+            throw new KernelDebugException($"No process has the id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        return Directory.EnumerateDirectories(dir).Select(d => int.Parse(Path.GetFileName(d), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    protected override void StopProcessing()
+    {
+        try { _child?.Kill(); } catch (Exception) { /* already gone */ }
+        _stream?.Cancel();
+    }
+
+    private void Cleanup()
+    {
+        _stream?.Dispose();
+        _stream = null;
+        _child?.Dispose();
+        _child = null;
+        // Disable (instance removal) before the probes go: the kernel refuses to delete an enabled probe.
+        _private?.Dispose();
+        _private = null;
+        _session?.Dispose();
+        _session = null;
+    }
+
+    public void Dispose() => Cleanup();
+}
+

@@ -1,0 +1,186 @@
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:HasUprobes = Test-KernelDebugCapability Uprobes
+    $script:HasGcc = [bool](Get-Command gcc -ErrorAction Ignore)
+    $script:HasLtrace = [bool](Get-Command ltrace -ErrorAction Ignore)
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    $script:Work = Join-Path ([IO.Path]::GetTempPath()) "kd-libcall-$PID"
+    New-Item -ItemType Directory -Force $Work | Out-Null
+    # A deterministic program: 7 malloc, 5 free, 3 getenv (one set, two unset), no stdio (whose buffers would malloc inside libc).
+    $source = Join-Path $Work 'prog.c'
+    Set-Content $source @'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    void *p[7];
+    for (int i = 0; i < 7; i++) p[i] = malloc(16 + i);
+    for (int i = 0; i < 5; i++) free(p[i]);
+    const char *h = getenv("KD_LIBCALL_TEST");
+    for (int i = 0; i < 2; i++) if (getenv("KD_NO_SUCH_VAR_XYZ")) return 2;
+    if (h) write(1, h, strlen(h));
+    return 0;
+}
+'@
+    if (Get-Command gcc -ErrorAction Ignore) {
+        # Lazy binding through the PLT (what ltrace sees), and BIND_NOW without a PLT (calls through the GOT: ltrace sees nothing).
+        & gcc -O0 '-Wl,-z,lazy' -o (Join-Path $Work 'lazy') $source
+        & gcc -O0 -fno-plt '-Wl,-z,now' -o (Join-Path $Work 'now') $source
+    }
+    $script:Lazy = Join-Path $Work 'lazy'
+    $script:Now = Join-Path $Work 'now'
+    $env:KD_LIBCALL_TEST = 'kd-value-42'
+
+    # ltrace -c's table as function → calls.
+    function Get-LtraceCount([string] $Program) {
+        $log = Join-Path $Work 'ltrace.txt'
+        & ltrace -c -o $log $Program | Out-Null
+        $counts = @{}
+        foreach ($line in Get-Content $log) {
+            if ($line -match '^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\S+)\s*$' -and $Matches[2] -ne 'total') { $counts[$Matches[2]] = [int]$Matches[1] }
+        }
+        $counts
+    }
+    function Get-OwnProbes { @(Get-Content (Join-Path $TraceFs 'uprobe_events') | Where-Object { $_ -match "kerneldebug_$PID/" }) }
+    function Get-OwnInstances { @(Get-ChildItem (Join-Path $TraceFs 'instances') -Name | Where-Object { $_ -like "kerneldebug_$($PID)_*" }) }
+}
+
+AfterAll {
+    Remove-Item Env:KD_LIBCALL_TEST -ErrorAction Ignore
+    Remove-Item -Recurse -Force $Work -ErrorAction Ignore
+}
+
+Describe 'Get-LibraryCallTrace' -Skip:(-not ($HasUprobes -and $HasGcc)) {
+    It 'sees every call of a BIND_NOW, PLT-less program: 7 malloc, 5 free, 3 getenv, in order' {
+        $calls = @(Get-LibraryCallTrace -Command $Now -Library libc -Function malloc, free, getenv)
+        ($calls | Where-Object Function -eq malloc).Count | Should -Be 7
+        ($calls | Where-Object Function -eq free).Count | Should -Be 5
+        ($calls | Where-Object Function -eq getenv).Count | Should -Be 3
+        ($calls.Function -join ' ') | Should -Be ((@('malloc') * 7 + @('free') * 5 + @('getenv') * 3) -join ' ')
+        $calls[0].Library | Should -Be 'libc.so.6'
+        $calls | ForEach-Object { $_.ProcessId | Should -Be $calls[0].ProcessId; $_.ThreadId | Should -Be $_.ProcessId }
+    }
+
+    It 'decodes arguments and return values by prototype, and pairs entry with return (malloc''s pointer is what free gets)' {
+        $calls = @(Get-LibraryCallTrace -Command $Now -Function malloc, free, getenv)
+        $mallocs = @($calls | Where-Object Function -eq malloc)
+        $mallocs.ForEach({ $_.Arguments[0].Value }) | Should -Be (16..22 | ForEach-Object { [uint64]$_ })
+        $mallocs[0].Arguments[0].Name | Should -Be 'size'
+        $frees = @($calls | Where-Object Function -eq free)
+        $frees.ForEach({ $_.Arguments[0].Raw }) | Should -Be ($mallocs[0..4].ForEach({ $_.ReturnRaw }))
+        $frees[0].ReturnValue | Should -BeNullOrEmpty
+        $g = @($calls | Where-Object Function -eq getenv)
+        $g[0].Arguments[0].Name | Should -Be 'name'
+        $g[0].Arguments[0].Value | Should -Be 'KD_LIBCALL_TEST'
+        $g[0].Arguments[0].Raw | Should -BeGreaterThan 0
+        $g[0].ReturnValue | Should -Be 'kd-value-42'
+        $g[1].Arguments[0].Value | Should -Be 'KD_NO_SUCH_VAR_XYZ'
+        $g[1].ReturnValue | Should -BeNullOrEmpty
+        $g[1].ReturnRaw | Should -Be 0
+        $g[1].ReturnText | Should -Be 'NULL'
+        $calls | ForEach-Object { $_.Duration | Should -BeGreaterThan ([TimeSpan]::Zero) }
+        $g[0].ToString() | Should -Be 'getenv("KD_LIBCALL_TEST") = "kd-value-42"'
+    }
+
+    It 'pairs calls per thread and names the process of each thread' {
+        $threaded = Join-Path $Work 'threads.c'
+        Set-Content $threaded @'
+#include <pthread.h>
+#include <stdlib.h>
+static void *work(void *n) { for (long i = 0; i < (long)n; i++) free(malloc(100 + i)); return 0; }
+int main(void) {
+    pthread_t t[2];
+    pthread_create(&t[0], 0, work, (void *)3L);
+    pthread_create(&t[1], 0, work, (void *)4L);
+    pthread_join(t[0], 0); pthread_join(t[1], 0);
+    return 0;
+}
+'@
+        $exe = Join-Path $Work 'threads'
+        & gcc -O0 -pthread -o $exe $threaded
+        $calls = @(Get-LibraryCallTrace -Command $exe -Function malloc | Where-Object { $_.Arguments[0].Value -ge 100 })
+        $calls.Count | Should -Be 7
+        $byThread = @($calls | Group-Object ThreadId | Sort-Object Count)
+        $byThread.Count | Should -Be 2
+        @($byThread | ForEach-Object Count) | Should -Be @(3, 4)
+        @($calls.ProcessId | Sort-Object -Unique).Count | Should -Be 1
+        $calls | ForEach-Object { $_.ThreadId | Should -Not -Be $_.ProcessId; $_.ReturnRaw | Should -BeGreaterThan 0 }
+    }
+
+    It 'completes -Function with the functions the library exports' {
+        $line = 'Get-LibraryCallTrace -Command /bin/true -Function getenv'
+        $names = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText
+        $names | Should -Contain 'getenv'
+        $names | ForEach-Object { $_ | Should -BeLike 'getenv*' }
+    }
+
+    It 'expands -Function globs against the exported symbols, and refuses too many or none' {
+        $calls = @(Get-LibraryCallTrace -Command $Now -Function 'geten?')
+        $calls.Count | Should -Be 3
+        { Get-LibraryCallTrace -Command $Now -Function 'str*', 'mem*', 'w*' -ErrorAction Stop } | Should -Throw -ErrorId 'TooManyLibraryFunctions,KernelDebug.Commands.GetLibraryCallTraceCommand'
+        { Get-LibraryCallTrace -Command $Now -Function 'kd_no_such_function' -ErrorAction Stop } | Should -Throw -ErrorId 'LibraryFunctionNotFound,KernelDebug.Commands.GetLibraryCallTraceCommand'
+        { Get-LibraryCallTrace -Command $Now -Function malloc -Library libkd_no_such -ErrorAction Stop } | Should -Throw -ErrorId 'LibraryNotFound,KernelDebug.Commands.GetLibraryCallTraceCommand'
+    }
+
+    It 'traces a running process by -ProcessId for -Duration' {
+        $p = Start-Process -FilePath /bin/sh -ArgumentList '-c "while true; do /bin/true; sleep 0.05; done"' -PassThru
+        try {
+            Start-Sleep -Milliseconds 200
+            $calls = @(Get-LibraryCallTrace -ProcessId $p.Id -Function getenv, malloc -Duration '00:00:01.5')
+            $calls.Count | Should -BeGreaterThan 0
+            # set_event_pid with event-fork: the shell and the children it forks, nothing else.
+            ($calls | Where-Object ThreadId -eq $p.Id).Count | Should -BeGreaterThan 0
+            # Filtered to the target's tree: this PowerShell's own (frequent) malloc calls are not there.
+            $calls.ThreadId | Should -Not -Contain $PID
+        }
+        finally { Stop-Process -Id $p.Id -ErrorAction Ignore }
+    }
+
+    It 'removes its probes and instance when stopped mid-run (Ctrl+C)' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddCommand('Import-Module').AddArgument($env:KERNELDEBUG_MODULE_PATH).AddStatement().
+                AddCommand('Get-LibraryCallTrace').AddParameter('Command', '/bin/sleep').AddParameter('ArgumentList', @('30')).AddParameter('Function', @('malloc', 'free'))
+            $async = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(20)
+            while ((Get-OwnProbes).Count -lt 4 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            (Get-OwnProbes).Count | Should -Be 4
+            @(Get-OwnInstances).Count | Should -Be 1
+            $ps.Stop()
+            try { $null = $ps.EndInvoke($async) } catch { }
+        }
+        finally { $ps.Dispose() }
+        Get-OwnProbes | Should -BeNullOrEmpty
+        Get-OwnInstances | Should -BeNullOrEmpty
+    }
+
+    It 'leaves no probes or instances behind, also after an error' {
+        { Get-LibraryCallTrace -Command /nonexistent-kd-program -Function malloc } | Should -Throw
+        Get-OwnProbes | Should -BeNullOrEmpty
+        Get-OwnInstances | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Measure-LibraryCall' -Skip:(-not ($HasUprobes -and $HasGcc -and $HasLtrace)) {
+    It 'counts calls as ltrace -c does on the lazy-binding build' {
+        $theirs = Get-LtraceCount $Lazy
+        $theirs['malloc'] | Should -Be 7
+        $ours = @(Measure-LibraryCall -Command $Lazy -Function malloc, free, getenv)
+        foreach ($f in 'malloc', 'free', 'getenv') { ($ours | Where-Object Function -eq $f).Calls | Should -Be $theirs[$f] -Because $f }
+        [Math]::Round(($ours | Measure-Object Percent -Sum).Sum) | Should -Be 100
+        $ours | ForEach-Object { $_.AverageTime.Ticks | Should -Be ([long][Math]::Truncate($_.TotalTime.Ticks / $_.Calls)) }
+    }
+
+    It 'counts the BIND_NOW, PLT-less build where ltrace sees nothing' {
+        (Get-LtraceCount $Now).Count | Should -Be 0
+        $ours = @(Measure-LibraryCall -Command $Now -Function malloc, free, getenv)
+        ($ours | Where-Object Function -eq malloc).Calls | Should -Be 7
+        ($ours | Where-Object Function -eq free).Calls | Should -Be 5
+        ($ours | Where-Object Function -eq getenv).Calls | Should -Be 3
+        Get-OwnProbes | Should -BeNullOrEmpty
+        Get-OwnInstances | Should -BeNullOrEmpty
+    }
+}
