@@ -96,7 +96,9 @@ Describe 'Measure-PerfCounter' {
             $rows.Count | Should -BeGreaterOrEqual 3
             $rows | ForEach-Object { $_.ProcessId | Should -Be $p.Id; $_.Interval | Should -Not -BeNullOrEmpty }
             $sum = ($rows | Measure-Object -Property Value -Sum).Sum
-            $sum | Should -BeLessOrEqual ($after - $before + 1e6)
+            # schedstat of a running task is brought up to date only at scheduler events, so it can trail the
+            # counter by the current time slice (a few ms, more on a busy host).
+            $sum | Should -BeLessOrEqual ($after - $before + 3e7)
             $sum | Should -BeGreaterOrEqual ($after - $before - 2e8) -Because "schedstat says $($after - $before) ns, ours $sum ns"
             $sum | Should -BeGreaterThan 0
         }
