@@ -19,7 +19,7 @@ public sealed class TraceRecordAdapter : PSPropertyAdapter
     {
         var r = (TraceRecord)baseObject;
         var list = new Collection<PSAdaptedProperty>();
-        var names = r.Fields.Names;
+        var names = r.FieldNames;
         for (int i = 0; i < names.Length; i++)
             if (!OwnByName.ContainsKey(names[i])) list.Add(new PSAdaptedProperty(names[i], i));
         foreach (var p in Own) list.Add(new PSAdaptedProperty(p.Name, p));
@@ -29,7 +29,7 @@ public sealed class TraceRecordAdapter : PSPropertyAdapter
     public override PSAdaptedProperty? GetProperty(object baseObject, string propertyName)
     {
         if (OwnByName.TryGetValue(propertyName, out var p)) return new PSAdaptedProperty(p.Name, p);
-        var names = ((TraceRecord)baseObject).Fields.Names;
+        var names = ((TraceRecord)baseObject).FieldNames;
         for (int i = 0; i < names.Length; i++)
             if (string.Equals(names[i], propertyName, StringComparison.OrdinalIgnoreCase)) return new PSAdaptedProperty(names[i], i);
         return null;
@@ -38,7 +38,7 @@ public sealed class TraceRecordAdapter : PSPropertyAdapter
     public override object? GetPropertyValue(PSAdaptedProperty adaptedProperty)
     {
         var r = (TraceRecord)adaptedProperty.BaseObject;
-        return adaptedProperty.Tag is PropertyInfo p ? p.GetValue(r) : r.Fields.RawValues[(int)adaptedProperty.Tag];
+        return adaptedProperty.Tag is PropertyInfo p ? p.GetValue(r) : r.FieldValue((int)adaptedProperty.Tag);
     }
 
     public override string GetPropertyTypeName(PSAdaptedProperty adaptedProperty)
