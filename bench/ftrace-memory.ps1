@@ -18,6 +18,7 @@ param(
     [int] $TimeoutSeconds = 600
 )
 $ErrorActionPreference = 'Stop'
+Write-Host "load average at start: $(Get-Content /proc/loadavg)"
 $ModulePath = (Resolve-Path $ModulePath).Path
 $tmp = Join-Path ([IO.Path]::GetTempPath()) "kd-bench-mem-$PID"
 New-Item -ItemType Directory $tmp | Out-Null
@@ -111,10 +112,15 @@ Set-Content '$tmp/started' `$before
         RssPeakByQuarter = ($quarters | ForEach-Object { & $mib $_ }) -join ', '
         Samples         = $samples.Count
     } | Format-List | Out-String | Write-Host
-    if ($lines.Count -gt 1 -and $lines[1]) { Write-Host "kernel: $($lines[1])" }
+    if ($lines.Count -gt 1 -and $lines[1]) {
+        Write-Host "kernel: $($lines[1])"
+        # What the generator offered: the records streamed plus those the kernel overwrote before they were read.
+        if ($lines[1] -match '(\d+) overwritten') { Write-Host ("offered by the generator: about {0:N0} events/s" -f (($n + [long]$Matches[1]) / $seconds)) }
+    }
     Write-Host ("ratio RSS peak / start: {0:N2}x, end / start: {1:N2}x; last quarter / second quarter peak: {2:N2}x (flat: {3})" -f `
         ([Math]::Max($peak, $after) / $before), ($after / $before), ($quarters[3] / $quarters[1]), ($quarters[3] -le $quarters[1] * 1.1))
     Write-Host ("Receive-TraceEvent | Measure-Object: {0:N0} events/s (goal >= 0.5M/s: {1})" -f ($n / $seconds), ($n / $seconds -ge 5e5))
+    Write-Host "load average at end: $(Get-Content /proc/loadavg)"
 }
 finally {
     if ($child -and -not $child.HasExited) {
