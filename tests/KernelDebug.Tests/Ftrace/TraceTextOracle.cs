@@ -167,6 +167,16 @@ public sealed record TextTraceLine(string Comm, int Pid, int Cpu, string Timesta
             int i = 0, j = 0;
             while (i < rs.Count && j < ls.Count && mismatches.Count < 20)
             {
+                // An event dropped from one buffer leaves the next event of the same task (a sched_stat_runtime, say)
+                // within the time tolerance: pair records whose fields agree first, then look one ahead.
+                if (Agree(rs[i], ls[j], toleranceNs))
+                {
+                    fieldsCompared += ls[j].CompareFields(rs[i], mismatches);
+                    i++; j++;
+                    continue;
+                }
+                if (skipped < maxSkipped && j + 1 < ls.Count && Agree(rs[i], ls[j + 1], toleranceNs)) { skipped++; j++; continue; }
+                if (skipped < maxSkipped && i + 1 < rs.Count && Agree(rs[i + 1], ls[j], toleranceNs)) { skipped++; i++; continue; }
                 if (SameEvent(rs[i], ls[j], toleranceNs))
                 {
                     fieldsCompared += ls[j].CompareFields(rs[i], mismatches);
@@ -182,6 +192,14 @@ public sealed record TextTraceLine(string Comm, int Pid, int Cpu, string Timesta
         }
         if (skipped > maxSkipped) mismatches.Add($"{skipped} records are in only one of the two buffers (at most {maxSkipped} allowed)");
         return mismatches;
+    }
+
+    private static bool Agree(TraceRecord r, TextTraceLine l, ulong toleranceNs)
+    {
+        if (!SameEvent(r, l, toleranceNs)) return false;
+        var found = new List<string>();
+        l.CompareFields(r, found);
+        return found.Count == 0;
     }
 
     private static bool SameEvent(TraceRecord r, TextTraceLine l, ulong toleranceNs)
