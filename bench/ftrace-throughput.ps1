@@ -33,10 +33,12 @@ try {
 
     # trace-cmd report on a trace.dat of A.
     $dat = Join-Path $tmp 'a.dat'
-    & trace-cmd extract -B $a.Name -o $dat 2>&1 | Out-Null
+    $extract = & trace-cmd extract -B $a.Name -o $dat 2>&1
+    if ($LASTEXITCODE -ne 0 -or -not (Test-Path $dat)) { throw "trace-cmd extract failed ($LASTEXITCODE): $($extract -join "`n")" }
     $sw = [Diagnostics.Stopwatch]::StartNew()
     $tcLines = (& trace-cmd report -i $dat 2>$null | Measure-Object -Line).Lines
     $tcSeconds = $sw.Elapsed.TotalSeconds
+    if (-not $tcLines) { throw "trace-cmd report printed nothing: $(& trace-cmd report -i $dat 2>&1 | Select-Object -First 5)" }
     # The count above includes PowerShell's line handling: time trace-cmd alone into a file as well.
     $sw.Restart(); & trace-cmd report -i $dat -o (Join-Path $tmp 'a.txt') 2>$null | Out-Null; $tcAlone = $sw.Elapsed.TotalSeconds
     if (-not (Test-Path (Join-Path $tmp 'a.txt'))) { $sw.Restart(); & sh -c "trace-cmd report -i '$dat' > '$tmp/a.txt' 2>/dev/null"; $tcAlone = $sw.Elapsed.TotalSeconds }
