@@ -74,10 +74,12 @@ Set-Content '$tmp/started' `$before
 `$n = (Receive-TraceEvent -Event '$event' -Count $Events -WarningVariable lost -WarningAction SilentlyContinue | Measure-Object).Count
 `$seconds = `$sw.Elapsed.TotalSeconds
 `$after = Rss
-`$heap = [GC]::GetGCMemoryInfo().HeapSizeBytes
+`$info = [GC]::GetGCMemoryInfo()
+`$heap = `$info.HeapSizeBytes
+`$committed = `$info.TotalCommittedBytes
 `$gen2 = [GC]::CollectionCount(2)
 `$live = [GC]::GetTotalMemory(`$true)
-"`$before `$after `$n `$seconds `$heap `$live `$gen2"
+"`$before `$after `$n `$seconds `$heap `$live `$gen2 `$committed"
 "`$lost"
 "@
     $pwsh = [Environment]::ProcessPath
@@ -98,7 +100,7 @@ Set-Content '$tmp/started' `$before
     if (-not $child.HasExited) { Stop-Process -Id $child.Id; throw "The stream did not end within $TimeoutSeconds s." }
     $lines = Get-Content $out
     if (-not $lines) { throw "The child pwsh printed nothing: $(Get-Content (Join-Path $tmp 'child.err') -Raw)" }
-    $before, $after, $n, $seconds, $heap, $live, $gen2 = $lines[0] -split ' '
+    $before, $after, $n, $seconds, $heap, $live, $gen2, $committed = $lines[0] -split ' '
     $before = [long]$before; $after = [long]$after; $n = [long]$n; $seconds = [double]$seconds
     $peak = ($samples | Measure-Object -Maximum).Maximum
     $quarter = [Math]::Max(1, [Math]::Floor($samples.Count / 4))
@@ -115,7 +117,7 @@ Set-Content '$tmp/started' `$before
         RssPeakByQuarter = ($quarters | ForEach-Object { & $mib $_ }) -join ', '
         Samples         = $samples.Count
         RssEachSecond   = ($samples | ForEach-Object { [Math]::Round($_ / 1MB) }) -join ' '
-        ManagedHeapEnd  = "{0} ({1} live after a full collection; {2} gen2 collections)" -f (& $mib ([long]$heap)), (& $mib ([long]$live)), $gen2
+        ManagedHeapEnd  = "{0} ({1} live after a full collection; {2} committed by the GC; {3} gen2 collections)" -f (& $mib ([long]$heap)), (& $mib ([long]$live)), (& $mib ([long]$committed)), $gen2
     } | Format-List | Out-String | Write-Host
     if ($lines.Count -gt 1 -and $lines[1]) {
         Write-Host "kernel: $($lines[1])"
