@@ -34,17 +34,17 @@ Describe 'kmemleak on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEB
         $ours = @($leaks | Where-Object ProcessId -eq $LoaderPid)
         $ours | Should -Not -BeNullOrEmpty -Because "the module loaded by pid $LoaderPid leaks on purpose"
         $ours[0] | Should -BeOfType [KernelDebug.KmemleakObject]
-        # The sample's kmalloc(32), kmalloc(1024) and kmalloc(2048) pairs (samples/kmemleak/kmemleak-test.c).
-        foreach ($size in 32, 1024, 2048) {
-            @($ours | Where-Object Size -eq $size).Count | Should -BeGreaterOrEqual 1 -Because "kmemleak-test leaks two objects of $size bytes (kmemleak may still hide one)"
-        }
-        # kmemleak is conservative: a stale copy of a pointer can hide an object for several scans (seen: 10 of 13).
+        # The sample leaks kmalloc(32), kmalloc(1024) and kmalloc(2048) pairs and vmalloc areas
+        # (samples/kmemleak/kmemleak-test.c), 13 objects in all. kmemleak is conservative: a stale copy of a pointer
+        # can hide any of them for several scans (seen: 10 of 13, and no 1024-byte object at all in one run).
         $ours.Count | Should -BeGreaterOrEqual 6
+        $ours.Size | Where-Object { $_ -notin 32, 1024, 2048, 4096 } | Should -BeNullOrEmpty -Because 'only the sample''s sizes leak'
+        @($ours.Size | Sort-Object -Unique).Count | Should -BeGreaterOrEqual 2
         foreach ($l in $ours) {
             $l.Backtrace.Symbol | Should -Contain 'do_init_module' -Because 'each leak was allocated in the module init function'
             $l.Address | Should -BeGreaterThan 0
         }
-        ($ours | Where-Object Size -eq 32)[0].Backtrace[0].Symbol | Should -BeLike 'kmalloc*'
+        $ours | Where-Object Size -lt 4096 | ForEach-Object { $_.Backtrace[0].Symbol | Should -BeLike '*kmalloc*' }
         # Get-KmemleakReport reads the same list without scanning.
         $report = @(Get-KmemleakReport | Where-Object ProcessId -eq $LoaderPid)
         $report.Address | Should -Contain $ours[0].Address
