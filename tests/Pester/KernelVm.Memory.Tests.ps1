@@ -47,7 +47,8 @@ Describe 'kmemleak on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEB
         $ours | Where-Object Size -lt 4096 | ForEach-Object { $_.Backtrace[0].Symbol | Should -BeLike '*kmalloc*' }
         # Get-KmemleakReport reads the same list without scanning.
         $report = @(Get-KmemleakReport | Where-Object ProcessId -eq $LoaderPid)
-        $report.Address | Should -Contain $ours[0].Address
+        # (ForEach-Object: an array's own Address method would shadow the elements' property.)
+        $report | ForEach-Object Address | Should -Contain $ours[0].Address
     }
 
     It 'reads Get-KernelDebugCapability Kmemleak as available while it runs' {
