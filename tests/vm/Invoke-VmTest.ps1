@@ -192,6 +192,8 @@ New-Initramfs -Path $initramfs -KernelDir $kernelDir
 # The same dotnet and pwsh as this session: under 'dotnet pwsh' the process is dotnet and pwsh.dll is in $PSHOME.
 $self = (Get-Item ([Environment]::ProcessPath)).ResolvedTarget ?? [Environment]::ProcessPath
 $pwshCommand = if ((Split-Path $self -Leaf) -eq 'dotnet') { @($self, (Join-Path $PSHOME 'pwsh.dll')) } else { @($self) }
+# pwsh -File passes 'a*,b*' as one string.
+$Include = @($Include | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $testFiles = @(Get-ChildItem (Join-Path $RepoRoot 'tests/Pester') -Filter '*.Tests.ps1' |
     Where-Object { $n = $_.Name; ($Include | Where-Object { $n -like $_ }) -and (Select-String -Path $_.FullName -Pattern 'KernelVm' -SimpleMatch -Quiet) } |
     ForEach-Object FullName)
