@@ -8,18 +8,15 @@
 #>
 param(
     [string] $ModulePath = (Get-ChildItem (Join-Path $PSScriptRoot '../output/KernelDebug') -Filter KernelDebug.psd1 -Recurse | Select-Object -First 1 -ExpandProperty FullName),
-    [int] $Samples = 1000000
+    [int] $Samples = 1000000,
+    # Reuse (or keep) the generated perf.data here instead of a temporary file.
+    [string] $DataPath
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
 $work = Join-Path ([IO.Path]::GetTempPath()) "kd-bench-$PID"
 New-Item -ItemType Directory $work | Out-Null
 try {
-    $prog = Join-Path $work 'workload'
-    & gcc -O1 -fno-omit-frame-pointer -o $prog (Join-Path $PSScriptRoot '../tests/fixtures/perf/workload.c')
-    $seed = Join-Path $work 'seed.data'
-    & perf record -g -F 4000 -o $seed -- $prog 3000 10 2000 400000000 1 2>$null | Out-Null
-
     # Repeat the data section, each copy shifted later in time by the span of the recording so the records stay in
     # time order (perf script's ordering would otherwise take its slow path); the feature table after the data moves.
     Add-Type -TypeDefinition @"
@@ -60,18 +57,29 @@ public static class KdBenchReplicate {
     }
 }
 "@
-    $seedCount = (Get-PerfSample $seed | Measure-Object).Count
-    $copies = [int][math]::Max(1, [math]::Ceiling($Samples / $seedCount))
-    $big = Join-Path $work 'big.data'
-    $null = [KdBenchReplicate]::Run($seed, $big, $copies)
-    $n = $seedCount * $copies
-    "perf.data: $n samples with call chains ($seedCount x $copies), $([math]::Round((Get-Item $big).Length / 1MB)) MiB"
+    $big = if ($DataPath) { $DataPath } else { Join-Path $work 'big.data' }
+    $n = 0
+    if (-not (Test-Path $big)) {
+        # Kept next to a reused perf.data, so its symbols are found on the next run.
+        $prog = Join-Path ($DataPath ? (Split-Path -Parent ([IO.Path]::GetFullPath($DataPath))) : $work) 'kd-bench-workload'
+        & gcc -O1 -fno-omit-frame-pointer -o $prog (Join-Path $PSScriptRoot '../tests/fixtures/perf/workload.c')
+        $seed = Join-Path $work 'seed.data'
+        & perf record -g -F 4000 -o $seed -- $prog 3000 10 2000 400000000 1 2>$null | Out-Null
+        $seedCount = (Get-PerfSample $seed | Measure-Object).Count
+        $copies = [int][math]::Max(1, [math]::Ceiling($Samples / $seedCount))
+        $null = [KdBenchReplicate]::Run($seed, $big, $copies)
+        $n = $seedCount * $copies
+        "perf.data: $n samples with call chains ($seedCount x $copies), $([math]::Round((Get-Item $big).Length / 1MB)) MiB"
+    }
 
+    # perf's output goes straight to /dev/null through sh: pwsh's own redirection of a native command reads every
+    # line back through its pipeline (that made perf script look 30 times slower than it is).
+    function Measure-Native([string[]] $Command) { (Measure-Command { & /bin/sh -c 'exec "$@" > /dev/null 2>&1' sh @Command }).TotalSeconds }
     $t = @{}
-    $t.PerfScript = (Measure-Command { & perf script -i $big > /dev/null 2>&1 }).TotalSeconds
+    $t.PerfScript = Measure-Native perf, script, -i, $big
     # perf script resolves inlined frames with addr2line where debug info exists (libc6-dbg here); --no-inline skips that.
-    $t.PerfScriptNoInline = (Measure-Command { & perf script --no-inline -i $big > /dev/null 2>&1 }).TotalSeconds
-    $t.PerfReport = (Measure-Command { & perf report -i $big --stdio > /dev/null 2>&1 }).TotalSeconds
+    $t.PerfScriptNoInline = Measure-Native perf, script, --no-inline, -i, $big
+    $t.PerfReport = Measure-Native perf, report, -i, $big, --stdio
     $decode = {
         $file = [KernelDebug.Perf.PerfDataFile]::Open($big)
         try { $script:decoded = [System.Linq.Enumerable]::Count([System.Collections.Generic.IEnumerable[KernelDebug.PerfSample]]([KernelDebug.Perf.PerfDataDecoder]::new($file, $null).Samples([System.Threading.CancellationToken]::None))) }
@@ -81,6 +89,7 @@ public static class KdBenchReplicate {
     $t.DecoderCold = (Measure-Command $decode).TotalSeconds
     $t.Decoder = (Measure-Command $decode).TotalSeconds
     $t.GetPerfSample = (Measure-Command { $script:counted = (Get-PerfSample $big | Measure-Object).Count }).TotalSeconds
+    if ($n -eq 0) { $n = $decoded; "perf.data: $n samples with call chains (reused $big), $([math]::Round((Get-Item $big).Length / 1MB)) MiB" }
     if ($decoded -ne $n -or $counted -ne $n) { throw "sample counts differ: decoder $decoded, Get-PerfSample $counted, expected $n" }
 
     [pscustomobject]@{ Tool = 'perf script > /dev/null'; Seconds = [math]::Round($t.PerfScript, 2); SamplesPerSecond = [math]::Round($n / $t.PerfScript) }
