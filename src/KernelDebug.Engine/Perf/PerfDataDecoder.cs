@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using KernelDebug.Perf;
 
@@ -137,18 +139,46 @@ namespace KernelDebug.Perf
         public long Records { get; private set; }
         public long SampleCount { get; private set; }
 
-        private readonly record struct Pending(ulong Time, long Offset, long Seq);
+        /// <summary>A record waiting for its round to end, ordered by time, then by its place in the file.</summary>
+        private readonly record struct Pending(ulong Time, long Offset, long Seq) : IComparable<Pending>
+        {
+            public int CompareTo(Pending other) => Time != other.Time ? Time.CompareTo(other.Time) : Seq.CompareTo(other.Seq);
+        }
+
+        /// <summary>Where one pass over the records is.</summary>
+        private sealed class Cursor
+        {
+            public long Offset, End, Seq;
+            public ulong MaxTime, PreviousRoundMax;
+            public bool Timed, Done;
+            public readonly List<Pending> Pending = new();
+        }
 
         /// <summary>Every sample, in time order within perf's flush rounds (as perf script orders them).</summary>
         public IEnumerable<PerfSample> Samples(CancellationToken cancel = default)
         {
-            bool timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0);
-            var pending = new List<Pending>();
-            ulong maxTime = 0, previousRoundMax = 0;
-            long seq = 0;
-            long end = _file.DataOffset + _file.DataSize;
-            long off = _file.DataOffset;
+            var cursor = new Cursor
+            {
+                Offset = _file.DataOffset, End = _file.DataOffset + _file.DataSize,
+                Timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0),
+            };
             var ready = new List<PerfSample>();
+            while (!cursor.Done)
+            {
+                NextBatch(cursor, ready);
+                foreach (var s in ready) yield return s;
+                ready.Clear();
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+
+        /// <summary>Reads records up to the end of a round (or a batch, for untimed files) and adds their samples to ready.</summary>
+        // The hot path is compiled optimized at once (AggressiveOptimization): a decode in a fresh session would
+        // otherwise spend its first half-second in tier-0 code.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void NextBatch(Cursor c, List<PerfSample> ready)
+        {
+            long off = c.Offset, end = c.End;
             while (off < end)
             {
                 if (off + 8 > end) throw PerfDataFile.Corrupt(_file.Path, $"a record header at offset {off} is cut off (truncated?)");
@@ -161,46 +191,54 @@ namespace KernelDebug.Perf
                 if (type == PerfFormat.RecordCompressed)
                     throw new Native.KernelDebugException($"'{_file.Path}' holds compressed records (perf record -z); decompress it first with: perf inject -i {_file.Path} -o uncompressed.data",
                         "PerfDataCompressed", System.Management.Automation.ErrorCategory.NotImplemented) { Target = _file.Path };
-                if (type == PerfFormat.RecordFinishedRound && timed)
+                if (type == PerfFormat.RecordFinishedRound && c.Timed)
                 {
-                    Flush(pending, previousRoundMax, ready);
-                    foreach (var s in ready) yield return s;
-                    ready.Clear();
-                    previousRoundMax = maxTime;
-                    cancel.ThrowIfCancellationRequested();
+                    Flush(c.Pending, c.PreviousRoundMax, ready);
+                    c.PreviousRoundMax = c.MaxTime;
+                    if (ready.Count > 0) { c.Offset = off + size; return; }
                 }
                 else if (type < 64 && Interesting(type))
                 {
-                    if (!timed) { if (Process(off) is { } s) yield return s; }
+                    if (!c.Timed)
+                    {
+                        if (Process(off) is { } s) ready.Add(s);
+                        if (ready.Count >= 4096) { c.Offset = off + size; return; }
+                    }
                     else
                     {
                         ulong t = TimeOf(type, off, size);
-                        if (t > maxTime) maxTime = t;
-                        pending.Add(new Pending(t, off, seq++));
+                        if (t > c.MaxTime) c.MaxTime = t;
+                        c.Pending.Add(new Pending(t, off, c.Seq++));
                     }
                 }
                 off += size;
             }
-            Flush(pending, ulong.MaxValue, ready);
-            foreach (var s in ready) yield return s;
+            c.Offset = off;
+            c.Done = true;
+            Flush(c.Pending, ulong.MaxValue, ready);
         }
 
         private static bool Interesting(uint type) => type is PerfFormat.RecordSample or PerfFormat.RecordMmap or PerfFormat.RecordMmap2 or PerfFormat.RecordComm
             or PerfFormat.RecordFork or PerfFormat.RecordExit or PerfFormat.RecordLost or PerfFormat.RecordLostSamples or PerfFormat.RecordKsymbol;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Flush(List<Pending> pending, ulong upTo, List<PerfSample> output)
         {
             if (pending.Count == 0) return;
-            pending.Sort((a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : a.Seq.CompareTo(b.Seq));
+            var span = CollectionsMarshal.AsSpan(pending);
+            RunMergeSort.Sort(span, ref _sortScratch);
             int n = 0;
-            while (n < pending.Count && pending[n].Time <= upTo)
+            while (n < span.Length && span[n].Time <= upTo)
             {
-                if (Process(pending[n].Offset) is { } s) output.Add(s);
+                if (Process(span[n].Offset) is { } s) output.Add(s);
                 n++;
             }
             pending.RemoveRange(0, n);
         }
 
+        private Pending[]? _sortScratch;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private ulong TimeOf(uint type, long off, int size)
         {
             var r = _file.Span(off, size);
@@ -211,6 +249,7 @@ namespace KernelDebug.Perf
             return U64(r, size - l.TrailerSize + l.TrailerTimeOffset);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfSample? Process(long off)
         {
             var hdr = _file.Span(off, 8);
@@ -281,6 +320,7 @@ namespace KernelDebug.Perf
             MapsOf(pid).Add(new Map(start, start + len, pgoff, path));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfSample? Sample(long off, ReadOnlySpan<byte> r, ushort misc)
         {
             var layout = LayoutOf(PerfFormat.RecordSample, r);
@@ -380,6 +420,7 @@ namespace KernelDebug.Perf
 
         private readonly MapList _ksymbols = new();
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfFrame ResolveKernel(ulong ip)
         {
             if (_kernelFrames.TryGetValue(ip, out var f)) return f;
@@ -398,6 +439,7 @@ namespace KernelDebug.Perf
             return new PerfFrame(ip, KernelSymbols.NameOf(stored), module is null ? "[kernel.kallsyms]" : $"[{module}]", ip, ip - start, true);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfFrame ResolveUser(int pid, MapList? maps, ulong ip)
         {
             PerfFrame? f;
@@ -539,6 +581,7 @@ namespace KernelDebug.Perf
                 if (before is not null) _maps.Insert(first, before);
             }
 
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             public Map? Find(ulong ip)
             {
                 // Consecutive frames are often in one file: try the last hit first.

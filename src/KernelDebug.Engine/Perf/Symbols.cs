@@ -23,33 +23,44 @@ public sealed class SymbolTable
     {
         // As perf: sort (stable, so file order breaks ties), extend zero-size symbols to the next start, then
         // resolve duplicates at one address to the best name.
-        var sorted = symbols.Select((s, i) => (s, i)).OrderBy(x => x.s.Start).ThenBy(x => x.i).Select(x => x.s).ToList();
-        var all = new List<(ulong Start, ulong End, string Name, int Rank)>(sorted.Count);
-        for (int i = 0; i < sorted.Count; i++)
+        var sorted = new Entry[symbols.Count];
+        for (int i = 0; i < sorted.Length; i++) sorted[i] = new Entry(symbols[i].Start, symbols[i].Size, symbols[i].Name, symbols[i].Rank, i);
+        Entry[]? scratch = null;
+        RunMergeSort.Sort(sorted.AsSpan(), ref scratch);
+        var starts = new List<ulong>(sorted.Length);
+        var ends = new List<ulong>(sorted.Length);
+        var names = new List<string>(sorted.Length);
+        var ranks = new List<int>(sorted.Length);
+        for (int i = 0; i < sorted.Length; i++)
         {
             var k = sorted[i];
             ulong end = k.Start + k.Size;
             if (k.Size == 0)
             {
-                if (i + 1 < sorted.Count)
+                if (i + 1 < sorted.Length)
                     end = kallsyms && IsModule(k.Name) != IsModule(sorted[i + 1].Name) ? RoundUp(k.Start + 4096) : sorted[i + 1].Start;
                 else end = RoundUp(k.Start) + 4096;
             }
-            all.Add((k.Start, end, k.Name, k.Rank));
-        }
-        var kept = new List<(ulong Start, ulong End, string Name, int Rank)>(all.Count);
-        foreach (var s in all)
-        {
-            if (kept.Count > 0 && kept[^1].Start == s.Start)
+            int last = starts.Count - 1;
+            if (last >= 0 && starts[last] == k.Start)
             {
-                if (Better(s, kept[^1])) kept[^1] = s;
+                if (Better((k.Start, end, k.Name, k.Rank), (starts[last], ends[last], names[last], ranks[last])))
+                {
+                    ends[last] = end; names[last] = k.Name; ranks[last] = k.Rank;
+                }
                 continue;
             }
-            kept.Add(s);
+            starts.Add(k.Start); ends.Add(end); names.Add(k.Name); ranks.Add(k.Rank);
         }
-        _starts = kept.Select(k => k.Start).ToArray();
-        _ends = kept.Select(k => k.End).ToArray();
-        _names = kept.Select(k => k.Name).ToArray();
+        _starts = starts.ToArray();
+        _ends = ends.ToArray();
+        _names = names.ToArray();
+    }
+
+    /// <summary>A symbol in the order perf sorts them: by address, then by its place in the input.</summary>
+    private readonly record struct Entry(ulong Start, ulong Size, string Name, int Rank, int Index) : IComparable<Entry>
+    {
+        public int CompareTo(Entry other) => Start != other.Start ? Start.CompareTo(other.Start) : Index.CompareTo(other.Index);
     }
 
     private static bool IsModule(string name) => name.Contains('[');

@@ -120,4 +120,34 @@ public class PerfDecoderMapTests
         }
         finally { File.Delete(path); }
     }
+
+    private readonly record struct Keyed(int Key, int Order) : IComparable<Keyed>
+    {
+        public int CompareTo(Keyed other) => Key.CompareTo(other.Key);
+    }
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(1, 2)]
+    [InlineData(1000, 1)]
+    [InlineData(1000, 2)]
+    [InlineData(1001, 7)]
+    [InlineData(5000, 5000)]
+    public void RunMergeSortIsAStableSort(int count, int runs)
+    {
+        // runs sorted runs (as a round's CPU buffers are), with many equal keys to show stability
+        var random = new Random(count * 31 + runs);
+        var items = new List<Keyed>();
+        for (int r = 0; r < runs; r++)
+        {
+            var run = Enumerable.Range(0, count / runs).Select(_ => random.Next(0, count / 4 + 1)).OrderBy(k => k).ToList();
+            items.AddRange(run.Select(k => new Keyed(k, items.Count + 0)));
+        }
+        items = items.Select((k, i) => k with { Order = i }).ToList();
+        var expected = items.OrderBy(k => k.Key).ToArray(); // LINQ's OrderBy is stable
+        var actual = items.ToArray();
+        Keyed[]? scratch = null;
+        RunMergeSort.Sort(actual.AsSpan(), ref scratch);
+        Assert.Equal(expected, actual);
+    }
 }
