@@ -157,11 +157,7 @@ namespace KernelDebug.Perf
         /// <summary>Every sample, in time order within perf's flush rounds (as perf script orders them).</summary>
         public IEnumerable<PerfSample> Samples(CancellationToken cancel = default)
         {
-            var cursor = new Cursor
-            {
-                Offset = _file.DataOffset, End = _file.DataOffset + _file.DataSize,
-                Timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0),
-            };
+            var cursor = NewCursor();
             var ready = new List<PerfSample>();
             while (!cursor.Done)
             {
@@ -171,6 +167,26 @@ namespace KernelDebug.Perf
                 cancel.ThrowIfCancellationRequested();
             }
         }
+
+        /// <summary>The same samples in batches (a flush round each), for a consumer on another thread.</summary>
+        public IEnumerable<PerfSample[]> SampleBatches(CancellationToken cancel = default)
+        {
+            var cursor = NewCursor();
+            var ready = new List<PerfSample>();
+            while (!cursor.Done)
+            {
+                NextBatch(cursor, ready);
+                if (ready.Count > 0) yield return ready.ToArray();
+                ready.Clear();
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+
+        private Cursor NewCursor() => new()
+        {
+            Offset = _file.DataOffset, End = _file.DataOffset + _file.DataSize,
+            Timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0),
+        };
 
         /// <summary>Reads records up to the end of a round (or a batch, for untimed files) and adds their samples to ready.</summary>
         // The hot path is compiled optimized at once (AggressiveOptimization): a decode in a fresh session would
