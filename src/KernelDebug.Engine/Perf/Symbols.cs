@@ -19,6 +19,7 @@ public sealed class SymbolTable
     public static SymbolTable Empty { get; } = new(new List<(ulong, ulong, string, int)>(), kallsyms: false);
 
     /// <param name="symbols">start, size, name, rank (higher wins a tie at one address: global 2, local 1, weak 0)</param>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal SymbolTable(List<(ulong Start, ulong Size, string Name, int Rank)> symbols, bool kallsyms)
     {
         // As perf: sort (stable, so file order breaks ties), extend zero-size symbols to the next start, then
@@ -301,6 +302,7 @@ public sealed class KernelSymbols
         get { lock (Gate) return _current ??= Load("/proc/kallsyms"); }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static KernelSymbols Load(string path)
     {
         var list = new List<(ulong, ulong, string, int)>();

@@ -51,8 +51,7 @@ public sealed class GetPerfSampleCommand : PSCmdlet
             });
             try
             {
-                foreach (var batch in pump.Drain())
-                    foreach (var s in batch) WriteObject(s);
+                foreach (var batch in pump.Drain()) WriteObject(batch, enumerateCollection: true);
             }
             finally
             {
