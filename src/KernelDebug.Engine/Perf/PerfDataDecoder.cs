@@ -430,19 +430,42 @@ namespace KernelDebug.Perf
             _kernelFrames.Clear();
             _unmappedFrames.Clear();
             _jitFrames.Clear();
+            Array.Clear(_hot);
             _cacheEpoch++;
             _cachedFrames = 0;
         }
 
         private readonly MapList _ksymbols = new();
 
+        /// <summary>
+        /// The last frame resolved at a slot's addresses, with the mappings (and their version) it was resolved in:
+        /// most frames of a profile repeat, and this answers them without a map search or a dictionary lookup.
+        /// </summary>
+        private struct HotFrame
+        {
+            public ulong Ip;
+            public MapList? Maps;
+            public int Version;
+            public PerfFrame? Frame;
+        }
+
+        private const int HotSlots = 4096;
+        private readonly HotFrame[] _hot = new HotFrame[HotSlots];
+
+        private static int HotSlot(ulong ip) => (int)((ip ^ (ip >> 12) ^ (ip >> 24)) & (HotSlots - 1));
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfFrame ResolveKernel(ulong ip)
         {
-            if (_kernelFrames.TryGetValue(ip, out var f)) return f;
-            f = ResolveKernelUncached(ip);
-            _kernelFrames[ip] = f;
-            _cachedFrames++;
+            ref var hot = ref _hot[HotSlot(ip)];
+            if (hot.Ip == ip && ReferenceEquals(hot.Maps, _ksymbols) && hot.Version == _ksymbols.Version) return hot.Frame!;
+            if (!_kernelFrames.TryGetValue(ip, out var f))
+            {
+                f = ResolveKernelUncached(ip);
+                _kernelFrames[ip] = f;
+                _cachedFrames++;
+            }
+            hot = new HotFrame { Ip = ip, Maps = _ksymbols, Version = _ksymbols.Version, Frame = f };
             return f;
         }
 
@@ -457,6 +480,16 @@ namespace KernelDebug.Perf
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfFrame ResolveUser(int pid, MapList? maps, ulong ip)
+        {
+            // A MapList belongs to one process (a forked child gets a copy), so it stands for the pid too.
+            ref var hot = ref _hot[HotSlot(ip)];
+            if (maps is not null && hot.Ip == ip && ReferenceEquals(hot.Maps, maps) && hot.Version == maps.Version) return hot.Frame!;
+            var f = ResolveUserCached(pid, maps, ip);
+            if (maps is not null) hot = new HotFrame { Ip = ip, Maps = maps, Version = maps.Version, Frame = f };
+            return f;
+        }
+
+        private PerfFrame ResolveUserCached(int pid, MapList? maps, ulong ip)
         {
             PerfFrame? f;
             if (maps?.Find(ip) is not { } map)
@@ -557,6 +590,9 @@ namespace KernelDebug.Perf
             private readonly List<Map> _maps = new();
             private Map? _last;
 
+            /// <summary>Changes whenever the mappings do.</summary>
+            public int Version { get; private set; }
+
             public MapList Clone()
             {
                 var m = new MapList();
@@ -568,6 +604,7 @@ namespace KernelDebug.Perf
             {
                 _maps.RemoveAll(m => m.Start == start);
                 _last = null;
+                Version++;
             }
 
             public void Add(Map map)
@@ -584,6 +621,7 @@ namespace KernelDebug.Perf
                 }
                 int first = lo, last = lo;
                 if (first < _maps.Count && _maps[first].SameAs(map)) return; // announced again: keep it and what was resolved in it
+                Version++;
                 while (last < _maps.Count && _maps[last].Start < map.End) last++;
                 Map? before = null, after = null;
                 if (last > first)

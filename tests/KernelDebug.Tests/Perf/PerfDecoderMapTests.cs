@@ -86,6 +86,9 @@ public class PerfDecoderMapTests
             Sample(100, Kernel, 0xffffffff81000010, ContextKernel, 0xffffffff81000010, ContextUser, 0x405000),
             Sample(300, User, 0x401000),                                        // a pid without mappings
             Sample(100, User, 0x401000, 0xfffffffffffff001, 0x401000),          // an invalid context drops the chain
+            Sample(100, User, 0x407000),                                        // resolved in a (again: pid 200 took its slot)
+            Mmap(100, 0x406000, 0x2000, 0, "/nonexistent/d"),                  // replaces where 0x407000 was resolved
+            Sample(100, User, 0x407000),
         };
         var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kerneldebug-xunit-maps-{Environment.ProcessId}.data");
         try
@@ -103,7 +106,7 @@ public class PerfDecoderMapTests
             }
             using var file = PerfDataFile.Open(path);
             var samples = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().ToList();
-            Assert.Equal(7, samples.Count);
+            Assert.Equal(9, samples.Count);
             static string Frames(PerfSample s) => string.Join(" ", s.CallChain.Select(f => $"{f.Dso}:{f.Offset:x}{(f.Kernel ? ":k" : "")}"));
 
             Assert.Equal(("/nonexistent/a", 0x1000UL), (samples[0].Dso, samples[0].Offset));
@@ -115,6 +118,8 @@ public class PerfDecoderMapTests
             Assert.Equal("[kernel.kallsyms]:ffffffff81000010:k /nonexistent/b:a000", Frames(samples[4]));
             Assert.Equal(("[unknown]", 0x401000UL), (samples[5].Dso, samples[5].Offset));
             Assert.Empty(samples[6].CallChain);
+            Assert.Equal(("/nonexistent/a", 0x7000UL), (samples[7].Dso, samples[7].Offset));
+            Assert.Equal(("/nonexistent/d", 0x1000UL), (samples[8].Dso, samples[8].Offset));
             // Frames are shared between samples that hit the same address in the same mapping.
             Assert.Same(samples[0].CallChain[0], samples[1].CallChain[0]);
         }
