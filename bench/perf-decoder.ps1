@@ -111,15 +111,35 @@ public static class KdBenchReplicate {
     $decoderCold = Measure-Run 'decoder (engine), first in session' $decode
     $decoder = Measure-Run 'decoder (engine), symbols cached' $decode
     # pwsh's own per-object pipeline cost is most of Get-PerfSample | Measure-Object, and its first run in a session
-    # pays for compiling pwsh's pipeline code (System.Management.Automation of the pwsh dotnet tool is not precompiled).
+    # pays for compiling pwsh's pipeline code (System.Management.Automation of the pwsh dotnet tool is IL only, not
+    # ReadyToRun): the floor rows below show what any cmdlet writing as many objects costs, first and again.
     $cmdletFirst = Measure-Run 'Get-PerfSample | Measure-Object, first' { $script:counted = (Get-PerfSample $big | Measure-Object).Count }
     $cmdlet = Measure-Run 'Get-PerfSample | Measure-Object, again' { $script:counted = (Get-PerfSample $big | Measure-Object).Count }
     $list = [System.Collections.Generic.List[object]]::new($counted)
     $file = [KernelDebug.Perf.PerfDataFile]::Open($big)
     try { foreach ($s in [KernelDebug.Perf.PerfDataDecoder]::new($file, $null).Samples([System.Threading.CancellationToken]::None)) { $list.Add($s) } }
     finally { $file.Dispose() }
-    $floor = Measure-Run 'pwsh floor: (samples in a list) | Measure-Object' { $null = ($list | Measure-Object).Count }
+    $floor = Measure-Run 'pwsh floor: (samples in a list) | Measure-Object, again' { $null = ($list | Measure-Object).Count }
     $list = $null
+    # The floor's first pipeline of a session, in a fresh pwsh (this one's pipeline code is compiled by now).
+    $child = Join-Path $work 'floor-first.ps1'
+    Set-Content $child @'
+param($ModulePath, $Data)
+Import-Module $ModulePath
+Get-PerfSample -Path ($Data + '.none') -ErrorAction Ignore
+$list = [System.Collections.Generic.List[object]]::new()
+$file = [KernelDebug.Perf.PerfDataFile]::Open($Data)
+try { foreach ($s in [KernelDebug.Perf.PerfDataDecoder]::new($file, $null).Samples([System.Threading.CancellationToken]::None)) { $list.Add($s) } }
+finally { $file.Dispose() }
+function Get-CpuSeconds { $f = (Get-Content /proc/self/stat -Raw).Split(')')[-1].Trim().Split(' '); ([double]$f[11] + [double]$f[12]) / 100 }
+$cpu = Get-CpuSeconds
+$wall = (Measure-Command { $null = ($list | Measure-Object).Count }).TotalSeconds
+'{0} {1}' -f $wall, ((Get-CpuSeconds) - $cpu)
+'@
+    [string[]] $pwshArgs = if ((Split-Path -Leaf ([Environment]::ProcessPath)) -like 'dotnet*') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $wallCpu = (& ([Environment]::ProcessPath) @pwshArgs -NoProfile -NonInteractive -File $child $ModulePath $big | Select-Object -Last 1).Split(' ')
+    $floorFirst = [pscustomobject]@{ Tool = 'pwsh floor: (samples in a list) | Measure-Object, first (fresh pwsh)'; Seconds = [double]$wallCpu[0]; CpuSeconds = [double]$wallCpu[1] }
+    $rows.Add($floorFirst)
     $reportCmdlet = Measure-Run 'Get-PerfReport' { $null = Get-PerfReport -Path $big }
     if ($n -eq 0) { $n = $decoded; "perf.data: $n samples with call chains (reused $big), $([math]::Round((Get-Item $big).Length / 1MB)) MiB" }
     if ($decoded -ne $n -or $counted -ne $n) { throw "sample counts differ: decoder $decoded, Get-PerfSample $counted, expected $n" }
@@ -132,8 +152,10 @@ public static class KdBenchReplicate {
     & $ratio 'decoder (symbols cached) vs perf script' $script $decoder
     & $ratio 'decoder (symbols cached) vs perf script --no-inline' $scriptNoInline $decoder
     & $ratio 'Get-PerfSample | Measure-Object (first) vs perf script' $script $cmdletFirst
+    & $ratio 'Get-PerfSample | Measure-Object (first) vs pwsh floor (first)' $floorFirst $cmdletFirst
     & $ratio 'Get-PerfSample | Measure-Object (again) vs perf script' $script $cmdlet
     & $ratio 'Get-PerfSample | Measure-Object (again) vs perf script --no-inline' $scriptNoInline $cmdlet
+    & $ratio 'Get-PerfSample | Measure-Object (again) vs pwsh floor (again)' $floor $cmdlet
     & $ratio 'Get-PerfReport vs perf report --stdio' $report $reportCmdlet
     '  decoder (symbols cached): {0:N2}M samples/s (goal 2M)' -f ($n / $decoder.Seconds / 1e6)
 }
