@@ -152,12 +152,14 @@ namespace KernelDebug.Perf
             public ulong MaxTime, PreviousRoundMax;
             public bool Timed, Done;
             public readonly List<Pending> Pending = new();
+            // Checked every few thousand records too: a file without flush rounds is one long batch.
+            public CancellationToken Cancel;
         }
 
         /// <summary>Every sample, in time order within perf's flush rounds (as perf script orders them).</summary>
         public IEnumerable<PerfSample> Samples(CancellationToken cancel = default)
         {
-            var cursor = NewCursor();
+            var cursor = NewCursor(cancel);
             var ready = new List<PerfSample>();
             while (!cursor.Done)
             {
@@ -171,7 +173,7 @@ namespace KernelDebug.Perf
         /// <summary>The same samples in batches (a flush round each), for a consumer on another thread.</summary>
         public IEnumerable<PerfSample[]> SampleBatches(CancellationToken cancel = default)
         {
-            var cursor = NewCursor();
+            var cursor = NewCursor(cancel);
             var ready = new List<PerfSample>();
             while (!cursor.Done)
             {
@@ -182,8 +184,9 @@ namespace KernelDebug.Perf
             }
         }
 
-        private Cursor NewCursor() => new()
+        private Cursor NewCursor(CancellationToken cancel) => new()
         {
+            Cancel = cancel,
             Offset = _file.DataOffset, End = _file.DataOffset + _file.DataSize,
             Timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0),
         };
@@ -203,13 +206,13 @@ namespace KernelDebug.Perf
                 ushort size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
                 if (size < 8) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} has size {size}");
                 if (off + size > end) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} (type {type}, {size} bytes) runs past the end of the data (truncated?)");
-                Records++;
+                if ((++Records & 0x3fff) == 0) c.Cancel.ThrowIfCancellationRequested();
                 if (type == PerfFormat.RecordCompressed)
                     throw new Native.KernelDebugException($"'{_file.Path}' holds compressed records (perf record -z); decompress it first with: perf inject -i {_file.Path} -o uncompressed.data",
                         "PerfDataCompressed", System.Management.Automation.ErrorCategory.NotImplemented) { Target = _file.Path };
                 if (type == PerfFormat.RecordFinishedRound && c.Timed)
                 {
-                    Flush(c.Pending, c.PreviousRoundMax, ready);
+                    Flush(c.Pending, c.PreviousRoundMax, ready, c.Cancel);
                     c.PreviousRoundMax = c.MaxTime;
                     if (ready.Count > 0) { c.Offset = off + size; return; }
                 }
@@ -231,14 +234,14 @@ namespace KernelDebug.Perf
             }
             c.Offset = off;
             c.Done = true;
-            Flush(c.Pending, ulong.MaxValue, ready);
+            Flush(c.Pending, ulong.MaxValue, ready, c.Cancel);
         }
 
         private static bool Interesting(uint type) => type is PerfFormat.RecordSample or PerfFormat.RecordMmap or PerfFormat.RecordMmap2 or PerfFormat.RecordComm
             or PerfFormat.RecordFork or PerfFormat.RecordExit or PerfFormat.RecordLost or PerfFormat.RecordLostSamples or PerfFormat.RecordKsymbol;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Flush(List<Pending> pending, ulong upTo, List<PerfSample> output)
+        private void Flush(List<Pending> pending, ulong upTo, List<PerfSample> output, CancellationToken cancel)
         {
             if (pending.Count == 0) return;
             var span = CollectionsMarshal.AsSpan(pending);
@@ -247,7 +250,7 @@ namespace KernelDebug.Perf
             while (n < span.Length && span[n].Time <= upTo)
             {
                 if (Process(span[n].Offset) is { } s) output.Add(s);
-                n++;
+                if ((++n & 0x3fff) == 0) cancel.ThrowIfCancellationRequested();
             }
             pending.RemoveRange(0, n);
         }

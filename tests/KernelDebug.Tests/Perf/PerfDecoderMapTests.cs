@@ -126,6 +126,34 @@ public class PerfDecoderMapTests
         finally { File.Delete(path); }
     }
 
+    [Fact]
+    public void CancellationStopsADecodeWithoutFlushRounds()
+    {
+        // No FINISHED_ROUND: the whole file is one batch, so cancellation must be seen inside it.
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kerneldebug-xunit-norounds-{Environment.ProcessId}.data");
+        try
+        {
+            var attr = PerfEventCatalog.Parse("cpu-clock").ToAttr(PerfAttrFlags.SampleIdAll);
+            attr.SampleType = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime |
+                PerfFormat.SamplePeriod | PerfFormat.SampleCallchain;
+            using (var w = new PerfDataWriter(path, new[] { (attr, "cpu-clock", new[] { Id }) }))
+            {
+                for (int i = 0; i < 40_000; i++) w.WriteRecords(Sample(100, User, 0x401000));
+                w.NoteSampleTime(1_000);
+                w.NoteSampleTime(_time);
+                w.Finish(new[] { "test" });
+            }
+            using var file = PerfDataFile.Open(path);
+            Assert.Equal(40_000, new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().Count());
+            using var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            var decoder = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent"));
+            Assert.Throws<OperationCanceledException>(() => decoder.Samples(cancelled.Token).First());
+            Assert.True(decoder.Records < 40_000, $"read {decoder.Records} records after cancellation");
+        }
+        finally { File.Delete(path); }
+    }
+
     private readonly record struct Keyed(int Key, int Order) : IComparable<Keyed>
     {
         public int CompareTo(Keyed other) => Key.CompareTo(other.Key);
