@@ -68,6 +68,22 @@ public class PerfDecoderMapTests
     private byte[] Sample(int pid, ushort misc, ulong ip, params ulong[] chain) =>
         Record(PerfFormat.RecordSample, misc, U64s(Id, ip), Pids(pid, pid), U64s(_time++, 1, (ulong)chain.Length), U64s(chain));
 
+    /// <summary>A perf.data of one cpu-clock attr (IDENTIFIER|IP|TID|TIME|PERIOD|CALLCHAIN, sample_id_all) holding the records.</summary>
+    private string WriteFile(string name, IEnumerable<byte[]> records, bool finishedRound)
+    {
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kerneldebug-xunit-{name}-{Environment.ProcessId}.data");
+        var attr = PerfEventCatalog.Parse("cpu-clock").ToAttr(PerfAttrFlags.SampleIdAll);
+        attr.SampleType = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime |
+            PerfFormat.SamplePeriod | PerfFormat.SampleCallchain;
+        using var w = new PerfDataWriter(path, new[] { (attr, "cpu-clock", new[] { Id }) });
+        foreach (var r in records) w.WriteRecords(r);
+        w.NoteSampleTime(1_000);
+        w.NoteSampleTime(_time);
+        if (finishedRound) w.WriteFinishedRound();
+        w.Finish(new[] { "test" });
+        return path;
+    }
+
     [Fact]
     public void FramesFollowSplitReplacedReannouncedAndForkedMappings()
     {
@@ -90,20 +106,9 @@ public class PerfDecoderMapTests
             Mmap(100, 0x406000, 0x2000, 0, "/nonexistent/d"),                  // replaces where 0x407000 was resolved
             Sample(100, User, 0x407000),
         };
-        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kerneldebug-xunit-maps-{Environment.ProcessId}.data");
+        var path = WriteFile("maps", records, finishedRound: true);
         try
         {
-            var attr = PerfEventCatalog.Parse("cpu-clock").ToAttr(PerfAttrFlags.SampleIdAll);
-            attr.SampleType = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime |
-                PerfFormat.SamplePeriod | PerfFormat.SampleCallchain;
-            using (var w = new PerfDataWriter(path, new[] { (attr, "cpu-clock", new[] { Id }) }))
-            {
-                foreach (var r in records) w.WriteRecords(r);
-                w.NoteSampleTime(1_000);
-                w.NoteSampleTime(_time);
-                w.WriteFinishedRound();
-                w.Finish(new[] { "test" });
-            }
             using var file = PerfDataFile.Open(path);
             var samples = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().ToList();
             Assert.Equal(9, samples.Count);
@@ -130,19 +135,9 @@ public class PerfDecoderMapTests
     public void CancellationStopsADecodeWithoutFlushRounds()
     {
         // No FINISHED_ROUND: the whole file is one batch, so cancellation must be seen inside it.
-        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kerneldebug-xunit-norounds-{Environment.ProcessId}.data");
+        var path = WriteFile("norounds", Enumerable.Range(0, 40_000).Select(_ => Sample(100, User, 0x401000)), finishedRound: false);
         try
         {
-            var attr = PerfEventCatalog.Parse("cpu-clock").ToAttr(PerfAttrFlags.SampleIdAll);
-            attr.SampleType = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime |
-                PerfFormat.SamplePeriod | PerfFormat.SampleCallchain;
-            using (var w = new PerfDataWriter(path, new[] { (attr, "cpu-clock", new[] { Id }) }))
-            {
-                for (int i = 0; i < 40_000; i++) w.WriteRecords(Sample(100, User, 0x401000));
-                w.NoteSampleTime(1_000);
-                w.NoteSampleTime(_time);
-                w.Finish(new[] { "test" });
-            }
             using var file = PerfDataFile.Open(path);
             Assert.Equal(40_000, new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().Count());
             using var cancelled = new CancellationTokenSource();
