@@ -69,7 +69,8 @@ public static class KdBenchReplicate {
         & gcc -O1 -fno-omit-frame-pointer -o $prog (Join-Path $PSScriptRoot '../tests/fixtures/perf/workload.c')
         $seed = Join-Path $work 'seed.data'
         & perf record -g -F 4000 -o $seed -- $prog 3000 10 2000 400000000 1 2>$null | Out-Null
-        $seedCount = (Get-PerfSample $seed | Measure-Object).Count
+        # perf counts the seed's samples (one line each with -F time), so nothing of ours is warm before the timings.
+        $seedCount = @(& perf script -F time -i $seed 2>$null | Where-Object { $_.Trim() }).Count
         $copies = [int][math]::Max(1, [math]::Ceiling($Samples / $seedCount))
         $null = [KdBenchReplicate]::Run($seed, $big, $copies)
         $n = $seedCount * $copies
