@@ -71,7 +71,7 @@ namespace KernelDebug.Perf
         private readonly bool _identifier;
         private readonly Dictionary<int, string> _comms = new();
         private readonly Dictionary<int, MapList> _maps = new();
-        // Resolved frames are cached per mapping (Map.Frames), for the kernel and for addresses outside any mapping:
+        // Resolved frames are cached per mapping (Map.FramesFor), for the kernel and for addresses outside any mapping:
         // a new mapping is a new Map, so a cache never outlives what it was resolved against.
         private readonly Dictionary<ulong, PerfFrame> _kernelFrames = new();
         private readonly Dictionary<ulong, PerfFrame> _unmappedFrames = new();
