@@ -41,6 +41,18 @@ Describe 'Get-PerfSample' {
         ($samples | Where-Object Dso -eq $Workload).Symbol | Should -Contain 'spin_inner'
     }
 
+    It 'gives the same first samples when the pipeline ends early, and decodes the file whole again after' -Skip:(-not $HavePerf) {
+        $data = Join-Path $TestDrive 'first.data'
+        & perf record -g -F 2000 -o $data -- $Workload 300 2 100 100000000 2>$null | Out-Null
+        $all = @(Get-PerfSample -Path $data)
+        $all.Count | Should -BeGreaterThan 20
+        $first = @(Get-PerfSample -Path $data | Select-Object -First 3)
+        ($first | ForEach-Object { '{0} {1:x} {2}' -f $_.Timestamp, $_.Ip, $_.CallChain.Count }) |
+            Should -Be ($all[0..2] | ForEach-Object { '{0} {1:x} {2}' -f $_.Timestamp, $_.Ip, $_.CallChain.Count })
+        # The file is free again and decodes whole: the stopped decoder left nothing behind.
+        @(Get-PerfSample -Path $data).Count | Should -Be $all.Count
+    }
+
     It 'agrees with perf script on a system-wide call-graph recording (99.5% of lines)' -Skip:(-not $HavePerf) {
         $data = Join-Path $TestDrive 'all.data'
         & perf record -a -g -o $data -- $Workload 200 10 100 50000000 2>$null | Out-Null

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using KernelDebug.Perf;
 
@@ -69,8 +71,14 @@ namespace KernelDebug.Perf
         private readonly bool _identifier;
         private readonly Dictionary<int, string> _comms = new();
         private readonly Dictionary<int, MapList> _maps = new();
-        private readonly Dictionary<(int Pid, int Generation, ulong Ip), PerfFrame> _frames = new();
-        private readonly Dictionary<int, int> _generations = new();
+        // Resolved frames are cached per mapping (Map.FramesFor), for the kernel and for addresses outside any mapping:
+        // a new mapping is a new Map, so a cache never outlives what it was resolved against.
+        private readonly Dictionary<ulong, PerfFrame> _kernelFrames = new();
+        private readonly Dictionary<ulong, PerfFrame> _unmappedFrames = new();
+        private readonly Dictionary<(int Pid, ulong Ip), PerfFrame> _jitFrames = new();
+        private int _cacheEpoch, _cachedFrames;
+        private const int MaxCachedFrames = 1 << 20;
+        private PerfFrame[] _chainBuffer = new PerfFrame[128];
 
         /// <summary>Where an attr's sample type puts things in its records.</summary>
         private sealed class Layout
@@ -131,18 +139,65 @@ namespace KernelDebug.Perf
         public long Records { get; private set; }
         public long SampleCount { get; private set; }
 
-        private readonly record struct Pending(ulong Time, long Offset, long Seq);
+        /// <summary>A record waiting for its round to end, ordered by time, then by its place in the file.</summary>
+        private readonly record struct Pending(ulong Time, long Offset, long Seq) : IComparable<Pending>
+        {
+            public int CompareTo(Pending other) => Time != other.Time ? Time.CompareTo(other.Time) : Seq.CompareTo(other.Seq);
+        }
+
+        /// <summary>Where one pass over the records is.</summary>
+        private sealed class Cursor
+        {
+            public long Offset, End, Seq;
+            public ulong MaxTime, PreviousRoundMax;
+            public bool Timed, Done;
+            public readonly List<Pending> Pending = new();
+            // Checked every few thousand records too: a file without flush rounds is one long batch.
+            public CancellationToken Cancel;
+        }
 
         /// <summary>Every sample, in time order within perf's flush rounds (as perf script orders them).</summary>
         public IEnumerable<PerfSample> Samples(CancellationToken cancel = default)
         {
-            bool timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0);
-            var pending = new List<Pending>();
-            ulong maxTime = 0, previousRoundMax = 0;
-            long seq = 0;
-            long end = _file.DataOffset + _file.DataSize;
-            long off = _file.DataOffset;
+            var cursor = NewCursor(cancel);
             var ready = new List<PerfSample>();
+            while (!cursor.Done)
+            {
+                NextBatch(cursor, ready);
+                foreach (var s in ready) yield return s;
+                ready.Clear();
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+
+        /// <summary>The same samples in batches (a flush round each), for a consumer on another thread.</summary>
+        public IEnumerable<PerfSample[]> SampleBatches(CancellationToken cancel = default)
+        {
+            var cursor = NewCursor(cancel);
+            var ready = new List<PerfSample>();
+            while (!cursor.Done)
+            {
+                NextBatch(cursor, ready);
+                if (ready.Count > 0) yield return ready.ToArray();
+                ready.Clear();
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+
+        private Cursor NewCursor(CancellationToken cancel) => new()
+        {
+            Cancel = cancel,
+            Offset = _file.DataOffset, End = _file.DataOffset + _file.DataSize,
+            Timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0),
+        };
+
+        /// <summary>Reads records up to the end of a round (or a batch, for untimed files) and adds their samples to ready.</summary>
+        // The hot path is compiled optimized at once (AggressiveOptimization): a decode in a fresh session would
+        // otherwise spend its first half-second in tier-0 code.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void NextBatch(Cursor c, List<PerfSample> ready)
+        {
+            long off = c.Offset, end = c.End;
             while (off < end)
             {
                 if (off + 8 > end) throw PerfDataFile.Corrupt(_file.Path, $"a record header at offset {off} is cut off (truncated?)");
@@ -151,50 +206,58 @@ namespace KernelDebug.Perf
                 ushort size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
                 if (size < 8) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} has size {size}");
                 if (off + size > end) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} (type {type}, {size} bytes) runs past the end of the data (truncated?)");
-                Records++;
+                if ((++Records & 0x3fff) == 0) c.Cancel.ThrowIfCancellationRequested();
                 if (type == PerfFormat.RecordCompressed)
                     throw new Native.KernelDebugException($"'{_file.Path}' holds compressed records (perf record -z); decompress it first with: perf inject -i {_file.Path} -o uncompressed.data",
                         "PerfDataCompressed", System.Management.Automation.ErrorCategory.NotImplemented) { Target = _file.Path };
-                if (type == PerfFormat.RecordFinishedRound && timed)
+                if (type == PerfFormat.RecordFinishedRound && c.Timed)
                 {
-                    Flush(pending, previousRoundMax, ready);
-                    foreach (var s in ready) yield return s;
-                    ready.Clear();
-                    previousRoundMax = maxTime;
-                    cancel.ThrowIfCancellationRequested();
+                    Flush(c.Pending, c.PreviousRoundMax, ready, c.Cancel);
+                    c.PreviousRoundMax = c.MaxTime;
+                    if (ready.Count > 0) { c.Offset = off + size; return; }
                 }
                 else if (type < 64 && Interesting(type))
                 {
-                    if (!timed) { if (Process(off) is { } s) yield return s; }
+                    if (!c.Timed)
+                    {
+                        if (Process(off) is { } s) ready.Add(s);
+                        if (ready.Count >= 4096) { c.Offset = off + size; return; }
+                    }
                     else
                     {
                         ulong t = TimeOf(type, off, size);
-                        if (t > maxTime) maxTime = t;
-                        pending.Add(new Pending(t, off, seq++));
+                        if (t > c.MaxTime) c.MaxTime = t;
+                        c.Pending.Add(new Pending(t, off, c.Seq++));
                     }
                 }
                 off += size;
             }
-            Flush(pending, ulong.MaxValue, ready);
-            foreach (var s in ready) yield return s;
+            c.Offset = off;
+            c.Done = true;
+            Flush(c.Pending, ulong.MaxValue, ready, c.Cancel);
         }
 
         private static bool Interesting(uint type) => type is PerfFormat.RecordSample or PerfFormat.RecordMmap or PerfFormat.RecordMmap2 or PerfFormat.RecordComm
             or PerfFormat.RecordFork or PerfFormat.RecordExit or PerfFormat.RecordLost or PerfFormat.RecordLostSamples or PerfFormat.RecordKsymbol;
 
-        private void Flush(List<Pending> pending, ulong upTo, List<PerfSample> output)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Flush(List<Pending> pending, ulong upTo, List<PerfSample> output, CancellationToken cancel)
         {
             if (pending.Count == 0) return;
-            pending.Sort((a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : a.Seq.CompareTo(b.Seq));
+            var span = CollectionsMarshal.AsSpan(pending);
+            RunMergeSort.Sort(span, ref _sortScratch);
             int n = 0;
-            while (n < pending.Count && pending[n].Time <= upTo)
+            while (n < span.Length && span[n].Time <= upTo)
             {
-                if (Process(pending[n].Offset) is { } s) output.Add(s);
-                n++;
+                if (Process(span[n].Offset) is { } s) output.Add(s);
+                if ((++n & 0x3fff) == 0) cancel.ThrowIfCancellationRequested();
             }
             pending.RemoveRange(0, n);
         }
 
+        private Pending[]? _sortScratch;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private ulong TimeOf(uint type, long off, int size)
         {
             var r = _file.Span(off, size);
@@ -205,6 +268,7 @@ namespace KernelDebug.Perf
             return U64(r, size - l.TrailerSize + l.TrailerTimeOffset);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfSample? Process(long off)
         {
             var hdr = _file.Span(off, 8);
@@ -227,7 +291,7 @@ namespace KernelDebug.Perf
                     int pid = BinaryPrimitives.ReadInt32LittleEndian(r[8..]), ppid = BinaryPrimitives.ReadInt32LittleEndian(r[12..]);
                     int tid = BinaryPrimitives.ReadInt32LittleEndian(r[16..]), ptid = BinaryPrimitives.ReadInt32LittleEndian(r[20..]);
                     if (_comms.TryGetValue(ptid, out var c) || _comms.TryGetValue(ppid, out c)) _comms[tid] = c;
-                    if (pid != ppid && _maps.TryGetValue(ppid, out var parentMaps)) { _maps[pid] = parentMaps.Clone(); _generations[pid] = _generations.GetValueOrDefault(pid) + 1; }
+                    if (pid != ppid && _maps.TryGetValue(ppid, out var parentMaps)) _maps[pid] = parentMaps.Clone();
                     break;
                 }
                 case PerfFormat.RecordMmap when size >= 40:
@@ -243,9 +307,9 @@ namespace KernelDebug.Perf
                     uint len = BinaryPrimitives.ReadUInt32LittleEndian(r[16..]);
                     bool unregister = (BinaryPrimitives.ReadUInt16LittleEndian(r[22..]) & 1) != 0;
                     var name = CString(r[24..]);
-                    if (unregister) _ksymbols.Remove(new Map(addr, addr + len, 0, name));
+                    if (unregister) _ksymbols.Remove(addr);
                     else _ksymbols.Add(new Map(addr, addr + len, 0, name));
-                    _generations[-1] = _generations.GetValueOrDefault(-1) + 1;
+                    _kernelFrames.Clear();
                     break;
                 }
                 case PerfFormat.RecordLost when size >= 24: Lost += U64(r, 16); break;
@@ -264,7 +328,6 @@ namespace KernelDebug.Perf
 
         private MapList MapsOf(int pid)
         {
-            _generations[pid] = _generations.GetValueOrDefault(pid) + 1; // the caller changes them: cached frames of pid are stale
             if (!_maps.TryGetValue(pid, out var m)) _maps[pid] = m = new MapList();
             return m;
         }
@@ -276,6 +339,7 @@ namespace KernelDebug.Perf
             MapsOf(pid).Add(new Map(start, start + len, pgoff, path));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfSample? Sample(long off, ReadOnlySpan<byte> r, ushort misc)
         {
             var layout = LayoutOf(PerfFormat.RecordSample, r);
@@ -305,40 +369,49 @@ namespace KernelDebug.Perf
                         p += 8 * (1 + Bit(rf, PerfFormat.FormatTotalTimeEnabled) + Bit(rf, PerfFormat.FormatTotalTimeRunning)) + (int)Math.Min(nr, 65536) * per;
                     }
                 }
-                PerfFrame[] chain = Array.Empty<PerfFrame>();
+                if (_cachedFrames > MaxCachedFrames) DropCaches();
                 int mode = misc & PerfFormat.MiscCpuModeMask;
+                bool kernelMode = mode is PerfFormat.MiscKernel or PerfFormat.MiscGuestKernel;
+                _maps.TryGetValue(pid, out var maps);
+                PerfFrame[] chain = Array.Empty<PerfFrame>();
                 if ((st & PerfFormat.SampleCallchain) != 0)
                 {
                     ulong nr = U64(r, p);
                     p += 8;
                     if (nr > (ulong)((size - p) / 8)) throw PerfDataFile.Corrupt(_file.Path, $"the sample at offset {off} claims {nr} call-chain entries");
-                    var frames = new List<PerfFrame>((int)nr);
-                    bool kernel = mode is PerfFormat.MiscKernel or PerfFormat.MiscGuestKernel;
-                    for (int i = 0; i < (int)nr; i++)
+                    var entries = r.Slice(p, (int)nr * 8);
+                    if (_chainBuffer.Length < (int)nr) _chainBuffer = new PerfFrame[(int)nr];
+                    int count = 0;
+                    bool kernel = kernelMode;
+                    for (int i = 0; i < entries.Length; i += 8)
                     {
-                        ulong f = U64(r, p + i * 8);
+                        ulong f = BinaryPrimitives.ReadUInt64LittleEndian(entries[i..]);
                         if (f >= PerfFormat.ContextMax)
                         {
                             if (f == PerfFormat.ContextKernel || f == PerfFormat.ContextGuestKernel) kernel = true;
                             else if (f == PerfFormat.ContextUser || f == PerfFormat.ContextGuestUser) kernel = false;
                             else if (f is not (PerfFormat.ContextHv or PerfFormat.ContextGuest))
                             {
-                                frames.Clear(); // an invalid context: perf drops the whole chain
+                                count = 0; // an invalid context: perf drops the whole chain
                                 break;
                             }
                             continue;
                         }
-                        frames.Add(Resolve(pid, f, kernel));
+                        _chainBuffer[count++] = kernel ? ResolveKernel(f) : ResolveUser(pid, maps, f);
                     }
-                    chain = frames.ToArray();
+                    if (count > 0)
+                    {
+                        chain = new PerfFrame[count];
+                        Array.Copy(_chainBuffer, chain, count);
+                    }
                 }
-                var top = Resolve(pid, ip, mode is PerfFormat.MiscKernel or PerfFormat.MiscGuestKernel);
+                var top = kernelMode ? ResolveKernel(ip) : ResolveUser(pid, maps, ip);
                 SampleCount++;
                 var attr = _file.Attrs.Count == 1 || !_byId.TryGetValue(id, out var a) ? layout.Attr : a.Attr;
                 return new PerfSample
                 {
                     Timestamp = time, ProcessId = pid, ThreadId = tid, Cpu = cpu, Period = period, Event = attr.Name,
-                    Comm = _comms.TryGetValue(tid, out var c) ? c : _comms.TryGetValue(pid, out c) ? c : tid == 0 ? "swapper" : ":" + tid.ToString(CultureInfo.InvariantCulture),
+                    Comm = CommOf(pid, tid),
                     Ip = ip, Symbol = top.Symbol, Dso = top.Dso, Offset = top.Offset, SymbolOffset = top.SymbolOffset, CallChain = chain,
                 };
             }
@@ -348,19 +421,58 @@ namespace KernelDebug.Perf
             }
         }
 
-        private PerfFrame Resolve(int pid, ulong ip, bool kernel)
+        private string CommOf(int pid, int tid)
         {
-            var key = kernel ? (-1, _generations.GetValueOrDefault(-1), ip) : (pid, _generations.GetValueOrDefault(pid), ip);
-            if (_frames.TryGetValue(key, out var f)) return f;
-            f = kernel ? ResolveKernel(ip) : ResolveUser(pid, ip);
-            if (_frames.Count > 1 << 20) _frames.Clear();
-            _frames[key] = f;
-            return f;
+            if (_comms.TryGetValue(tid, out var c) || _comms.TryGetValue(pid, out c)) return c;
+            return tid == 0 ? "swapper" : ":" + tid.ToString(CultureInfo.InvariantCulture);
+        }
+
+        /// <summary>Bounds the caches' memory: a long recording of many short-lived JITs would otherwise grow them without end.</summary>
+        private void DropCaches()
+        {
+            _kernelFrames.Clear();
+            _unmappedFrames.Clear();
+            _jitFrames.Clear();
+            Array.Clear(_hot);
+            _cacheEpoch++;
+            _cachedFrames = 0;
         }
 
         private readonly MapList _ksymbols = new();
 
+        /// <summary>
+        /// The last frame resolved at a slot's addresses, with the mappings (and their version) it was resolved in:
+        /// most frames of a profile repeat, and this answers them without a map search or a dictionary lookup.
+        /// </summary>
+        private struct HotFrame
+        {
+            public ulong Ip;
+            public MapList? Maps;
+            public int Version;
+            public PerfFrame? Frame;
+        }
+
+        private const int HotSlots = 4096;
+        private readonly HotFrame[] _hot = new HotFrame[HotSlots];
+
+        private static int HotSlot(ulong ip) => (int)((ip ^ (ip >> 12) ^ (ip >> 24)) & (HotSlots - 1));
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfFrame ResolveKernel(ulong ip)
+        {
+            ref var hot = ref _hot[HotSlot(ip)];
+            if (hot.Ip == ip && ReferenceEquals(hot.Maps, _ksymbols) && hot.Version == _ksymbols.Version) return hot.Frame!;
+            if (!_kernelFrames.TryGetValue(ip, out var f))
+            {
+                f = ResolveKernelUncached(ip);
+                _kernelFrames[ip] = f;
+                _cachedFrames++;
+            }
+            hot = new HotFrame { Ip = ip, Maps = _ksymbols, Version = _ksymbols.Version, Frame = f };
+            return f;
+        }
+
+        private PerfFrame ResolveKernelUncached(ulong ip)
         {
             if (_ksymbols.Find(ip) is { } k) return new PerfFrame(ip, k.Path, k.Path, ip, ip - k.Start, true);
             var stored = _kernel.Table.Find(ip, out var start);
@@ -369,17 +481,58 @@ namespace KernelDebug.Perf
             return new PerfFrame(ip, KernelSymbols.NameOf(stored), module is null ? "[kernel.kallsyms]" : $"[{module}]", ip, ip - start, true);
         }
 
-        private PerfFrame ResolveUser(int pid, ulong ip)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private PerfFrame ResolveUser(int pid, MapList? maps, ulong ip)
         {
-            if (!_maps.TryGetValue(pid, out var maps) || maps.Find(ip) is not { } map)
-                return new PerfFrame(ip, "[unknown]", "[unknown]", ip, 0, false);
-            if (IsAnonymous(map.Path))
+            // A MapList belongs to one process (a forked child gets a copy), so it stands for the pid too.
+            ref var hot = ref _hot[HotSlot(ip)];
+            if (maps is not null && hot.Ip == ip && ReferenceEquals(hot.Maps, maps) && hot.Version == maps.Version) return hot.Frame!;
+            var f = ResolveUserCached(pid, maps, ip);
+            if (maps is not null) hot = new HotFrame { Ip = ip, Maps = maps, Version = maps.Version, Frame = f };
+            return f;
+        }
+
+        private PerfFrame ResolveUserCached(int pid, MapList? maps, ulong ip)
+        {
+            PerfFrame? f;
+            if (maps?.Find(ip) is not { } map)
             {
-                // perf names anonymous executable memory after the JIT's symbol file and keeps addresses as they are.
-                var jitPath = $"/tmp/perf-{pid}.map";
-                var jit = SymbolCache.GetPerfMap(jitPath).Find(ip, out var jitStart);
-                return new PerfFrame(ip, jit ?? "[unknown]", jitPath, ip, jit is null ? 0 : ip - jitStart, false);
+                if (!_unmappedFrames.TryGetValue(ip, out f))
+                {
+                    _unmappedFrames[ip] = f = new PerfFrame(ip, "[unknown]", "[unknown]", ip, 0, false);
+                    _cachedFrames++;
+                }
+                return f;
             }
+            if (map.Anonymous)
+            {
+                // The JIT's symbol file belongs to the process, and a forked child shares the parent's Map: key by pid.
+                if (!_jitFrames.TryGetValue((pid, ip), out f))
+                {
+                    _jitFrames[(pid, ip)] = f = ResolveJit(pid, ip);
+                    _cachedFrames++;
+                }
+                return f;
+            }
+            var frames = map.FramesFor(_cacheEpoch);
+            if (!frames.TryGetValue(ip, out f))
+            {
+                frames[ip] = f = ResolveInMap(map, ip);
+                _cachedFrames++;
+            }
+            return f;
+        }
+
+        private static PerfFrame ResolveJit(int pid, ulong ip)
+        {
+            // perf names anonymous executable memory after the JIT's symbol file and keeps addresses as they are.
+            var jitPath = $"/tmp/perf-{pid}.map";
+            var jit = SymbolCache.GetPerfMap(jitPath).Find(ip, out var jitStart);
+            return new PerfFrame(ip, jit ?? "[unknown]", jitPath, ip, jit is null ? 0 : ip - jitStart, false);
+        }
+
+        private static PerfFrame ResolveInMap(Map map, ulong ip)
+        {
             ulong mapIp = ip - map.Start + map.Pgoff;
             if (map.Path == "[vdso]")
             {
@@ -389,7 +542,7 @@ namespace KernelDebug.Perf
             }
             if (map.Path.Length == 0 || map.Path[0] == '[' || map.Path.StartsWith("//", StringComparison.Ordinal))
                 return new PerfFrame(ip, "[unknown]", map.Path, mapIp, 0, false);
-            var elf = SymbolCache.Get(map.Path);
+            var elf = map.Symbols ??= SymbolCache.Get(map.Path);
             ulong addr = elf.OffsetToAddress(mapIp);
             var name = elf.Table.Find(addr, out var start);
             return new PerfFrame(ip, name ?? "[unknown]", map.Path, mapIp, name is null ? 0 : addr - start, false);
@@ -398,12 +551,50 @@ namespace KernelDebug.Perf
         private static bool IsAnonymous(string path) =>
             path == "//anon" || path.StartsWith("/dev/zero", StringComparison.Ordinal) || path.StartsWith("/anon_hugepage", StringComparison.Ordinal);
 
-        private readonly record struct Map(ulong Start, ulong End, ulong Pgoff, string Path);
+        /// <summary>
+        /// One mapping, with what was resolved in it: its file's symbols and a frame per address. Pieces of a mapping
+        /// split by a newer one share these (an address resolves the same in either piece).
+        /// </summary>
+        private sealed class Map
+        {
+            private Dictionary<ulong, PerfFrame>? _frames;
+            private int _epoch;
+
+            public Map(ulong start, ulong end, ulong pgoff, string path) : this(start, end, pgoff, path, null) { }
+
+            private Map(ulong start, ulong end, ulong pgoff, string path, Map? from)
+            {
+                Start = start; End = end; Pgoff = pgoff; Path = path; Anonymous = IsAnonymous(path);
+                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; }
+            }
+
+            public ulong Start { get; }
+            public ulong End { get; }
+            public ulong Pgoff { get; }
+            public string Path { get; }
+            public bool Anonymous { get; }
+            public ElfSymbols? Symbols { get; set; }
+
+            public bool SameAs(Map other) => Start == other.Start && End == other.End && Pgoff == other.Pgoff && Path == other.Path;
+
+            /// <summary>A piece of this mapping, keeping what was resolved in it.</summary>
+            public Map Piece(ulong start, ulong end) => new(start, end, Pgoff + (start - Start), Path, this);
+
+            public Dictionary<ulong, PerfFrame> FramesFor(int epoch)
+            {
+                if (_frames is null || _epoch != epoch) { _frames = new Dictionary<ulong, PerfFrame>(); _epoch = epoch; }
+                return _frames;
+            }
+        }
 
         /// <summary>One process's mappings, sorted, a new mapping replacing whatever it overlaps.</summary>
         private sealed class MapList
         {
             private readonly List<Map> _maps = new();
+            private Map? _last;
+
+            /// <summary>Changes whenever the mappings do.</summary>
+            public int Version { get; private set; }
 
             public MapList Clone()
             {
@@ -412,27 +603,47 @@ namespace KernelDebug.Perf
                 return m;
             }
 
-            public void Clear() => _maps.Clear();
-
-            public void Remove(Map map) => _maps.RemoveAll(m => m.Start == map.Start);
+            public void Remove(ulong start)
+            {
+                _maps.RemoveAll(m => m.Start == start);
+                _last = null;
+                Version++;
+            }
 
             public void Add(Map map)
             {
-                var kept = new List<Map>();
-                foreach (var m in _maps)
+                _last = null;
+                // The maps are sorted and disjoint, so their ends are sorted too: the first that ends after the new
+                // start is the first it can overlap.
+                int lo = 0, hi = _maps.Count;
+                while (lo < hi)
                 {
-                    if (m.End <= map.Start || m.Start >= map.End) { kept.Add(m); continue; }
-                    if (m.Start < map.Start) kept.Add(m with { End = map.Start });
-                    if (m.End > map.End) kept.Add(new Map(map.End, m.End, m.Pgoff + (map.End - m.Start), m.Path));
+                    int mid = (lo + hi) >>> 1;
+                    if (_maps[mid].End <= map.Start) lo = mid + 1;
+                    else hi = mid;
                 }
-                kept.Add(map);
-                kept.Sort((a, b) => a.Start.CompareTo(b.Start));
-                _maps.Clear();
-                _maps.AddRange(kept);
+                int first = lo, last = lo;
+                if (first < _maps.Count && _maps[first].SameAs(map)) return; // announced again: keep it and what was resolved in it
+                Version++;
+                while (last < _maps.Count && _maps[last].Start < map.End) last++;
+                Map? before = null, after = null;
+                if (last > first)
+                {
+                    if (_maps[first].Start < map.Start) before = _maps[first].Piece(_maps[first].Start, map.Start);
+                    if (_maps[last - 1].End > map.End) after = _maps[last - 1].Piece(map.End, _maps[last - 1].End);
+                    _maps.RemoveRange(first, last - first);
+                }
+                if (after is not null) _maps.Insert(first, after);
+                _maps.Insert(first, map);
+                if (before is not null) _maps.Insert(first, before);
             }
 
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             public Map? Find(ulong ip)
             {
+                // Consecutive frames are often in one file: try the last hit first.
+                var last = _last;
+                if (last is not null && ip >= last.Start && ip < last.End) return last;
                 int lo = 0, hi = _maps.Count - 1;
                 while (lo <= hi)
                 {
@@ -440,7 +651,7 @@ namespace KernelDebug.Perf
                     var m = _maps[mid];
                     if (ip < m.Start) hi = mid - 1;
                     else if (ip >= m.End) lo = mid + 1;
-                    else return m;
+                    else return _last = m;
                 }
                 return null;
             }

@@ -161,6 +161,7 @@ public sealed unsafe class PerfDataFile : IDisposable
     internal static ulong U64(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);
 
     /// <summary>A checked view of the file.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> Span(long offset, int length)
     {
         if (offset < 0 || length < 0 || offset + length > Length) throw Corrupt(Path, $"a read at {offset}+{length} lies beyond the end of the file (truncated?)");

@@ -1,5 +1,7 @@
+using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
 using ELFSharp.ELF.Segments;
@@ -19,37 +21,49 @@ public sealed class SymbolTable
     public static SymbolTable Empty { get; } = new(new List<(ulong, ulong, string, int)>(), kallsyms: false);
 
     /// <param name="symbols">start, size, name, rank (higher wins a tie at one address: global 2, local 1, weak 0)</param>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal SymbolTable(List<(ulong Start, ulong Size, string Name, int Rank)> symbols, bool kallsyms)
     {
         // As perf: sort (stable, so file order breaks ties), extend zero-size symbols to the next start, then
         // resolve duplicates at one address to the best name.
-        var sorted = symbols.Select((s, i) => (s, i)).OrderBy(x => x.s.Start).ThenBy(x => x.i).Select(x => x.s).ToList();
-        var all = new List<(ulong Start, ulong End, string Name, int Rank)>(sorted.Count);
-        for (int i = 0; i < sorted.Count; i++)
+        var sorted = new Entry[symbols.Count];
+        for (int i = 0; i < sorted.Length; i++) sorted[i] = new Entry(symbols[i].Start, symbols[i].Size, symbols[i].Name, symbols[i].Rank, i);
+        Entry[]? scratch = null;
+        RunMergeSort.Sort(sorted.AsSpan(), ref scratch);
+        var starts = new List<ulong>(sorted.Length);
+        var ends = new List<ulong>(sorted.Length);
+        var names = new List<string>(sorted.Length);
+        var ranks = new List<int>(sorted.Length);
+        for (int i = 0; i < sorted.Length; i++)
         {
             var k = sorted[i];
             ulong end = k.Start + k.Size;
             if (k.Size == 0)
             {
-                if (i + 1 < sorted.Count)
+                if (i + 1 < sorted.Length)
                     end = kallsyms && IsModule(k.Name) != IsModule(sorted[i + 1].Name) ? RoundUp(k.Start + 4096) : sorted[i + 1].Start;
                 else end = RoundUp(k.Start) + 4096;
             }
-            all.Add((k.Start, end, k.Name, k.Rank));
-        }
-        var kept = new List<(ulong Start, ulong End, string Name, int Rank)>(all.Count);
-        foreach (var s in all)
-        {
-            if (kept.Count > 0 && kept[^1].Start == s.Start)
+            int last = starts.Count - 1;
+            if (last >= 0 && starts[last] == k.Start)
             {
-                if (Better(s, kept[^1])) kept[^1] = s;
+                if (Better((k.Start, end, k.Name, k.Rank), (starts[last], ends[last], names[last], ranks[last])))
+                {
+                    ends[last] = end; names[last] = k.Name; ranks[last] = k.Rank;
+                }
                 continue;
             }
-            kept.Add(s);
+            starts.Add(k.Start); ends.Add(end); names.Add(k.Name); ranks.Add(k.Rank);
         }
-        _starts = kept.Select(k => k.Start).ToArray();
-        _ends = kept.Select(k => k.End).ToArray();
-        _names = kept.Select(k => k.Name).ToArray();
+        _starts = starts.ToArray();
+        _ends = ends.ToArray();
+        _names = names.ToArray();
+    }
+
+    /// <summary>A symbol in the order perf sorts them: by address, then by its place in the input.</summary>
+    private readonly record struct Entry(ulong Start, ulong Size, string Name, int Rank, int Index) : IComparable<Entry>
+    {
+        public int CompareTo(Entry other) => Start != other.Start ? Start.CompareTo(other.Start) : Index.CompareTo(other.Index);
     }
 
     private static bool IsModule(string name) => name.Contains('[');
@@ -258,15 +272,25 @@ public sealed class ElfSymbols
 /// <summary>The kernel's symbols from /proc/kallsyms (text, weak, data and bss symbols, as perf keeps them).</summary>
 public sealed class KernelSymbols
 {
-    private KernelSymbols(SymbolTable table, Dictionary<string, ulong> named) { Table = table; _named = named; }
+    private KernelSymbols(SymbolTable table, List<(ulong Address, string Name)> named)
+    {
+        Table = table;
+        _named = new Lazy<Dictionary<string, ulong>>(() =>
+        {
+            var d = new Dictionary<string, ulong>(named.Count, StringComparer.Ordinal);
+            foreach (var (address, name) in named) d.TryAdd(KernelSymbols.NameOf(name), address); // the first of a name wins
+            return d;
+        });
+    }
 
-    private readonly Dictionary<string, ulong> _named;
+    // Built on first use: decoding a perf.data never asks for a name.
+    private readonly Lazy<Dictionary<string, ulong>> _named;
 
     public SymbolTable Table { get; }
 
     public bool Available => Table.Count > 0;
 
-    public ulong? AddressOf(string name) => _named.TryGetValue(name, out var a) ? a : null;
+    public ulong? AddressOf(string name) => _named.Value.TryGetValue(name, out var a) ? a : null;
 
     /// <summary>The module of a kernel symbol name as stored ("name [module]"), or null for the core kernel.</summary>
     public static string? ModuleOf(string stored)
@@ -290,29 +314,35 @@ public sealed class KernelSymbols
         get { lock (Gate) return _current ??= Load("/proc/kallsyms"); }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static KernelSymbols Load(string path)
     {
         var list = new List<(ulong, ulong, string, int)>();
-        var named = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        try
+        var named = new List<(ulong, string)>();
+        byte[] text;
+        try { text = File.ReadAllBytes(path); }
+        catch (IOException) { text = Array.Empty<byte>(); }
+        catch (UnauthorizedAccessException) { text = Array.Empty<byte>(); }
+        ReadOnlySpan<byte> rest = text;
+        while (!rest.IsEmpty)
         {
-            foreach (var line in File.ReadLines(path))
-            {
-                // "ffffffff81000000 T _text" or "ffffffffc0000000 t fn\t[module]"
-                if (line.Length < 20 || line[16] != ' ') continue;
-                if (!ulong.TryParse(line.AsSpan(0, 16), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var addr) || addr == 0) continue;
-                char raw = line[17], type = char.ToUpperInvariant(raw);
-                if (type is not ('T' or 'W' or 'D' or 'B')) continue;
-                int rank = type == 'W' ? 0 : char.IsLower(raw) ? 1 : 2;
-                var rest = line.AsSpan(19);
-                int tab = rest.IndexOf('\t');
-                string name = tab < 0 ? rest.ToString() : $"{rest[..tab]} {rest[(tab + 1)..].Trim()}";
-                named.TryAdd(tab < 0 ? name : rest[..tab].ToString(), addr);
-                list.Add((addr, 0, name, rank));
-            }
+            int nl = rest.IndexOf((byte)'\n');
+            var line = nl < 0 ? rest : rest[..nl];
+            rest = nl < 0 ? ReadOnlySpan<byte>.Empty : rest[(nl + 1)..];
+            // "ffffffff81000000 T _text" or "ffffffffc0000000 t fn\t[module]"
+            if (line.Length < 20 || line[16] != ' ') continue;
+            if (!Utf8Parser.TryParse(line[..16], out ulong addr, out int used, 'x') || used != 16 || addr == 0) continue;
+            byte raw = line[17];
+            byte type = (byte)(raw & ~0x20); // ASCII upper case
+            if (type is not ((byte)'T' or (byte)'W' or (byte)'D' or (byte)'B')) continue;
+            int rank = type == 'W' ? 0 : raw != type ? 1 : 2;
+            var symbol = line[19..];
+            int tab = symbol.IndexOf((byte)'\t');
+            string name = tab < 0 ? Encoding.UTF8.GetString(symbol)
+                : $"{Encoding.UTF8.GetString(symbol[..tab])} {Encoding.UTF8.GetString(symbol[(tab + 1)..]).Trim()}";
+            named.Add((addr, name));
+            list.Add((addr, 0, name, rank));
         }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
         return new KernelSymbols(new SymbolTable(list, kallsyms: true), named);
     }
 }

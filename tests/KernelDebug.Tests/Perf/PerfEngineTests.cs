@@ -57,6 +57,39 @@ public class PerfEngineTests
     }
 
     [Fact]
+    public void KallsymsAreReadAsPerfKeepsThem()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"kerneldebug-xunit-kallsyms-{Environment.ProcessId}");
+        try
+        {
+            File.WriteAllText(path, string.Join("\n",
+                "0000000000000000 A fixed_percpu_data",            // zero address: dropped
+                "ffffffff81000000 T _text",
+                "ffffffff81000000 T startup_64",                   // same address: the later one keeps a size after the end fix-up and wins
+                "ffffffff81000100 t local_fn",
+                "ffffffff81000200 r rodata_thing",                 // read-only data: not kept
+                "ffffffff81000300 W weak_fn",
+                "ffffffff81000400 D some_data",
+                "ffffffffc0000000 t mod_fn\t[e1000]",
+                "ffffffffc0000100 T mod_other\t[e1000]",
+                "short line") + "\n");
+            var k = KernelSymbols.Load(path);
+            Assert.Equal("startup_64", k.Table.Find(0xffffffff81000010, out var start));
+            Assert.Equal(0xffffffff81000000UL, start);
+            Assert.Equal("local_fn", k.Table.Find(0xffffffff81000250, out _)); // rodata_thing is not a symbol: local_fn extends over it
+            Assert.Equal("weak_fn", k.Table.Find(0xffffffff81000300, out _));
+            var stored = k.Table.Find(0xffffffffc0000008, out _)!;
+            Assert.Equal(("mod_fn", "e1000"), (KernelSymbols.NameOf(stored), KernelSymbols.ModuleOf(stored)));
+            Assert.Equal(0xffffffff81000000UL, k.AddressOf("_text"));
+            Assert.Equal(0xffffffffc0000100UL, k.AddressOf("mod_other"));
+            Assert.Null(k.AddressOf("rodata_thing"));
+            Assert.Null(k.AddressOf("fixed_percpu_data"));
+            Assert.False(KernelSymbols.Load(path + ".missing").Available);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void PmuFormatBitsAreScattered()
     {
         var config = new ulong[4];
