@@ -164,6 +164,71 @@ int main(void) {
     }
 }
 
+Describe 'Probe placement (x86_64)' -Skip:(-not ($HasUprobes -and $HasGcc -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64')) {
+    BeforeAll {
+        # Functions whose first instruction the kernel single-steps (test, endbr64, sub) or emulates (push), and one
+        # entered past its first instruction by a jump from another function: its probe must stay at the entry.
+        $source = Join-Path $Work 'placement.c'
+        Set-Content $source @'
+__asm__(
+    ".text\n"
+    ".globl kd_push\n .type kd_push,@function\nkd_push:\n push %rbp\n pop %rbp\n mov %rdi,%rax\n ret\n .size kd_push,.-kd_push\n"
+    ".globl kd_test\n .type kd_test,@function\nkd_test:\n test %rdi,%rdi\n je 1f\n1: mov %rdi,%rax\n ret\n .size kd_test,.-kd_test\n"
+    ".globl kd_endbr\n .type kd_endbr,@function\nkd_endbr:\n endbr64\n push %rbx\n pop %rbx\n mov %rdi,%rax\n ret\n .size kd_endbr,.-kd_endbr\n"
+    ".globl kd_entered\n .type kd_entered,@function\nkd_entered:\n test %rdi,%rdi\n.Lkd_inside:\n je 1f\n1: mov %rdi,%rax\n ret\n .size kd_entered,.-kd_entered\n"
+    ".globl kd_tail\n .type kd_tail,@function\nkd_tail:\n xor %eax,%eax\n cmp %rax,%rdi\n jmp .Lkd_inside\n .size kd_tail,.-kd_tail\n"
+    ".globl kd_sub\n .type kd_sub,@function\nkd_sub:\n sub $8,%rsp\n add $8,%rsp\n jmp 1f\n1: mov %rdi,%rax\n ret\n .size kd_sub,.-kd_sub\n"
+    ".globl kd_argreg\n .type kd_argreg,@function\nkd_argreg:\n mov $7,%esi\n jmp 1f\n1: mov %rdi,%rax\n ret\n .size kd_argreg,.-kd_argreg\n"
+);
+long kd_push(long), kd_test(long), kd_endbr(long), kd_entered(long), kd_tail(long), kd_sub(long), kd_argreg(long);
+int main(void) {
+    long s = 0;
+    for (long i = 1; i <= 3; i++) s += kd_push(i);
+    for (long i = 1; i <= 4; i++) s += kd_test(100 + i);
+    for (long i = 1; i <= 5; i++) s += kd_endbr(i);
+    for (long i = 1; i <= 2; i++) s += kd_entered(i);
+    for (long i = 1; i <= 3; i++) s += kd_tail(i);
+    for (long i = 1; i <= 2; i++) s += kd_sub(i);
+    s += kd_argreg(1);
+    return s == 0;
+}
+'@
+        $script:Placement = Join-Path $Work 'placement'
+        & gcc -O1 -rdynamic -o $Placement $source
+        $script:PlacementLog = Measure-LibraryCall -Command $Placement -Library $Placement -Function kd_* -Verbose 4>&1
+    }
+
+    It 'moves a probe past a safe prefix to an emulated instruction, and keeps it at the entry otherwise' {
+        $verbose = @($PlacementLog | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
+        $verbose | Should -Contain 'kd_push: probes at +0 (push, emulated by the kernel).'
+        $verbose | Should -Contain 'kd_test: probes at +3 (je, emulated by the kernel).'
+        $verbose | Should -Contain 'kd_endbr: probes at +4 (push, emulated by the kernel).'
+        # A jump from kd_tail lands at +3: moving there would count kd_tail's calls as kd_entered's.
+        $verbose | Should -Contain 'kd_entered: probes at +0 (test, single-stepped out of line).'
+        $verbose | Should -Contain 'kd_sub: probes at +0 (sub, single-stepped out of line).'
+        $verbose | Should -Contain 'kd_argreg: probes at +0 (mov, single-stepped out of line).'
+    }
+
+    It 'still counts each call exactly once' {
+        $counts = @{}
+        $PlacementLog | Where-Object { $_ -is [KernelDebug.LibraryCallSummary] } | ForEach-Object { $counts[$_.Function] = $_.Calls }
+        $counts['kd_push'] | Should -Be 3
+        $counts['kd_test'] | Should -Be 4
+        $counts['kd_endbr'] | Should -Be 5
+        $counts['kd_entered'] | Should -Be 2
+        $counts['kd_tail'] | Should -Be 3
+        $counts['kd_sub'] | Should -Be 2
+        $counts['kd_argreg'] | Should -Be 1
+    }
+
+    It 'fetches the arguments and return value at a moved probe' {
+        $calls = @(Get-LibraryCallTrace -Command $Placement -Library $Placement -Function kd_test)
+        $calls.Count | Should -Be 4
+        $calls.ForEach({ $_.Arguments[0].Raw }) | Should -Be @(101, 102, 103, 104)
+        $calls.ForEach({ $_.ReturnRaw }) | Should -Be @(101, 102, 103, 104)
+    }
+}
+
 Describe 'Measure-LibraryCall' -Skip:(-not ($HasUprobes -and $HasGcc -and $HasLtrace)) {
     It 'counts calls as ltrace -c does on the lazy-binding build' {
         $theirs = Get-LtraceCount $Lazy
