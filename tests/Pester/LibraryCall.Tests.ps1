@@ -229,6 +229,51 @@ int main(void) {
     }
 }
 
+Describe 'Orphan sweep' -Skip:(-not $HasUprobes) {
+    BeforeAll {
+        function Get-ProbesOf([int] $Owner) { @(Get-Content (Join-Path $TraceFs 'uprobe_events') | Where-Object { $_ -match "kerneldebug_$Owner/" }) }
+        function Get-InstancesOf([int] $Owner) { @(Get-ChildItem (Join-Path $TraceFs 'instances') -Name | Where-Object { $_ -like "kerneldebug_$($Owner)_*" }) }
+        function Start-ChildPwsh([string] $Command) {
+            # As Invoke-ChildPwsh, but not waited for.
+            $self = [Environment]::ProcessPath
+            $info = [Diagnostics.ProcessStartInfo]::new($self)
+            if ((Split-Path $self -Leaf) -eq 'dotnet') { $info.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+            foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Command) { $info.ArgumentList.Add($a) }
+            $info.RedirectStandardOutput = $true
+            [Diagnostics.Process]::Start($info)
+        }
+    }
+
+    It 'removes the probes and instance of a pwsh killed mid-trace (SIGKILL), and keeps those of live processes' {
+        $sleeper = Start-Process /bin/sleep -ArgumentList 120 -PassThru
+        $live = $null
+        try {
+            $child = Start-ChildPwsh "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Get-LibraryCallTrace -ProcessId $($sleeper.Id) -Function malloc, free | Out-Null"
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while (((Get-ProbesOf $child.Id).Count -lt 4 -or (Get-InstancesOf $child.Id).Count -lt 1) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            (Get-ProbesOf $child.Id).Count | Should -Be 4
+            $orphans = @(Get-InstancesOf $child.Id)
+            $orphans.Count | Should -Be 1
+            $child.Kill()   # SIGKILL: no cleanup runs in the child
+            $child.WaitForExit()
+            (Get-ProbesOf $child.Id).Count | Should -Be 4 -Because 'a killed session cannot clean up'
+
+            # An instance of a live process (the sleeper, started before it was made) stays.
+            $live = New-Item -ItemType Directory (Join-Path $TraceFs "instances/kerneldebug_$($sleeper.Id)_1")
+            $log = @(Measure-LibraryCall -Command /bin/true -Function malloc -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
+            $log | Should -Contain "Removed the instance $($orphans[0]) left by process $($child.Id), which is gone."
+            @($log | Where-Object { $_ -like "Removed the probe kerneldebug_$($child.Id)/* left by process $($child.Id), which is gone." }).Count | Should -Be 4
+            Get-ProbesOf $child.Id | Should -BeNullOrEmpty
+            Get-InstancesOf $child.Id | Should -BeNullOrEmpty
+            Test-Path $live.FullName | Should -BeTrue
+        }
+        finally {
+            if ($live -and (Test-Path $live.FullName)) { [IO.Directory]::Delete($live.FullName) }
+            Stop-Process -Id $sleeper.Id -ErrorAction Ignore
+        }
+    }
+}
+
 Describe 'Measure-LibraryCall' -Skip:(-not ($HasUprobes -and $HasGcc -and $HasLtrace)) {
     It 'counts calls as ltrace -c does on the lazy-binding build' {
         $theirs = Get-LtraceCount $Lazy

@@ -71,6 +71,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
 
     protected override void EndProcessing()
     {
+        this.SweepOrphans();
         try
         {
             int? target = _pids.Count > 0 ? _pids[0] : null;
