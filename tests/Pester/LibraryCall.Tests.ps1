@@ -139,6 +139,21 @@ int main(void) {
         finally { Stop-Process -Id $p.Id -ErrorAction Ignore }
     }
 
+    It 'traces an indirect function (IFUNC: glibc''s strlen) at the implementation the resolver picks, not at the resolver' {
+        $source = Join-Path $Work 'ifunc.c'
+        Set-Content $source @'
+#include <string.h>
+int main(int argc, char **argv) { size_t n = 0; for (int i = 1; i < argc; i++) n += strlen(argv[i]); return n == 0; }
+'@
+        $program = Join-Path $Work 'ifunc'
+        & gcc -O0 -fno-builtin -o $program $source
+        $calls = @(Get-LibraryCallTrace -Command $program -ArgumentList abc, hello, x -Function strlen -WarningVariable warnings)
+        $warnings | Should -BeNullOrEmpty
+        $calls.Count | Should -Be 3
+        $calls.ForEach({ $_.Arguments[0].Value }) | Should -Be @('abc', 'hello', 'x')
+        $calls.ForEach({ $_.ReturnValue }) | Should -Be @(3, 5, 1)
+    }
+
     It 'removes its probes and instance when stopped mid-run (Ctrl+C)' {
         $ps = [powershell]::Create()
         try {

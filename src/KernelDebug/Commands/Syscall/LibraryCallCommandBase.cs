@@ -80,7 +80,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             IReadOnlyList<ProbePoint> points;
             using (var elf = ElfSymbolResolver.Open(path))
             {
-                functions = LibraryResolver.MatchFunctions(elf, Function);
+                functions = IfuncTargets.Resolve(elf, LibraryResolver.MatchFunctions(elf, Function), WriteWarning);
                 points = EntryProbePlacement.Choose(path, functions, elf.Symbols, System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture);
             }
             WriteVerbose($"Tracing {functions.Count} function(s) of {path}.");
