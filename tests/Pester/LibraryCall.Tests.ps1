@@ -261,7 +261,7 @@ Describe 'Orphan sweep' -Skip:(-not $HasUprobes) {
 
     It 'removes the probes and instance of a pwsh killed mid-trace (SIGKILL), and keeps those of live processes' {
         $sleeper = Start-Process /bin/sleep -ArgumentList 120 -PassThru
-        $live = $null
+        $live = $reused = $null
         try {
             $child = Start-ChildPwsh "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Get-LibraryCallTrace -ProcessId $($sleeper.Id) -Function malloc, free | Out-Null"
             $deadline = [DateTime]::UtcNow.AddSeconds(60)
@@ -273,17 +273,22 @@ Describe 'Orphan sweep' -Skip:(-not $HasUprobes) {
             $child.WaitForExit()
             (Get-ProbesOf $child.Id).Count | Should -Be 4 -Because 'a killed session cannot clean up'
 
-            # An instance of a live process (the sleeper, started before it was made) stays.
+            # An instance of a live process (the sleeper, started before it was made) stays; one made before the sleeper
+            # started (backdated) was another process's that had the same pid, and goes.
             $live = New-Item -ItemType Directory (Join-Path $TraceFs "instances/kerneldebug_$($sleeper.Id)_1")
+            $reused = New-Item -ItemType Directory (Join-Path $TraceFs "instances/kerneldebug_$($sleeper.Id)_2")
+            $reused.LastWriteTimeUtc = [DateTime]::UtcNow.AddDays(-1)
             $log = @(Measure-LibraryCall -Command /bin/true -Function malloc -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
             $log | Should -Contain "Removed the instance $($orphans[0]) left by process $($child.Id), which is gone."
             @($log | Where-Object { $_ -like "Removed the probe kerneldebug_$($child.Id)/* left by process $($child.Id), which is gone." }).Count | Should -Be 4
             Get-ProbesOf $child.Id | Should -BeNullOrEmpty
             Get-InstancesOf $child.Id | Should -BeNullOrEmpty
             Test-Path $live.FullName | Should -BeTrue
+            $log | Should -Contain "Removed the instance kerneldebug_$($sleeper.Id)_2 left by process $($sleeper.Id), whose pid now belongs to a process started after it was made."
+            Test-Path $reused.FullName | Should -BeFalse
         }
         finally {
-            if ($live -and (Test-Path $live.FullName)) { [IO.Directory]::Delete($live.FullName) }
+            foreach ($made in $live, $reused) { if ($made -and (Test-Path $made.FullName)) { [IO.Directory]::Delete($made.FullName) } }
             Stop-Process -Id $sleeper.Id -ErrorAction Ignore
         }
     }

@@ -37,13 +37,13 @@ public static class OrphanSweep
         foreach (var (name, pid) in instances)
         {
             var path = Path.Combine(traceFs, "instances", name);
-            if (!IsGone(pid, CreatedAt(path), nested)) continue;
+            if (WhyGone(pid, CreatedAt(path), nested) is not { } why) continue;
             try
             {
                 // Remove() stops tracing and disables its events before the rmdir.
                 FtraceInstance.Get(name).Remove();
                 removed++;
-                log?.Invoke($"Removed the instance {name} left by process {pid}, which is gone.");
+                log?.Invoke($"Removed the instance {name} left by process {pid}, {why}.");
             }
             catch (KernelDebugException e) when (e.Category == System.Management.Automation.ErrorCategory.ObjectNotFound) { }
             catch (KernelDebugException e) { log?.Invoke($"Could not remove the orphaned instance {name}: {e.Message}"); }
@@ -52,12 +52,12 @@ public static class OrphanSweep
         foreach (var (probe, pid) in probes)
         {
             var path = Path.Combine(traceFs, "events", probe.Group, probe.Name);
-            if (!IsGone(pid, CreatedAt(path), nested)) continue;
+            if (WhyGone(pid, CreatedAt(path), nested) is not { } why) continue;
             try
             {
                 events.Remove(probe, force: true);
                 removed++;
-                log?.Invoke($"Removed the probe {probe.Group}/{probe.Name} left by process {pid}, which is gone.");
+                log?.Invoke($"Removed the probe {probe.Group}/{probe.Name} left by process {pid}, {why}.");
             }
             catch (KernelDebugException e) when (e.Category == System.Management.Automation.ErrorCategory.ObjectNotFound) { }
             catch (KernelDebugException e) { log?.Invoke($"Could not remove the orphaned probe {probe.Group}/{probe.Name}: {e.Message}"); }
@@ -95,12 +95,14 @@ public static class OrphanSweep
         return list;
     }
 
-    private static bool IsGone(int pid, DateTime? created, Lazy<HashSet<int>> nested)
+    /// <summary>Why the owner is certainly gone, or null when it may live.</summary>
+    private static string? WhyGone(int pid, DateTime? created, Lazy<HashSet<int>> nested)
     {
         var stat = ControlFile.TryReadText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat", out _);
-        if (stat is null) return !nested.Value.Contains(pid);
+        if (stat is null) return nested.Value.Contains(pid) ? null : "which is gone";
         // The pid is in use: by the owner, unless that process started after the object was made (the pid was reused).
-        return created is { } c && StartTime(stat) is { } started && started > c + StartTimeSlack;
+        return created is { } c && StartTime(stat) is { } started && started > c + StartTimeSlack
+            ? "whose pid now belongs to a process started after it was made" : null;
     }
 
     /// <summary>Pids that processes have inside nested pid namespaces (the last NSpid field when there are several).</summary>
