@@ -4,7 +4,7 @@
 .DESCRIPTION
     Compiles a program making -Count malloc and -Count free calls (lazy PLT binding, so ltrace sees them) that times its
     own loop (wall clock and its own CPU time, which includes the time the kernel spends in its uprobe traps), so that
-    start-up and probe set-up costs stay out. Runs, side by side in one run, best of -Repeat each:
+    start-up and probe set-up costs stay out. Runs, side by side in one run, in turns, the lowest of -Repeat runs each:
       bare                          no probes
       raw uprobe                    one uprobe per function through tracefs, nobody reading: the floor of any uprobe tracer
       raw uretprobe                 one uretprobe per function (the entry breakpoint that hijacks the return, and the return)
@@ -86,37 +86,39 @@ int main(int argc, char **argv) {
         }
     }
 
-    function Measure-Variant([scriptblock] $Run, [int] $Traced = $calls, [int] $Times = $Repeat) {
-        # Best of $Times by the program's own loop time; also the whole command's wall time.
-        $best = $null
-        for ($i = 0; $i -lt $Times; $i++) {
-            Remove-Item $result -ErrorAction Ignore
-            $sw = [Diagnostics.Stopwatch]::StartNew()
-            & $Run | Out-Null
-            $total = $sw.Elapsed.TotalSeconds
-            $wall, $cpu = (Get-Content $result) -split ' ' | ForEach-Object { [double] $_ }
-            if ($null -eq $best -or $wall -lt $best.Wall) { $best = [pscustomobject]@{ Wall = $wall; Cpu = $cpu; Total = $total; Calls = $Traced } }
-        }
-        $best
+    # The variants run in turns (one run of each, $Repeat times over) so that the host's changing load hits them alike;
+    # each keeps its lowest wall and lowest CPU time.
+    $variants = [ordered]@{
+        'bare'                          = @{ Run = { & $program $result } }
+        'raw uprobe'                    = @{ Run = { Invoke-Raw -Kinds p { & $program $result } } }
+        'raw uretprobe'                 = @{ Run = { Invoke-Raw -Kinds r { & $program $result } } }
+        'raw uprobe+uretprobe'          = @{ Run = { Invoke-Raw -Kinds p, r { & $program $result } } }
+        'raw uprobe+uretprobe, read'    = @{ Run = { Invoke-Raw -Kinds p, r -Read { & $program $result } } }
+        'raw uprobe+uretprobe at +0'    = @{ Run = { Invoke-Raw -Kinds p, r -AtEntry { & $program $result } } }
+        'Measure-LibraryCall'           = @{ Run = { Measure-LibraryCall -Command $program -ArgumentList $result -Function malloc, free } }
+        'Get-LibraryCallTrace'          = @{ Run = { Get-LibraryCallTrace -Command $program -ArgumentList $result -Function malloc, free } }
+        'ltrace -c'                     = @{ Run = { & ltrace -c -o /dev/null -e malloc+free $program $result }; Times = [math]::Min($Repeat, 2) }
+        'raw uprobe+uretprobe, malloc only' = @{ Run = { Invoke-Raw -Kinds p, r -Only malloc { & $program $result } }; Traced = $Count }
     }
-
-    $rows = [ordered]@{}
-    $rows['bare'] = Measure-Variant { & $program $result }
-    $rows['raw uprobe'] = Measure-Variant { Invoke-Raw -Kinds p { & $program $result } }
-    $rows['raw uretprobe'] = Measure-Variant { Invoke-Raw -Kinds r { & $program $result } }
-    $rows['raw uprobe+uretprobe'] = Measure-Variant { Invoke-Raw -Kinds p, r { & $program $result } }
-    $rows['raw uprobe+uretprobe, read'] = Measure-Variant { Invoke-Raw -Kinds p, r -Read { & $program $result } }
-    $rows['raw uprobe+uretprobe at +0'] = Measure-Variant { Invoke-Raw -Kinds p, r -AtEntry { & $program $result } }
-    $rows['Measure-LibraryCall'] = Measure-Variant { Measure-LibraryCall -Command $program -ArgumentList $result -Function malloc, free }
-    $rows['Get-LibraryCallTrace'] = Measure-Variant { Get-LibraryCallTrace -Command $program -ArgumentList $result -Function malloc, free }
-    $rows['ltrace -c'] = Measure-Variant { & ltrace -c -o /dev/null -e malloc+free $program $result } -Times ([math]::Min($Repeat, 2))
-    $rows['raw uprobe+uretprobe, malloc only'] = Measure-Variant { Invoke-Raw -Kinds p, r -Only malloc { & $program $result } } -Traced $Count
     if (Get-Command bpftrace -ErrorAction Ignore) {
         $bt = "uprobe:${libc}:malloc /pid == cpid/ { @start[tid] = nsecs; } uretprobe:${libc}:malloc /pid == cpid/ { @ns = sum(nsecs - @start[tid]); @calls = count(); }"
-        $rows['bpftrace in-kernel timing, malloc only'] = Measure-Variant { & bpftrace -e $bt -c "$program $result" 2>&1 } -Traced $Count
+        $variants['bpftrace in-kernel timing, malloc only'] = @{ Run = { & bpftrace -e $bt -c "$program $result" 2>&1 }; Traced = $Count }
+    }
+    $rows = [ordered]@{}
+    for ($i = 0; $i -lt $Repeat; $i++) {
+        foreach ($v in $variants.GetEnumerator()) {
+            if ($i -ge ($v.Value.Times ?? $Repeat)) { continue }
+            Remove-Item $result -ErrorAction Ignore
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            & $v.Value.Run | Out-Null
+            $total = $sw.Elapsed.TotalSeconds
+            $wall, $cpu = (Get-Content $result) -split ' ' | ForEach-Object { [double] $_ }
+            $best = $rows[$v.Key] ??= [pscustomobject]@{ Wall = $wall; Cpu = $cpu; Total = $total; Calls = $v.Value.Traced ?? $calls }
+            $best.Wall = [math]::Min($best.Wall, $wall); $best.Cpu = [math]::Min($best.Cpu, $cpu); $best.Total = [math]::Min($best.Total, $total)
+        }
     }
 
-    "Kernel $([Environment]::OSVersion.Version), $([Environment]::ProcessorCount) CPUs; $calls calls ($Count malloc + $Count free) timed inside the program, best of $Repeat; probe points:"
+    "Kernel $([Environment]::OSVersion.Version), $([Environment]::ProcessorCount) CPUs; $calls calls ($Count malloc + $Count free) timed inside the program, best of $Repeat runs taken in turns; probe points:"
     $placed | ForEach-Object { "  $($_.Name): $($_.Why)" }
     $bare = $rows['bare']
     $ltraceUs = ($rows['ltrace -c'].Wall - $bare.Wall) / 1000 / $calls
