@@ -74,7 +74,8 @@ public static class OrphanSweep
         foreach (var d in Directory.EnumerateDirectories(dir))
         {
             var name = Path.GetFileName(d);
-            if (Naming.OwnerProcessId(name) is { } pid && pid != Naming.ProcessId && name.Count(c => c == '_') == 2) list.Add((name, pid));
+            if (System.Text.RegularExpressions.Regex.IsMatch(name, $"^{Naming.Prefix}_[0-9]+_[0-9]+$") &&
+                Naming.OwnerProcessId(name) is { } pid && pid != Naming.ProcessId) list.Add((name, pid));
         }
         return list;
     }

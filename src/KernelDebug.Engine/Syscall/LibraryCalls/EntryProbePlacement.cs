@@ -33,10 +33,23 @@ public static class EntryProbePlacement
         Register.RDI, Register.RSI, Register.RDX, Register.RCX, Register.R8, Register.R9, Register.RSP,
     };
 
+    // Choices per file version and function: the sweep of a whole library for references takes 50-150 ms.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, DateTime Modified, long Length, ulong Address), ProbePoint> Chosen = new();
+
     public static IReadOnlyList<ProbePoint> Choose(string path, IReadOnlyList<ElfSymbol> functions, IEnumerable<ElfSymbol> allSymbols, Architecture architecture)
     {
+        if (architecture != Architecture.X64) return functions.Select(f => new ProbePoint(f.FileOffset, 0, false, "entry")).ToArray();
+        var file = new FileInfo(path);
+        (string, DateTime, long, ulong) Key(ElfSymbol f) => (file.FullName, file.LastWriteTimeUtc, file.Length, f.Address);
+        if (functions.All(f => Chosen.ContainsKey(Key(f)))) return functions.Select(f => Chosen[Key(f)]).ToArray();
+        var chosen = ChooseUncached(path, functions, allSymbols);
+        for (int i = 0; i < functions.Count; i++) Chosen[Key(functions[i])] = chosen[i];
+        return chosen;
+    }
+
+    private static ProbePoint[] ChooseUncached(string path, IReadOnlyList<ElfSymbol> functions, IEnumerable<ElfSymbol> allSymbols)
+    {
         var entries = functions.Select(f => new ProbePoint(f.FileOffset, 0, false, "entry")).ToArray();
-        if (architecture != Architecture.X64) return entries;
         var text = ExecutableSegments.Load(path);
         if (text is null) return entries;
 
