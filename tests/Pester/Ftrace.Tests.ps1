@@ -347,6 +347,24 @@ Describe 'Invoke-Ftrace' -Skip:(-not $HasInstances) {
         $trees | Where-Object { $_ -is [KernelDebug.FunctionGraphCall] -and $_.IsComplete } | Should -Not -BeNullOrEmpty
     }
 
+    It 'records in an instance it is given and puts back every setting it changed' {
+        $i = New-FtraceInstance -Clock global -BufferSizeKb 256
+        try {
+            $d = "$TraceFs/instances/$($i.Name)"
+            [KernelDebug.Host.ControlFile]::Append("$d/set_event_pid", "$PID")
+            [KernelDebug.Host.ControlFile]::Append("$d/events/sched/sched_process_exit/filter", 'prio > 1000')
+            $files = 'tracing_on', 'trace_clock', 'buffer_size_kb', 'options/event-fork', 'set_event_pid', 'set_event', 'events/sched/sched_process_exec/filter', 'events/sched/sched_process_exit/filter'
+            $before = $files | ForEach-Object { Read-TraceFile "$d/$_" }
+            $t = 'the caller''s own $t'
+            $r = Invoke-Ftrace -Instance $i.Name -Command /bin/true -Event sched:sched_process_exec, sched:sched_process_exit -Filter 'common_pid > 0'
+            $t | Should -Be 'the caller''s own $t' -Because 'the cmdlet must not set variables in the caller''s scope'
+            @($r | Where-Object Name -eq sched_process_exec).filename | Should -Be '/bin/true'
+            @($r | Where-Object Name -eq sched_process_exit).Count | Should -Be 1
+            for ($n = 0; $n -lt $files.Count; $n++) { Read-TraceFile "$d/$($files[$n])" | Should -Be $before[$n] -Because "$($files[$n]) is put back" }
+        }
+        finally { Remove-FtraceInstance $i }
+    }
+
     It 'says what is missing when asked for nothing, or for a program that does not exist' {
         { Invoke-Ftrace -Command /bin/true -ErrorAction Stop } | Should -Throw -ErrorId 'NothingToTrace*'
         { Invoke-Ftrace -Command /no/such/program -Event sched:sched_switch -ErrorAction Stop } | Should -Throw -ErrorId 'CommandNotFound*'

@@ -1,11 +1,7 @@
 # Dot-sourced by the KernelVm.*.Tests.ps1 files, which run only inside the debug-kernel guest (tests/vm/Invoke-VmTest.ps1).
-# These are the raw tracefs/debugfs mechanisms the area cmdlets are built on, written through the engine's own
-# O_APPEND writer (ControlFile) and named after what they do. Each one stands in for a cmdlet of an area branch:
-# when the cmdlet lands, replace the call in the test (or the body here) by the cmdlet and keep the assertions.
-#   New-RawInstance/Remove-RawInstance      -> the private instance every trace cmdlet makes for itself
-#   Add-RawProbe/Remove-RawProbe            -> New-Kprobe / New-Eprobe, Remove-* (probes area)
-#   Set-RawTracer, Add-RawFilter            -> Set-FtraceTracer, Set-FtraceFilter (ftrace area)
-#   Invoke-RawKmemleakScan, Read-RawKernelLog -> Invoke-KmemleakScan, Get-KasanReport (memory area)
+# The raw tracefs/debugfs access the tests need beside the cmdlets: the kernel's own verdict on a definition (the errno
+# of a raw write, error_log), checks of the files the cmdlets change, hist triggers (no cmdlet), LKDTM's trigger.
+# Writes go through the engine's own O_APPEND writer (ControlFile).
 . (Join-Path $PSScriptRoot 'Common.ps1')
 $null = Get-KernelDebugCapability -Name TraceFs    # loads the engine assembly, so its types resolve below
 $script:KdGroup = [KernelDebug.Host.Naming]::ProcessGroup
@@ -32,17 +28,6 @@ function Remove-RawInstance([string] $Path) {
     if ($Path -and (Test-Path $Path)) { [System.IO.Directory]::Delete($Path, $false) }
 }
 
-function Add-RawProbe([string] $File, [string] $Definition) { Add-RawLine (Join-Path $TraceFs $File) $Definition }
-
-function Remove-RawProbe([string] $File, [string] $Event) {
-    # "-:group/event"; the event must be disabled everywhere first.
-    if (Test-Path (Join-Path $TraceFs "events/$Event")) { Add-RawLine (Join-Path $TraceFs $File) "-:$Event" }
-}
-
-function Set-RawEventEnable([string] $Instance, [string] $Event, [bool] $On) {
-    Add-RawLine (Join-Path $Instance "events/$Event/enable") ([int] $On).ToString()
-}
-
 function Invoke-Traced([string] $FilePath, [string[]] $ArgumentList) {
     # Runs a program to completion and returns its pid: the trace lines it caused carry "comm-pid".
     $psi = [System.Diagnostics.ProcessStartInfo]::new($FilePath)
@@ -53,22 +38,6 @@ function Invoke-Traced([string] $FilePath, [string[]] $ArgumentList) {
     $p.WaitForExit()
     if ($p.ExitCode -ne 0) { throw "$FilePath $($ArgumentList -join ' ') exited with $($p.ExitCode): $err" }
     return $p.Id
-}
-
-function Invoke-RawKmemleakScan {
-    Add-RawLine (Join-Path $DebugFs 'kmemleak') 'scan'
-    $text = Read-RawFile (Join-Path $DebugFs 'kmemleak')
-    # One record per "unreferenced object 0x... (size N):" block.
-    foreach ($block in ($text -split '(?m)^(?=unreferenced object )' | Where-Object { $_ -match '^unreferenced object' })) {
-        $null = $block -match '^unreferenced object (0x[0-9a-f]+) \(size (\d+)\):'
-        $addr = $Matches[1]; $size = [int] $Matches[2]
-        $null = $block -match 'comm "([^"]*)", pid (\d+)'
-        [pscustomobject]@{
-            Address   = $addr; Size = $size; Comm = $Matches[1]; Pid = [int] $Matches[2]
-            # Symbols without +offset/size; frames in the module show as raw addresses (no symbols for them).
-            Backtrace = @([regex]::Matches($block, '(?m)^\s+\[<[0-9a-f]+>\] ([^+\s]+)') | ForEach-Object { $_.Groups[1].Value })
-        }
-    }
 }
 
 function Read-RawKernelLog {
@@ -88,23 +57,4 @@ function Get-RawLastError([string] $Source = 'trace_kprobe') {
         Command = if ($log[$i + 1].StartsWith($prefix)) { $log[$i + 1].Substring($prefix.Length) } else { $null }
         Column  = $log[$i + 2].IndexOf('^') - $prefix.Length
     }
-}
-
-function Invoke-RawEventRun([string] $Instance, [string] $Event, [scriptblock] $Action, [string] $Pattern) {
-    # Enables $Event in $Instance around $Action (which returns the pid of what it ran), then returns that pid's
-    # trace lines of the event that match $Pattern.
-    Set-RawEventEnable $Instance $Event $true
-    try { $tracedPid = & $Action }
-    finally { Set-RawEventEnable $Instance $Event $false }
-    $name = Split-Path $Event -Leaf
-    @((Read-RawFile "$Instance/trace") -split "`n" | Where-Object { $_ -match "^\s*\S+-$tracedPid\s.*\b${name}: " -and $_ -match $Pattern })
-}
-
-function Remove-RawProbeSet([string] $Instance, [string] $File, [string[]] $Events) {
-    # Cleanup: disable in the instance, remove the probes, remove the instance.
-    foreach ($e in $Events) {
-        if ($Instance -and (Test-Path "$Instance/events/$e")) { Set-RawEventEnable $Instance $e $false }
-        Remove-RawProbe $File $e
-    }
-    Remove-RawInstance $Instance
 }

@@ -33,7 +33,10 @@ param(
     [switch] $IfAvailable,
 
     # A sh script to run in the guest instead of the Pester job (diagnosis: e.g. time a bare pwsh start).
-    [string] $JobScript
+    [string] $JobScript,
+
+    # Only the KernelVm test files whose names match these globs (e.g. KernelVm.Probes*): quicker iterations.
+    [string[]] $Include = @('*')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -189,8 +192,11 @@ New-Initramfs -Path $initramfs -KernelDir $kernelDir
 # The same dotnet and pwsh as this session: under 'dotnet pwsh' the process is dotnet and pwsh.dll is in $PSHOME.
 $self = (Get-Item ([Environment]::ProcessPath)).ResolvedTarget ?? [Environment]::ProcessPath
 $pwshCommand = if ((Split-Path $self -Leaf) -eq 'dotnet') { @($self, (Join-Path $PSHOME 'pwsh.dll')) } else { @($self) }
+# pwsh -File passes 'a*,b*' as one string.
+$Include = @($Include | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $testFiles = @(Get-ChildItem (Join-Path $RepoRoot 'tests/Pester') -Filter '*.Tests.ps1' |
-    Where-Object { Select-String -Path $_.FullName -Pattern 'KernelVm' -SimpleMatch -Quiet } | ForEach-Object FullName)
+    Where-Object { $n = $_.Name; ($Include | Where-Object { $n -like $_ }) -and (Select-String -Path $_.FullName -Pattern 'KernelVm' -SimpleMatch -Quiet) } |
+    ForEach-Object FullName)
 if (-not $testFiles) { throw 'VmTest: no file under tests/Pester mentions the KernelVm tag.' }
 
 $nuget = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path $HOME '.nuget/packages' }

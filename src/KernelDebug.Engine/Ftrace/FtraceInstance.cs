@@ -247,7 +247,14 @@ public sealed class FtraceInstance
     public IEnumerable<TraceEventInfo> GetEvents(IEnumerable<string>? patterns = null)
     {
         var events = patterns is null ? TraceEventCatalog.List() : TraceEventCatalog.Match(patterns);
-        foreach (var (system, name) in events) yield return GetEvent(system, name);
+        foreach (var (system, name) in events)
+        {
+            // Another session's probe may vanish between the listing and the read of its format: skip it.
+            TraceEventInfo info;
+            try { info = GetEvent(system, name); }
+            catch (KernelDebugException e) when (e.Category == ErrorCategory.ObjectNotFound) { continue; }
+            yield return info;
+        }
     }
 
     public TraceEventInfo GetEvent(string system, string name)

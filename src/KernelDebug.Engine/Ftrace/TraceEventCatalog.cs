@@ -27,8 +27,13 @@ public static class TraceEventCatalog
         foreach (var sysDir in Directory.EnumerateDirectories(dir))
         {
             var system = Path.GetFileName(sysDir);
-            foreach (var evDir in Directory.EnumerateDirectories(sysDir))
-                result.Add((system, Path.GetFileName(evDir)));
+            // A probe group removed by another session while we list: nothing of it to add.
+            try
+            {
+                foreach (var evDir in Directory.EnumerateDirectories(sysDir))
+                    result.Add((system, Path.GetFileName(evDir)));
+            }
+            catch (DirectoryNotFoundException) { }
         }
         result.Sort((a, b) => string.CompareOrdinal(a.Item1 + ":" + a.Item2, b.Item1 + ":" + b.Item2));
         return result;

@@ -1,16 +1,41 @@
 using System.Collections;
 using System.Management.Automation;
 using System.Text;
+using KernelDebug.Ftrace;
 
 namespace KernelDebug;
 
-/// <summary>One decoded trace event from the ring buffer.</summary>
+/// <summary>
+/// One decoded trace event from the ring buffer. Records read from the binary buffer keep their raw payload and
+/// decode their field values on first use of Fields (or of a field property): a stream that only counts, filters on
+/// the header or passes records on pays for no field it does not read.
+/// </summary>
 public sealed class TraceRecord
 {
+    private TraceFieldValues? _fields;
+    // Undecoded fields: the event's format and a copy of its payload (from common_type). Cleared once decoded.
+    private readonly TraceEventFormat? _format;
+    private byte[]? _payload;
+    private readonly TraceClock? _clock;
+    private readonly DateTime? _time;
+
+    public TraceRecord() { }
+
+    /// <summary>A record whose fields are decoded from <paramref name="payload"/> when first read.</summary>
+    internal TraceRecord(TraceEventFormat format, byte[] payload, TraceClock clock)
+    {
+        _format = format;
+        _payload = payload;
+        _clock = clock;
+        System = format.System;
+        Name = format.Name;
+        EventId = format.Id;
+    }
+
     /// <summary>Trace-clock time in nanoseconds (the instance's trace_clock).</summary>
     public ulong Timestamp { get; init; }
     /// <summary>Wall-clock time (local), where the trace clock maps onto it (mono, mono_raw, boot, tai); null otherwise.</summary>
-    public DateTime? Time { get; init; }
+    public DateTime? Time { get => _clock is { } c ? c.ToDateTime(Timestamp) : _time; init => _time = value; }
     public int Cpu { get; init; }
     public int ProcessId { get; init; }
     public string? Comm { get; init; }
@@ -21,7 +46,29 @@ public sealed class TraceRecord
     public byte Flags { get; init; }
     public byte PreemptCount { get; init; }
     /// <summary>The event's own fields in format-file order, with typed values.</summary>
-    public TraceFieldValues Fields { get; init; } = TraceFieldValues.Empty;
+    public TraceFieldValues Fields { get => Volatile.Read(ref _fields) ?? DecodeFields(); init => _fields = value; }
+
+    /// <summary>The field names, without decoding the values.</summary>
+    internal string[] FieldNames => Volatile.Read(ref _fields)?.Names ?? _format?.FieldNames ?? Array.Empty<string>();
+
+    /// <summary>False while the values wait undecoded in the payload.</summary>
+    internal bool FieldsDecoded => Volatile.Read(ref _fields) is not null;
+
+    /// <summary>Value of field <paramref name="index"/> (of FieldNames).</summary>
+    internal object? FieldValue(int index) => Fields.RawValues[index];
+
+    private TraceFieldValues DecodeFields()
+    {
+        var payload = Volatile.Read(ref _payload);
+        // Another thread decoded them: it published _fields before clearing _payload.
+        if (payload is null || _format is null) return Volatile.Read(ref _fields) ?? TraceFieldValues.Empty;
+        var fields = _format.FieldArray;
+        var values = new object?[fields.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = TraceRecordDecoder.ReadField(fields[i], payload);
+        var decoded = Interlocked.CompareExchange(ref _fields, new TraceFieldValues(_format.FieldNames, values), null) ?? _fields!;
+        Volatile.Write(ref _payload, null);
+        return decoded;
+    }
 
     public string FullName => $"{System}:{Name}";
 

@@ -1,4 +1,5 @@
 using System.Collections.ObjectModel;
+using System.Linq.Expressions;
 using System.Management.Automation;
 using System.Reflection;
 
@@ -12,24 +13,38 @@ namespace KernelDebug.Ftrace;
 /// </summary>
 public sealed class TraceRecordAdapter : PSPropertyAdapter
 {
-    private static readonly PropertyInfo[] Own = typeof(TraceRecord).GetProperties(BindingFlags.Public | BindingFlags.Instance);
-    private static readonly Dictionary<string, PropertyInfo> OwnByName = Own.ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+    /// <summary>One of TraceRecord's own properties with a compiled getter (reflection's GetValue per record cost more).</summary>
+    private sealed class OwnProperty
+    {
+        public OwnProperty(PropertyInfo info)
+        {
+            Info = info;
+            var record = Expression.Parameter(typeof(TraceRecord));
+            Get = Expression.Lambda<Func<TraceRecord, object?>>(Expression.Convert(Expression.Property(record, info), typeof(object)), record).Compile();
+        }
+
+        public PropertyInfo Info { get; }
+        public Func<TraceRecord, object?> Get { get; }
+    }
+
+    private static readonly OwnProperty[] Own = typeof(TraceRecord).GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => new OwnProperty(p)).ToArray();
+    private static readonly Dictionary<string, OwnProperty> OwnByName = Own.ToDictionary(p => p.Info.Name, StringComparer.OrdinalIgnoreCase);
 
     public override Collection<PSAdaptedProperty> GetProperties(object baseObject)
     {
         var r = (TraceRecord)baseObject;
         var list = new Collection<PSAdaptedProperty>();
-        var names = r.Fields.Names;
+        var names = r.FieldNames;
         for (int i = 0; i < names.Length; i++)
             if (!OwnByName.ContainsKey(names[i])) list.Add(new PSAdaptedProperty(names[i], i));
-        foreach (var p in Own) list.Add(new PSAdaptedProperty(p.Name, p));
+        foreach (var p in Own) list.Add(new PSAdaptedProperty(p.Info.Name, p));
         return list;
     }
 
     public override PSAdaptedProperty? GetProperty(object baseObject, string propertyName)
     {
-        if (OwnByName.TryGetValue(propertyName, out var p)) return new PSAdaptedProperty(p.Name, p);
-        var names = ((TraceRecord)baseObject).Fields.Names;
+        if (OwnByName.TryGetValue(propertyName, out var p)) return new PSAdaptedProperty(p.Info.Name, p);
+        var names = ((TraceRecord)baseObject).FieldNames;
         for (int i = 0; i < names.Length; i++)
             if (string.Equals(names[i], propertyName, StringComparison.OrdinalIgnoreCase)) return new PSAdaptedProperty(names[i], i);
         return null;
@@ -38,12 +53,12 @@ public sealed class TraceRecordAdapter : PSPropertyAdapter
     public override object? GetPropertyValue(PSAdaptedProperty adaptedProperty)
     {
         var r = (TraceRecord)adaptedProperty.BaseObject;
-        return adaptedProperty.Tag is PropertyInfo p ? p.GetValue(r) : r.Fields.RawValues[(int)adaptedProperty.Tag];
+        return adaptedProperty.Tag is OwnProperty p ? p.Get(r) : r.FieldValue((int)adaptedProperty.Tag);
     }
 
     public override string GetPropertyTypeName(PSAdaptedProperty adaptedProperty)
     {
-        if (adaptedProperty.Tag is PropertyInfo p) return p.PropertyType.FullName ?? p.PropertyType.Name;
+        if (adaptedProperty.Tag is OwnProperty { Info: var p }) return p.PropertyType.FullName ?? p.PropertyType.Name;
         var v = GetPropertyValue(adaptedProperty);
         return v?.GetType().FullName ?? typeof(object).FullName!;
     }

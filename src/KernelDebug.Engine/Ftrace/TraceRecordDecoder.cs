@@ -80,11 +80,20 @@ public sealed class TraceRecordDecoder
         int pid = format.CommonPid is { } p && p.Offset + 4 <= data.Length ? BinaryPrimitives.ReadInt32LittleEndian(data[p.Offset..]) : 0;
         byte flags = format.CommonFlags is { } f && f.Offset < data.Length ? data[f.Offset] : (byte)0;
         byte preempt = format.CommonPreemptCount is { } pc && pc.Offset < data.Length ? data[pc.Offset] : (byte)0;
+        var comm = _comms.Get(pid);
+        if (format.CommPidPairs.Length == 0)
+        {
+            // Fields decode on first use, from a copy of the payload (the page buffer is reused).
+            return new TraceRecord(format, data.ToArray(), _clock)
+            {
+                Timestamp = timestamp, Cpu = cpu, ProcessId = pid, Comm = comm, Flags = flags, PreemptCount = preempt,
+            };
+        }
+        // Events naming other tasks (sched_switch, sched_wakeup, fork) teach the comm cache now, in stream order.
         var fields = format.FieldArray;
         var values = new object?[fields.Length];
         for (int i = 0; i < values.Length; i++) values[i] = ReadField(fields[i], data);
-        var comm = _comms.Get(pid);
-        if (format.CommPidPairs.Length > 0) _comms.Learn(format, values);
+        _comms.Learn(format, values);
         return new TraceRecord
         {
             Timestamp = timestamp,
@@ -306,7 +315,16 @@ public sealed class TraceClock
 /// <summary>A sink that only counts records (benchmarks, Measure-style consumers that need no objects).</summary>
 public sealed class RecordCounter
 {
+    private readonly bool _decodeFields;
+
+    public RecordCounter() { }
+
+    /// <param name="decodeFields">Also decode every record's field values (what a consumer reading fields pays).</param>
+    public RecordCounter(bool decodeFields) => _decodeFields = decodeFields;
+
     public long Count { get; private set; }
-    public Action<TraceRecord> Add => _add ??= _ => Count++;
+    /// <summary>Field values decoded (with decodeFields), so the work cannot be skipped.</summary>
+    public long Values { get; private set; }
+    public Action<TraceRecord> Add => _add ??= _decodeFields ? r => { Count++; Values += r.Fields.Count; } : _ => Count++;
     private Action<TraceRecord>? _add;
 }

@@ -170,9 +170,11 @@ public sealed class TraceStreamReader : IDisposable
 
     /// <summary>
     /// Streams records to <paramref name="sink"/> until it returns false, the token is cancelled, Count or Duration is
-    /// reached, or (NoWait) the buffer is empty. Returns the number of records delivered.
+    /// reached, or (NoWait) the buffer is empty. <paramref name="beforeWait"/> runs each time the buffers are empty,
+    /// before the reader sleeps in poll() (a batching sink hands its partial batch on there). Returns the number of
+    /// records delivered.
     /// </summary>
-    public long Run(Func<TraceRecord, bool> sink, TraceReadOptions options, CancellationToken token)
+    public long Run(Func<TraceRecord, bool> sink, TraceReadOptions options, CancellationToken token, Action? beforeWait = null)
     {
         long delivered = 0;
         var clock = Stopwatch.StartNew();
@@ -189,6 +191,7 @@ public sealed class TraceStreamReader : IDisposable
                 if ((delivered & 1023) == 0 && !timeUp && options.Duration is TimeSpan dd0 && clock.Elapsed >= dd0) return delivered;
             }
             if (options.NoWait || timeUp || token.IsCancellationRequested) return delivered;
+            beforeWait?.Invoke();
             int wait = options.PollMilliseconds;
             if (options.Duration is TimeSpan dd)
                 wait = (int)Math.Clamp((dd - clock.Elapsed).TotalMilliseconds, 0, wait);

@@ -191,7 +191,7 @@ public static class PerfEventCatalog
                 return new PerfEventSpec
                 {
                     Name = original, Kind = PerfEventKind.Cache, TypeId = (uint)PerfTypeId.HwCache,
-                    Config = (ulong)i | ((ulong)op << 8) | ((ulong)res << 16), Description = "Hardware cache event",
+                    Config = (uint)i | ((ulong)(uint)op << 8) | ((ulong)(uint)res << 16), Description = "Hardware cache event",
                 };
             }
         }
@@ -206,8 +206,8 @@ public static class PerfEventCatalog
             {
                 if (!CacheOpValid[i, op]) continue;
                 string opName = CacheOps[op].Name;
-                yield return ($"{Caches[i].Name}-{opName}s", (ulong)i | ((ulong)op << 8));
-                yield return ($"{Caches[i].Name}-{opName}-misses", (ulong)i | ((ulong)op << 8) | (1UL << 16));
+                yield return ($"{Caches[i].Name}-{opName}s", (uint)i | ((ulong)op << 8));
+                yield return ($"{Caches[i].Name}-{opName}-misses", (uint)i | ((ulong)op << 8) | (1UL << 16));
             }
     }
 

@@ -41,7 +41,7 @@ public sealed class SyscallTracer
     {
         public int Tid, Tgid;
         public string Comm = "";
-        public bool InSyscall, Selected, NewChild, SawExec, Detached;
+        public bool InSyscall, Selected, NewChild, SawExec;
         /// <summary>False for children followed only because they inherited the seccomp filter (no -FollowFork).</summary>
         public bool Reported = true;
         public int Nr;

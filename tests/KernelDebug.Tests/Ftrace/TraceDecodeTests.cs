@@ -163,6 +163,30 @@ public class TraceDecodeTests
     }
 
     [Fact]
+    public void LazilyDecodedFieldsEqualTheFormatsDecodingAndAreDecodedOnce()
+    {
+        var dir = FixtureDir("sched-syscalls");
+        var records = DecodeFixture(dir, out _);
+        var (_, formats) = FixtureDecoder(dir);
+        var lazy = records.Where(r => formats[r.EventId].CommPidPairs.Length == 0 && formats[r.EventId].FieldNames.Length > 0).ToList();
+        Assert.True(lazy.Count > 100, $"only {lazy.Count} records without comm/pid pairs");
+        // Names come from the format without decoding: what the property adapter lists.
+        Assert.All(lazy, r => Assert.Equal(formats[r.EventId].FieldNames, r.FieldNames));
+        Assert.DoesNotContain(lazy, r => r.FieldsDecoded);
+        // Many threads reading the same records at once all see one decoded set of values.
+        var seen = new TraceFieldValues[lazy.Count];
+        Parallel.For(0, 4, _ => { for (int i = 0; i < lazy.Count; i++) { var f = lazy[i].Fields; Assert.Same(f, lazy[i].Fields); seen[i] ??= f; } });
+        for (int i = 0; i < lazy.Count; i++) Assert.Same(seen[i], lazy[i].Fields);
+        Assert.All(lazy, r => Assert.True(r.FieldsDecoded));
+        // Strings (char[] and __data_loc) and pointers decode on first use as they did eagerly.
+        Assert.IsType<ulong>(lazy.First(r => r.FullName == "syscalls:sys_enter_openat").Fields["filename"]);
+        Assert.EndsWith("\n", (string)lazy.First(r => r.FullName == "ftrace:print").Fields["buf"]!);
+        Assert.StartsWith("/", (string)lazy.First(r => r.Name == "sched_process_exec").Fields["filename"]!);
+        // Events naming other tasks stay eager: the comm cache learns from them in stream order.
+        Assert.DoesNotContain(lazy, r => r.Name is "sched_switch" or "sched_wakeup" or "sched_process_fork");
+    }
+
+    [Fact]
     public void KernelFilterErrorsGiveMessageAndCaret()
     {
         var (m, p) = FilterError.ParseFilterFile("prev_pid == abc\n             ^\nparse_error: Invalid value (did you forget quotes)?\n", "prev_pid == abc");

@@ -158,30 +158,42 @@ public sealed record TextTraceLine(string Comm, int Pid, int Cpu, string Timesta
         // (e.g. a nested event while that buffer is being written). A record present in only one stream is skipped,
         // a few per run at most; every record the two streams share must agree exactly.
         var mismatches = new List<string>();
-        fieldsCompared = 0;
+        int compared = 0;
         int skipped = 0, maxSkipped = Math.Max(2, records.Count / 500);
         foreach (var cpu in records.Select(r => r.Cpu).Concat(lines.Select(l => l.Cpu)).Distinct())
         {
             var rs = records.Where(r => r.Cpu == cpu).ToList();
             var ls = lines.Where(l => l.Cpu == cpu).ToList();
             int i = 0, j = 0;
+            // One step of the walk with a pairing rule: this pair, or skip one record present in only one stream.
+            bool Step(Func<TraceRecord, TextTraceLine, bool> same)
+            {
+                if (same(rs[i], ls[j])) { compared += ls[j].CompareFields(rs[i], mismatches); i++; j++; return true; }
+                if (skipped < maxSkipped && j + 1 < ls.Count && same(rs[i], ls[j + 1])) { skipped++; j++; return true; }
+                if (skipped < maxSkipped && i + 1 < rs.Count && same(rs[i + 1], ls[j])) { skipped++; i++; return true; }
+                return false;
+            }
             while (i < rs.Count && j < ls.Count && mismatches.Count < 20)
             {
-                if (SameEvent(rs[i], ls[j], toleranceNs))
-                {
-                    fieldsCompared += ls[j].CompareFields(rs[i], mismatches);
-                    i++; j++;
-                    continue;
-                }
-                if (skipped < maxSkipped && j + 1 < ls.Count && SameEvent(rs[i], ls[j + 1], toleranceNs)) { skipped++; j++; continue; }
-                if (skipped < maxSkipped && i + 1 < rs.Count && SameEvent(rs[i + 1], ls[j], toleranceNs)) { skipped++; i++; continue; }
+                // An event dropped from one buffer leaves the next event of the same task (a sched_stat_runtime, say)
+                // within the time tolerance: pair records whose fields agree first, then records of the same event.
+                if (Step((r, l) => Agree(r, l, toleranceNs)) || Step((r, l) => SameEvent(r, l, toleranceNs))) continue;
                 mismatches.Add($"cpu {cpu} #{i}: decoded {rs[i].Comm}-{rs[i].ProcessId} {rs[i].TimestampText} {rs[i].FullName}\n  printed {ls[j].Line}");
                 i++; j++;
             }
             skipped += (rs.Count - i) + (ls.Count - j);
         }
         if (skipped > maxSkipped) mismatches.Add($"{skipped} records are in only one of the two buffers (at most {maxSkipped} allowed)");
+        fieldsCompared = compared;
         return mismatches;
+    }
+
+    private static bool Agree(TraceRecord r, TextTraceLine l, ulong toleranceNs)
+    {
+        if (!SameEvent(r, l, toleranceNs)) return false;
+        var found = new List<string>();
+        l.CompareFields(r, found);
+        return found.Count == 0;
     }
 
     private static bool SameEvent(TraceRecord r, TextTraceLine l, ulong toleranceNs)

@@ -9,6 +9,8 @@ namespace KernelDebug.Commands.Ftrace;
 /// <summary>
 /// Traces one script block or command in a private instance: the events are filtered to its process tree
 /// (set_event_pid with event-fork), the records are returned, and everything made for the call is removed.
+/// With -Instance it records in that instance instead (e.g. "/" where a tracer exists only at the top level) and
+/// puts back every setting it changed.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Ftrace", DefaultParameterSetName = "ScriptBlock")]
 [OutputType(typeof(TraceRecord), typeof(FunctionCall), typeof(FunctionGraphCall))]
@@ -45,6 +47,12 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     [ValidateRange(64, 1 << 22)]
     public int BufferSizeKb { get; set; } = 8192;
 
+    /// <summary>Record in this instance ("/" for the top level) instead of a private one; its settings are restored after.</summary>
+    [Parameter]
+    [FtraceInstanceTransformation]
+    [ArgumentCompleter(typeof(FtraceInstanceNameCompleter))]
+    public FtraceInstance? Instance { get; set; }
+
     private TraceRecordStream? _stream;
     private PrivateInstance? _private;
     private LaunchedProcess? _child;
@@ -64,17 +72,18 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
         {
             var events = Event is null ? new List<(string, string)>() : MatchEvents(Event);
             if (Event is not null && events.Count == 0) return;
-            _private = Try(() => new PrivateInstance());
-            var instance = _private.Instance;
-            WriteVerbose($"Private instance {instance.Name}.");
+            var tracer = Tracer ?? (Function is not null ? "function" : null);
+            var instance = Instance ?? OpenPrivateInstance();
+            if (Instance is not null) SaveSettings(instance, tracer);
             Try(() =>
             {
                 instance.SetTracingOn(false);
                 instance.SetClock("mono");
-                instance.SetBufferSizeKb(BufferSizeKb);
+                if (_private is not null || MyInvocation.BoundParameters.ContainsKey(nameof(BufferSizeKb))) instance.SetBufferSizeKb(BufferSizeKb);
                 instance.SetOption("event-fork", true);
+                // Records already in a shared buffer are not of this call (trace-cmd record resets it too).
+                if (_private is null) instance.ClearBuffer();
             });
-            var tracer = Tracer ?? (Function is not null ? "function" : null);
             if (tracer is "function" or "function_graph") _symbols = Try(() => KernelSymbols.Load());
             if (Function is not null) Try(() => FunctionFilter.Write(instance, FtraceFilterKind.Filter, Function, null, append: false));
 
@@ -89,7 +98,11 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
                 // The pipeline thread runs the script block; processes it starts fork from it (event-fork follows them).
                 TraceProcess(instance, CurrentThreadId(), tracer);
             }
-            if (events.Count > 0) Try(() => instance.EnableEvents(events, Filter), Filter);
+            if (events.Count > 0)
+            {
+                if (_settings is not null) Try(() => _settings.EnableEvents(events, Filter), Filter);
+                else Try(() => instance.EnableEvents(events, Filter), Filter);
+            }
 
             _stream = Try(() => new TraceRecordStream(instance));
             var done = false;
@@ -145,6 +158,37 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     }
 
     private KernelSymbols? _symbols;
+    private InstanceSettings? _settings;
+
+    private FtraceInstance OpenPrivateInstance()
+    {
+        _private = Try(() => new PrivateInstance());
+        WriteVerbose($"Private instance {_private.Instance.Name}.");
+        return _private.Instance;
+    }
+
+    /// <summary>Saves what this call changes in an instance it does not own, before changing it.</summary>
+    private void SaveSettings(FtraceInstance instance, string? tracer)
+    {
+        WriteVerbose($"Recording in {instance.Name}; its settings are put back afterwards.");
+        var settings = new InstanceSettings(instance);
+        Try(() =>
+        {
+            settings.SaveValue("tracing_on");
+            settings.SaveValue("trace_clock");
+            settings.SaveValue("options/event-fork");
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(BufferSizeKb))) settings.SaveValue("buffer_size_kb");
+            settings.SaveList("set_event_pid");
+            if (tracer is not null)
+            {
+                settings.SaveValue("current_tracer");
+                settings.SaveValue("options/function-fork");
+                settings.SaveList("set_ftrace_pid");
+            }
+            if (Function is not null) settings.SaveList("set_ftrace_filter");
+        }, instance.Name);
+        _settings = settings;
+    }
 
     private void TraceProcess(FtraceInstance instance, int pid, string? tracer)
     {
@@ -171,6 +215,11 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     {
         _stream?.Dispose();
         _stream = null;
+        var settings = _settings;
+        _settings = null;
+        try { settings?.Dispose(); }
+        catch (KernelDebugException e) when (!_stopping) { WriteWarning(e.Message); }
+        catch (KernelDebugException) { /* Dispose on a stopped pipeline cannot write; the next Get-FtraceInstance shows the state */ }
         _child?.Dispose();
         _child = null;
         _private?.Dispose();

@@ -15,7 +15,8 @@ internal static class TraceRecordTypeData
         if (runspace is null) return;
         lock (Registered) { if (Registered.Contains(runspace.InstanceId)) return; }
         var typeData = new TypeData(typeof(TraceRecord)) { TypeAdapter = typeof(TraceRecordAdapter) };
-        cmdlet.InvokeCommand.InvokeScript(false, ScriptBlock.Create("param($t) Update-TypeData -TypeData $t -Force"), null, typeData);
+        // A local scope: the script's parameter must not land in the caller's variables.
+        cmdlet.InvokeCommand.InvokeScript(true, ScriptBlock.Create("param($typeData) Update-TypeData -TypeData $typeData -Force"), null, typeData);
         lock (Registered) { Registered.Add(runspace.InstanceId); }
     }
 }
