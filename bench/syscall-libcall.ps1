@@ -76,7 +76,13 @@ int main(int argc, char **argv) {
                     $readers += Start-Process cat -ArgumentList "$($cpu.FullName)/trace_pipe_raw" -RedirectStandardOutput /dev/null -PassThru
                 }
             }
+            $sw = [Diagnostics.Stopwatch]::StartNew()
             & $Run
+            # Hits on the entry probes beyond the program's own calls: other processes, which take the breakpoints too.
+            if ($Kinds -contains 'p' -and -not $Only) {
+                $hits = (Get-Content "$traceFs/uprobe_profile" | Where-Object { $_ -match ' b_\w+_p\s' } | ForEach-Object { [long](($_ -split '\s+')[-1]) } | Measure-Object -Sum).Sum
+                $script:OtherHits = [pscustomobject]@{ Hits = $hits - $calls - 4; Seconds = $sw.Elapsed.TotalSeconds }
+            }
         }
         finally {
             foreach ($r in $readers) { Stop-Process -Id $r.Id -ErrorAction Ignore; $r.WaitForExit() }
@@ -138,5 +144,8 @@ int main(int argc, char **argv) {
     "Calls seen by Measure-LibraryCall: $(($ours | Measure-Object Calls -Sum).Sum) (expected $calls + 4: fopen's and fclose's malloc and free of the FILE and its buffer)"
     'extra us/call: wall time of the traced loop over bare, per traced call; extra CPU: the same in the program''s own CPU time (its uprobe traps included, time waiting for a CPU not).'
     'ltrace/this: ltrace''s extra wall time per call over this variant''s. The issue''s goal: at most 2 us a call.'
+    if ($script:OtherHits) {
+        "Other processes hit the raw entry probes $($script:OtherHits.Hits) times in the $([math]::Round($script:OtherHits.Seconds, 2)) s they existed (last run): tracefs uprobes are armed in every process that maps the library, whatever set_event_pid records."
+    }
 }
 finally { Remove-Item -Recurse -Force $work -ErrorAction Ignore }
