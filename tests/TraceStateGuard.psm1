@@ -86,10 +86,38 @@ function Get-TraceStateSnapshot {
     return $state
 }
 
+function Test-DeadOwner([string] $Name) {
+    # True for kerneldebug_<pid>[_n] names whose pid is gone (not this process): what the module's orphan sweep removes.
+    if ($Name -notmatch '^kerneldebug_(\d+)(_\d+)?$') { return $false }
+    $owner = [int] $Matches[1]
+    return $owner -ne $PID -and -not (Test-Path "/proc/$owner")
+}
+
+function Remove-SweptOrphan($Before, $After) {
+    # Objects of dead sessions that were there before and are gone after were swept (OrphanSweep), not lost.
+    $kept = [System.Collections.Generic.SortedDictionary[string, string]]::new([StringComparer]::Ordinal)
+    foreach ($k in $Before.Keys) {
+        $v = $Before[$k]
+        $owned = ($k -split '/') | Where-Object { $_ -like 'kerneldebug_*' } | Select-Object -First 1
+        if ($owned -and -not $After.ContainsKey($k) -and (Test-DeadOwner $owned)) { continue }
+        if ($k -eq 'instances') {
+            $now = @(($After[$k] ?? '') -split ' ')
+            $v = (@($v -split ' ') | Where-Object { $_ -in $now -or -not (Test-DeadOwner $_) }) -join ' '
+        }
+        elseif ($k -in 'kprobe_events', 'uprobe_events', 'dynamic_events') {
+            $now = @(($After[$k] ?? '') -split "`n")
+            $v = (@($v -split "`n") | Where-Object { $_ -in $now -or -not ($_ -match '^\w+:(kerneldebug_\d+)/' -and (Test-DeadOwner $Matches[1])) }) -join "`n"
+        }
+        $kept[$k] = $v
+    }
+    $kept
+}
+
 function Compare-TraceStateSnapshot {
     # Returns one line per difference: "key: 'before' -> 'after'"; nothing when the two are the same.
     [CmdletBinding()]
     param($Before, $After)
+    $Before = Remove-SweptOrphan $Before $After
     $keys = [System.Collections.Generic.SortedSet[string]]::new([StringComparer]::Ordinal)
     foreach ($k in $Before.Keys) { [void] $keys.Add($k) }
     foreach ($k in $After.Keys) { [void] $keys.Add($k) }

@@ -139,6 +139,21 @@ int main(void) {
         finally { Stop-Process -Id $p.Id -ErrorAction Ignore }
     }
 
+    It 'traces an indirect function (IFUNC: glibc''s strlen) at the implementation the resolver picks, not at the resolver' {
+        $source = Join-Path $Work 'ifunc.c'
+        Set-Content $source @'
+#include <string.h>
+int main(int argc, char **argv) { size_t n = 0; for (int i = 1; i < argc; i++) n += strlen(argv[i]); return n == 0; }
+'@
+        $program = Join-Path $Work 'ifunc'
+        & gcc -O0 -fno-builtin -o $program $source
+        $calls = @(Get-LibraryCallTrace -Command $program -ArgumentList abc, hello, x -Function strlen -WarningVariable warnings)
+        $warnings | Should -BeNullOrEmpty
+        $calls.Count | Should -Be 3
+        $calls.ForEach({ $_.Arguments[0].Value }) | Should -Be @('abc', 'hello', 'x')
+        $calls.ForEach({ $_.ReturnValue }) | Should -Be @(3, 5, 1)
+    }
+
     It 'removes its probes and instance when stopped mid-run (Ctrl+C)' {
         $ps = [powershell]::Create()
         try {
@@ -161,6 +176,121 @@ int main(void) {
         { Get-LibraryCallTrace -Command /nonexistent-kd-program -Function malloc } | Should -Throw
         Get-OwnProbes | Should -BeNullOrEmpty
         Get-OwnInstances | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Probe placement (x86_64)' -Skip:(-not ($HasUprobes -and $HasGcc -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64')) {
+    BeforeAll {
+        # Functions whose first instruction the kernel single-steps (test, endbr64, sub) or emulates (push), and one
+        # entered past its first instruction by a jump from another function: its probe must stay at the entry.
+        $source = Join-Path $Work 'placement.c'
+        Set-Content $source @'
+__asm__(
+    ".text\n"
+    ".globl kd_push\n .type kd_push,@function\nkd_push:\n push %rbp\n pop %rbp\n mov %rdi,%rax\n ret\n .size kd_push,.-kd_push\n"
+    ".globl kd_test\n .type kd_test,@function\nkd_test:\n test %rdi,%rdi\n je 1f\n1: mov %rdi,%rax\n ret\n .size kd_test,.-kd_test\n"
+    ".globl kd_endbr\n .type kd_endbr,@function\nkd_endbr:\n endbr64\n push %rbx\n pop %rbx\n mov %rdi,%rax\n ret\n .size kd_endbr,.-kd_endbr\n"
+    ".globl kd_entered\n .type kd_entered,@function\nkd_entered:\n test %rdi,%rdi\n.Lkd_inside:\n je 1f\n1: mov %rdi,%rax\n ret\n .size kd_entered,.-kd_entered\n"
+    ".globl kd_tail\n .type kd_tail,@function\nkd_tail:\n xor %eax,%eax\n cmp %rax,%rdi\n jmp .Lkd_inside\n .size kd_tail,.-kd_tail\n"
+    ".globl kd_sub\n .type kd_sub,@function\nkd_sub:\n sub $8,%rsp\n add $8,%rsp\n jmp 1f\n1: mov %rdi,%rax\n ret\n .size kd_sub,.-kd_sub\n"
+    ".globl kd_argreg\n .type kd_argreg,@function\nkd_argreg:\n mov $7,%esi\n jmp 1f\n1: mov %rdi,%rax\n ret\n .size kd_argreg,.-kd_argreg\n"
+);
+long kd_push(long), kd_test(long), kd_endbr(long), kd_entered(long), kd_tail(long), kd_sub(long), kd_argreg(long);
+int main(void) {
+    long s = 0;
+    for (long i = 1; i <= 3; i++) s += kd_push(i);
+    for (long i = 1; i <= 4; i++) s += kd_test(100 + i);
+    for (long i = 1; i <= 5; i++) s += kd_endbr(i);
+    for (long i = 1; i <= 2; i++) s += kd_entered(i);
+    for (long i = 1; i <= 3; i++) s += kd_tail(i);
+    for (long i = 1; i <= 2; i++) s += kd_sub(i);
+    s += kd_argreg(1);
+    return s == 0;
+}
+'@
+        $script:Placement = Join-Path $Work 'placement'
+        & gcc -O1 -rdynamic -o $Placement $source
+        $script:PlacementLog = Measure-LibraryCall -Command $Placement -Library $Placement -Function kd_* -Verbose 4>&1
+    }
+
+    It 'moves a probe past a safe prefix to an emulated instruction, and keeps it at the entry otherwise' {
+        $verbose = @($PlacementLog | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
+        $verbose | Should -Contain 'kd_push: probes at +0 (push, emulated by the kernel).'
+        $verbose | Should -Contain 'kd_test: probes at +3 (je, emulated by the kernel).'
+        $verbose | Should -Contain 'kd_endbr: probes at +4 (push, emulated by the kernel).'
+        # A jump from kd_tail lands at +3: moving there would count kd_tail's calls as kd_entered's.
+        $verbose | Should -Contain 'kd_entered: probes at +0 (test, single-stepped out of line).'
+        $verbose | Should -Contain 'kd_sub: probes at +0 (sub, single-stepped out of line).'
+        $verbose | Should -Contain 'kd_argreg: probes at +0 (mov, single-stepped out of line).'
+    }
+
+    It 'still counts each call exactly once' {
+        $counts = @{}
+        $PlacementLog | Where-Object { $_ -is [KernelDebug.LibraryCallSummary] } | ForEach-Object { $counts[$_.Function] = $_.Calls }
+        $counts['kd_push'] | Should -Be 3
+        $counts['kd_test'] | Should -Be 4
+        $counts['kd_endbr'] | Should -Be 5
+        $counts['kd_entered'] | Should -Be 2
+        $counts['kd_tail'] | Should -Be 3
+        $counts['kd_sub'] | Should -Be 2
+        $counts['kd_argreg'] | Should -Be 1
+    }
+
+    It 'fetches the arguments and return value at a moved probe' {
+        $calls = @(Get-LibraryCallTrace -Command $Placement -Library $Placement -Function kd_test)
+        $calls.Count | Should -Be 4
+        $calls.ForEach({ $_.Arguments[0].Raw }) | Should -Be @(101, 102, 103, 104)
+        $calls.ForEach({ $_.ReturnRaw }) | Should -Be @(101, 102, 103, 104)
+    }
+}
+
+Describe 'Orphan sweep' -Skip:(-not $HasUprobes) {
+    BeforeAll {
+        function Get-ProbesOf([int] $Owner) { @(Get-Content (Join-Path $TraceFs 'uprobe_events') | Where-Object { $_ -match "kerneldebug_$Owner/" }) }
+        function Get-InstancesOf([int] $Owner) { @(Get-ChildItem (Join-Path $TraceFs 'instances') -Name | Where-Object { $_ -like "kerneldebug_$($Owner)_*" }) }
+        function Start-ChildPwsh([string] $Command) {
+            # As Invoke-ChildPwsh, but not waited for.
+            $self = [Environment]::ProcessPath
+            $info = [Diagnostics.ProcessStartInfo]::new($self)
+            if ((Split-Path $self -Leaf) -eq 'dotnet') { $info.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+            foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Command) { $info.ArgumentList.Add($a) }
+            $info.RedirectStandardOutput = $true
+            [Diagnostics.Process]::Start($info)
+        }
+    }
+
+    It 'removes the probes and instance of a pwsh killed mid-trace (SIGKILL), and keeps those of live processes' {
+        $sleeper = Start-Process /bin/sleep -ArgumentList 120 -PassThru
+        $live = $reused = $null
+        try {
+            $child = Start-ChildPwsh "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Get-LibraryCallTrace -ProcessId $($sleeper.Id) -Function malloc, free | Out-Null"
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while (((Get-ProbesOf $child.Id).Count -lt 4 -or (Get-InstancesOf $child.Id).Count -lt 1) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            (Get-ProbesOf $child.Id).Count | Should -Be 4
+            $orphans = @(Get-InstancesOf $child.Id)
+            $orphans.Count | Should -Be 1
+            $child.Kill()   # SIGKILL: no cleanup runs in the child
+            $child.WaitForExit()
+            (Get-ProbesOf $child.Id).Count | Should -Be 4 -Because 'a killed session cannot clean up'
+
+            # An instance of a live process (the sleeper, started before it was made) stays; one made before the sleeper
+            # started (backdated) was another process's that had the same pid, and goes.
+            $live = New-Item -ItemType Directory (Join-Path $TraceFs "instances/kerneldebug_$($sleeper.Id)_1")
+            $reused = New-Item -ItemType Directory (Join-Path $TraceFs "instances/kerneldebug_$($sleeper.Id)_2")
+            $reused.LastWriteTimeUtc = [DateTime]::UtcNow.AddDays(-1)
+            $log = @(Measure-LibraryCall -Command /bin/true -Function malloc -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
+            $log | Should -Contain "Removed the instance $($orphans[0]) left by process $($child.Id), which is gone."
+            @($log | Where-Object { $_ -like "Removed the probe kerneldebug_$($child.Id)/* left by process $($child.Id), which is gone." }).Count | Should -Be 4
+            Get-ProbesOf $child.Id | Should -BeNullOrEmpty
+            Get-InstancesOf $child.Id | Should -BeNullOrEmpty
+            Test-Path $live.FullName | Should -BeTrue
+            $log | Should -Contain "Removed the instance kerneldebug_$($sleeper.Id)_2 left by process $($sleeper.Id), whose pid now belongs to a process started after it was made."
+            Test-Path $reused.FullName | Should -BeFalse
+        }
+        finally {
+            foreach ($made in $live, $reused) { if ($made -and (Test-Path $made.FullName)) { [IO.Directory]::Delete($made.FullName) } }
+            Stop-Process -Id $sleeper.Id -ErrorAction Ignore
+        }
     }
 }
 

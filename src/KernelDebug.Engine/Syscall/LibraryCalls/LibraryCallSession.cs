@@ -14,7 +14,10 @@ public sealed class LibraryCallSession : IDisposable
     private readonly ProbeScope _scope;
     private readonly Dictionary<string, (int Index, bool IsReturn)> _byEvent = new(StringComparer.Ordinal);
 
-    public LibraryCallSession(string libraryPath, IReadOnlyList<ElfSymbol> functions, Architecture? architecture = null)
+    /// <param name="points">Where each function's probes go (EntryProbePlacement); null: at each entry.</param>
+    /// <param name="withArguments">False for timing only (Measure-LibraryCall): no fetch args, smaller records, cheaper hits.</param>
+    public LibraryCallSession(string libraryPath, IReadOnlyList<ElfSymbol> functions, IReadOnlyList<ProbePoint>? points = null,
+        bool withArguments = true, Architecture? architecture = null)
     {
         LibraryPath = libraryPath;
         var arch = architecture ?? RuntimeInformation.ProcessArchitecture;
@@ -29,8 +32,10 @@ public sealed class LibraryCallSession : IDisposable
                 if (stem.Length > 48) stem = stem[..48];
                 var entry = stem;
                 var ret = stem + "_ret";
-                _scope.Add(ProbeCommand.Uprobe(Host.Naming.ProcessGroup, entry, libraryPath, functions[i].FileOffset, false, LibraryPrototypes.EntryFetchArgs(Prototypes[i], arch)), ProbeEventsFile.UprobeEvents);
-                _scope.Add(ProbeCommand.Uprobe(Host.Naming.ProcessGroup, ret, libraryPath, functions[i].FileOffset, true, LibraryPrototypes.ReturnFetchArgs(Prototypes[i])), ProbeEventsFile.UprobeEvents);
+                // Both at one address: the kernel then hits one breakpoint for the entry record and the return hijack.
+                ulong offset = points?[i].FileOffset ?? functions[i].FileOffset;
+                _scope.Add(ProbeCommand.Uprobe(Host.Naming.ProcessGroup, entry, libraryPath, offset, false, withArguments ? LibraryPrototypes.EntryFetchArgs(Prototypes[i], arch) : new List<string>()), ProbeEventsFile.UprobeEvents);
+                _scope.Add(ProbeCommand.Uprobe(Host.Naming.ProcessGroup, ret, libraryPath, offset, true, withArguments ? LibraryPrototypes.ReturnFetchArgs(Prototypes[i]) : new List<string>()), ProbeEventsFile.UprobeEvents);
                 _byEvent[entry] = (i, false);
                 _byEvent[ret] = (i, true);
             }
@@ -73,16 +78,54 @@ public sealed class LibraryCallSession : IDisposable
     public void Dispose() => _scope.Dispose();
 }
 
-/// <summary>Pairs entry and return records per thread (a stack each) into LibraryCall objects.</summary>
-public sealed class LibraryCallPairer
+/// <summary>
+/// The open calls of each thread, innermost on top. A return pops its function's call; calls above it never returned
+/// (longjmp) and come out unfinished; a return with no entry (the probes came up mid-call) is dropped.
+/// </summary>
+internal sealed class CallStacks<T>
 {
     private const int MaxDepth = 4096;
+    private readonly Dictionary<int, Stack<(int Function, T Entry)>> _stacks = new();
+
+    public void Enter(int tid, int function, T entry)
+    {
+        if (!_stacks.TryGetValue(tid, out var stack)) _stacks[tid] = stack = new Stack<(int, T)>();
+        if (stack.Count < MaxDepth) stack.Push((function, entry));
+    }
+
+    /// <summary>The entry the return of <paramref name="function"/> closes, after passing each unfinished call above it to <paramref name="unfinished"/>.</summary>
+    public bool Return(int tid, int function, Action<int, T> unfinished, out T entry)
+    {
+        entry = default!;
+        if (!_stacks.TryGetValue(tid, out var stack)) return false;
+        bool open = false;
+        foreach (var (f, _) in stack)
+            if (f == function) { open = true; break; }
+        if (!open) return false;
+        while (true)
+        {
+            var (f, e) = stack.Pop();
+            if (f == function) { entry = e; return true; }
+            unfinished(f, e);
+        }
+    }
+
+    /// <summary>Every call still open (the process ended inside it), emptying the stacks.</summary>
+    public IEnumerable<(int Function, T Entry)> Drain()
+    {
+        foreach (var stack in _stacks.Values)
+            while (stack.Count > 0) yield return stack.Pop();
+    }
+}
+
+/// <summary>Pairs entry and return records per thread into LibraryCall objects.</summary>
+public sealed class LibraryCallPairer
+{
     private readonly LibraryCallSession _session;
     private readonly string _library;
-    private readonly Dictionary<int, Stack<Pending>> _stacks = new();
+    private readonly CallStacks<TraceRecord> _stacks = new();
     private readonly Dictionary<int, int> _tgids = new();
-
-    private sealed record Pending(int Function, TraceRecord Entry);
+    private readonly List<LibraryCall> _out = new();
 
     public LibraryCallPairer(LibraryCallSession session)
     {
@@ -90,48 +133,32 @@ public sealed class LibraryCallPairer
         _library = Path.GetFileName(session.LibraryPath);
     }
 
-    /// <summary>Calls of other threads seen before a return (call nesting beyond MaxDepth is dropped, oldest first).</summary>
     /// <summary>Threads whose process is known up front (the started command, the threads of -ProcessId).</summary>
     public void SetThreadGroup(int tid, int tgid) => _tgids[tid] = tgid;
 
-    public IEnumerable<LibraryCall> Add(TraceRecord r)
+    /// <summary>The calls this record completes (a return, and any unfinished calls above it), in order.</summary>
+    public IReadOnlyList<LibraryCall> Add(TraceRecord r)
     {
+        _out.Clear();
         if (r.System == "task" && r.Name == "task_newtask")
         {
             NoteNewTask(r);
-            yield break;
+            return _out;
         }
-        if (!_session.TryClassify(r, out int function, out bool isReturn)) yield break;
+        if (!_session.TryClassify(r, out int function, out bool isReturn)) return _out;
         int tid = r.ProcessId;
         if (!_tgids.ContainsKey(tid)) _tgids[tid] = ThreadGroupOf(tid);
-        if (!_stacks.TryGetValue(tid, out var stack)) _stacks[tid] = stack = new Stack<Pending>();
-        if (!isReturn)
-        {
-            if (stack.Count >= MaxDepth) yield break;
-            stack.Push(new Pending(function, r));
-            yield break;
-        }
-        // A return with no entry (the probes came up mid-call) is dropped; entries above it never returned (longjmp).
-        if (!stack.Any(p => p.Function == function)) yield break;
-        while (stack.Count > 0)
-        {
-            var p = stack.Pop();
-            if (p.Function == function) { yield return Make(p, r); yield break; }
-            yield return Make(p, null);
-        }
+        if (!isReturn) _stacks.Enter(tid, function, r);
+        else if (_stacks.Return(tid, function, (f, e) => _out.Add(Make(f, e, null)), out var entry)) _out.Add(Make(function, entry, r));
+        return _out;
     }
 
     /// <summary>Calls still open at the end (the process exited inside them): no return value, no duration.</summary>
-    public IEnumerable<LibraryCall> Flush()
-    {
-        foreach (var stack in _stacks.Values)
-            while (stack.Count > 0) yield return Make(stack.Pop(), null);
-    }
+    public IEnumerable<LibraryCall> Flush() => _stacks.Drain().Select(p => Make(p.Function, p.Entry, null)).ToList();
 
-    private LibraryCall Make(Pending p, TraceRecord? ret)
+    private LibraryCall Make(int function, TraceRecord e, TraceRecord? ret)
     {
-        var proto = _session.Prototypes[p.Function];
-        var e = p.Entry;
+        var proto = _session.Prototypes[function];
         var args = new SyscallArgument[proto.Arguments.Length];
         for (int i = 0; i < args.Length; i++)
         {
@@ -154,7 +181,7 @@ public sealed class LibraryCallPairer
             ProcessId = _tgids.TryGetValue(tid, out var tg) ? tg : tid,
             ThreadId = tid,
             Library = _library,
-            Function = _session.Functions[p.Function],
+            Function = _session.Functions[function],
             Arguments = args,
             ReturnValue = retValue,
             ReturnRaw = retRaw,
@@ -197,28 +224,50 @@ public sealed class LibraryCallPairer
     }
 }
 
-/// <summary>ltrace -c: calls and time per function, with each function's share of the total.</summary>
-public sealed class LibraryCallAggregator
+/// <summary>
+/// ltrace -c: entry and return timestamps paired per thread and summed per function, with each function's share of
+/// the total. No LibraryCall objects: the records of timing-only probes carry no arguments.
+/// </summary>
+public sealed class LibraryCallTimer
 {
-    private readonly Dictionary<string, (long Calls, long Ticks)> _byFunction = new(StringComparer.Ordinal);
+    private readonly LibraryCallSession _session;
+    private readonly CallStacks<ulong> _stacks = new();
+    private readonly long[] _calls;
+    private readonly long[] _nanoseconds;
+    private readonly Action<int, ulong> _unfinished;
 
-    public void Add(LibraryCall c)
+    public LibraryCallTimer(LibraryCallSession session)
     {
-        _byFunction.TryGetValue(c.Function, out var s);
-        _byFunction[c.Function] = (s.Calls + 1, s.Ticks + (c.Duration?.Ticks ?? 0));
+        _session = session;
+        _calls = new long[session.Functions.Length];
+        _nanoseconds = new long[session.Functions.Length];
+        _unfinished = (f, _) => _calls[f]++;
+    }
+
+    public void Add(TraceRecord r)
+    {
+        if (!_session.TryClassify(r, out int function, out bool isReturn)) return;
+        if (!isReturn) _stacks.Enter(r.ProcessId, function, r.Timestamp);
+        else if (_stacks.Return(r.ProcessId, function, _unfinished, out var start))
+        {
+            _calls[function]++;
+            _nanoseconds[function] += (long)(r.Timestamp - start);
+        }
     }
 
     public IReadOnlyList<LibraryCallSummary> Summaries()
     {
-        long total = _byFunction.Values.Sum(v => v.Ticks);
-        return _byFunction
-            .Select(kv => new LibraryCallSummary
+        foreach (var (f, _) in _stacks.Drain()) _calls[f]++;
+        long total = _nanoseconds.Sum();
+        return Enumerable.Range(0, _calls.Length)
+            .Where(i => _calls[i] > 0)
+            .Select(i => new LibraryCallSummary
             {
-                Function = kv.Key,
-                Calls = kv.Value.Calls,
-                TotalTime = TimeSpan.FromTicks(kv.Value.Ticks),
-                AverageTime = TimeSpan.FromTicks(kv.Value.Calls == 0 ? 0 : kv.Value.Ticks / kv.Value.Calls),
-                Percent = total == 0 ? 0 : Math.Round(100.0 * kv.Value.Ticks / total, 2),
+                Function = _session.Functions[i],
+                Calls = _calls[i],
+                TotalTime = TimeSpan.FromTicks(_nanoseconds[i] / 100),
+                AverageTime = TimeSpan.FromTicks(_nanoseconds[i] / 100 / _calls[i]),
+                Percent = total == 0 ? 0 : Math.Round(100.0 * _nanoseconds[i] / total, 2),
             })
             .OrderByDescending(s => s.TotalTime).ThenBy(s => s.Function, StringComparer.Ordinal)
             .ToList();

@@ -53,8 +53,12 @@ public static class LibraryResolver
             "LibraryNotFound", ErrorCategory.ObjectNotFound) { Target = library };
     }
 
+    /// <summary>A function other files can call: in .dynsym, or not local in .symtab.</summary>
+    public static bool IsExported(ElfSymbol s) => s.Source == ElfSymbolSource.DynSym || s.Binding != "Local";
+
     /// <summary>
-    /// The exported (.dynsym) functions matching the globs, one per code address (aliases such as __libc_malloc and
+    /// The exported functions matching the globs (.dynsym, or global in .symtab: a file that has both lists each
+    /// function once, from .symtab), one per code address (aliases such as __libc_malloc and
     /// malloc share a probe; the name the user asked for exactly wins, else the shortest).
     /// </summary>
     public static IReadOnlyList<ElfSymbol> MatchFunctions(ElfSymbolResolver elf, IReadOnlyList<string> globs)
@@ -64,7 +68,7 @@ public static class LibraryResolver
         var byOffset = new Dictionary<ulong, ElfSymbol>();
         foreach (var s in elf.Symbols)
         {
-            if (s.Source != ElfSymbolSource.DynSym || !patterns.Any(p => p.IsMatch(s.Name))) continue;
+            if (!IsExported(s) || !patterns.Any(p => p.IsMatch(s.Name))) continue;
             if (byOffset.TryGetValue(s.FileOffset, out var had) &&
                 (exact.Contains(had.Name) || (!exact.Contains(s.Name) && had.Name.Length <= s.Name.Length))) continue;
             byOffset[s.FileOffset] = s;

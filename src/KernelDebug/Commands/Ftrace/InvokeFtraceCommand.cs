@@ -58,7 +58,11 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     private LaunchedProcess? _child;
     private volatile bool _stopping;
 
-    protected override void BeginProcessing() => TraceRecordTypeData.Ensure(this);
+    protected override void BeginProcessing()
+    {
+        TraceRecordTypeData.Ensure(this);
+        this.SweepOrphans();
+    }
 
     protected override void ProcessRecord()
     {

@@ -23,6 +23,7 @@ public sealed class NewFtraceInstanceCommand : FtraceCmdlet
     {
         var name = string.IsNullOrEmpty(Name) ? KernelDebug.Host.Naming.NewInstanceName() : Name;
         if (!ShouldProcess(name, "Create tracefs instance")) return;
+        this.SweepOrphans();
         var instance = Try(() => FtraceInstance.Create(name), name);
         try
         {

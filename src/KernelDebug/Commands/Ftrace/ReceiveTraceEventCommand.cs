@@ -40,7 +40,11 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
     private PrivateInstance? _private;
     private bool _stopping;
 
-    protected override void BeginProcessing() => TraceRecordTypeData.Ensure(this);
+    protected override void BeginProcessing()
+    {
+        TraceRecordTypeData.Ensure(this);
+        this.SweepOrphans();
+    }
 
     protected override void ProcessRecord()
     {

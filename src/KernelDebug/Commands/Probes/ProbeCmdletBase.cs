@@ -53,6 +53,7 @@ public abstract class NewProbeCmdletBase : PSCmdlet
             var where = Instance is null ? "the top level" : $"instance {Instance}";
             if (!ShouldProcess($"{DynamicEvents.FileName(file)}: {definition}", Enable ? $"Create probe and enable it in {where}" : "Create probe"))
                 return;
+            this.SweepOrphans();
             var probe = events.Create(definition, file);
             if (Enable)
             {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KernelDebug.Syscall.LibraryCalls;
 
 namespace KernelDebug.Commands;
 
@@ -7,5 +8,21 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(LibraryCall))]
 public sealed class GetLibraryCallTraceCommand : LibraryCallCommandBase
 {
-    protected override void OnCall(LibraryCall call) => WriteObject(call);
+    private LibraryCallPairer? _pairer;
+
+    protected override void OnStart(LibraryCallSession session, IReadOnlyList<(int Tid, int Tgid)> threads)
+    {
+        _pairer = new LibraryCallPairer(session);
+        foreach (var (tid, tgid) in threads) _pairer.SetThreadGroup(tid, tgid);
+    }
+
+    protected override void OnRecord(TraceRecord record)
+    {
+        foreach (var call in _pairer!.Add(record)) WriteObject(call);
+    }
+
+    protected override void OnFinished()
+    {
+        foreach (var call in _pairer!.Flush()) WriteObject(call);
+    }
 }

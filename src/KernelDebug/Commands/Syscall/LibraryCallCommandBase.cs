@@ -57,19 +57,34 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
         if (ParameterSetName == "ProcessId") _pids.AddRange(ProcessId);
     }
 
-    protected abstract void OnCall(LibraryCall call);
+    /// <summary>False for timing only: the probes then fetch no arguments.</summary>
+    protected virtual bool WantsArguments => true;
 
-    protected virtual void OnFinished() { }
+    /// <summary>The probes exist; <paramref name="threads"/> are the threads known up front with their process.</summary>
+    protected abstract void OnStart(LibraryCallSession session, IReadOnlyList<(int Tid, int Tgid)> threads);
+
+    protected abstract void OnRecord(TraceRecord record);
+
+    protected abstract void OnFinished();
+
+    private volatile bool _stopping;
 
     protected override void EndProcessing()
     {
+        this.SweepOrphans();
         try
         {
             int? target = _pids.Count > 0 ? _pids[0] : null;
             var path = LibraryResolver.Resolve(Library, target);
             IReadOnlyList<ElfSymbol> functions;
-            using (var elf = ElfSymbolResolver.Open(path)) functions = LibraryResolver.MatchFunctions(elf, Function);
+            IReadOnlyList<ProbePoint> points;
+            using (var elf = ElfSymbolResolver.Open(path))
+            {
+                functions = IfuncTargets.Resolve(elf, LibraryResolver.MatchFunctions(elf, Function), WriteWarning);
+                points = EntryProbePlacement.Choose(path, functions, elf.Symbols, System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture);
+            }
             WriteVerbose($"Tracing {functions.Count} function(s) of {path}.");
+            for (int i = 0; i < functions.Count; i++) WriteVerbose($"{functions[i].Name}: probes at {points[i]}.");
 
             _private = new PrivateInstance();
             var instance = _private.Instance;
@@ -89,12 +104,14 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
                     foreach (var tid in ThreadsOf(pid)) _threads.Add((tid, pid));
                 instance.AddEventPids(_threads.Select(t => t.Tid).ToList());
             }
-            _session = new LibraryCallSession(path, functions);
+            _session = new LibraryCallSession(path, functions, points, WantsArguments);
             _session.Enable(instance);
 
             _stream = new TraceRecordStream(instance);
             var done = false;
-            _stream.Start(new TraceReadOptions { PollMilliseconds = 100 }, () => Volatile.Read(ref done));
+            // The binary reader is read right here, between records: no thread hop per record. It wakes when a CPU's
+            // buffer is buffer_percent full (whole pages, not per event), at the latest after the poll timeout.
+            if (_stream.Reader is null) _stream.Start(new TraceReadOptions { PollMilliseconds = 100 }, () => Volatile.Read(ref done));
             instance.SetTracingOn(true);
             var deadline = Duration is { } d ? DateTime.UtcNow + d : (DateTime?)null;
 
@@ -125,14 +142,28 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
                 });
             }
 
-            var pairer = new LibraryCallPairer(_session);
-            if (_child is not null) pairer.SetThreadGroup(_child.ProcessId, _child.ProcessId);
-            foreach (var (tid, tgid) in _threads) pairer.SetThreadGroup(tid, tgid);
-            foreach (var r in _stream.Drain())
-                foreach (var call in pairer.Add(r)) OnCall(call);
-            foreach (var call in pairer.Flush()) OnCall(call);
+            var known = _child is not null ? new List<(int, int)> { (_child.ProcessId, _child.ProcessId) } : _threads;
+            OnStart(_session, known);
+            if (_stream.Reader is { } reader)
+            {
+                while (!_stopping)
+                {
+                    bool last = Volatile.Read(ref done);
+                    foreach (var r in reader.ReadAvailable())
+                    {
+                        OnRecord(r);
+                        if (_stopping) break;
+                    }
+                    if (last) break;
+                    reader.Wait(100);
+                }
+            }
+            else
+            {
+                foreach (var r in _stream.Drain()) OnRecord(r);
+            }
             if (_stream.LostEventsWarning() is { } warning) WriteWarning(warning);
-            OnFinished();
+            if (!_stopping) OnFinished();
         }
         catch (Exception e) when (CmdletErrors.IsExpected(e) && e is not PipelineStoppedException) { this.ThrowKernelError(e); }
         finally
@@ -151,6 +182,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
 
     protected override void StopProcessing()
     {
+        _stopping = true;
         try { _child?.Kill(); } catch (Exception) { /* already gone */ }
         _stream?.Cancel();
     }

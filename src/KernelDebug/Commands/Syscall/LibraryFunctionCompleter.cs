@@ -17,6 +17,6 @@ public sealed class LibraryFunctionCompleter : NameCompleter
             _ => null,
         };
         using var elf = ElfSymbolResolver.Open(LibraryResolver.Resolve(library, pid));
-        return elf.Symbols.Where(s => s.Source == ElfSymbolSource.DynSym).Select(s => s.Name).Distinct().ToList();
+        return elf.Symbols.Where(LibraryResolver.IsExported).Select(s => s.Name).Distinct().ToList();
     }
 }

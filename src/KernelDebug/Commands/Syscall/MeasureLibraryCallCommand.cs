@@ -8,9 +8,13 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(LibraryCallSummary))]
 public sealed class MeasureLibraryCallCommand : LibraryCallCommandBase
 {
-    private readonly LibraryCallAggregator _aggregator = new();
+    private LibraryCallTimer? _timer;
 
-    protected override void OnCall(LibraryCall call) => _aggregator.Add(call);
+    protected override bool WantsArguments => false;
 
-    protected override void OnFinished() => WriteObject(_aggregator.Summaries(), true);
+    protected override void OnStart(LibraryCallSession session, IReadOnlyList<(int Tid, int Tgid)> threads) => _timer = new LibraryCallTimer(session);
+
+    protected override void OnRecord(TraceRecord record) => _timer!.Add(record);
+
+    protected override void OnFinished() => WriteObject(_timer!.Summaries(), true);
 }
