@@ -97,8 +97,8 @@ Describe 'Measure-PerfCounter' {
             $rows | ForEach-Object { $_.ProcessId | Should -Be $p.Id; $_.Interval | Should -Not -BeNullOrEmpty }
             $sum = ($rows | Measure-Object -Property Value -Sum).Sum
             # schedstat of a running task is brought up to date only at scheduler events, so it can trail the
-            # counter by the current time slice (a few ms, more on a busy host).
-            $sum | Should -BeLessOrEqual ($after - $before + 3e7)
+            # counter by the current time slice: a few ms on a quiet host, 43 ms seen under a CI run's load.
+            $sum | Should -BeLessOrEqual ($after - $before + 1e8) -Because "schedstat says $($after - $before) ns, ours $sum ns"
             $sum | Should -BeGreaterOrEqual ($after - $before - 2e8) -Because "schedstat says $($after - $before) ns, ours $sum ns"
             $sum | Should -BeGreaterThan 0
         }
