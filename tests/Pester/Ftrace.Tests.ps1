@@ -335,6 +335,12 @@ Describe 'Invoke-Ftrace' -Skip:(-not $HasInstances) {
         ($r | Where-Object Name -eq sched_process_exit).ProcessId | Should -Be $exec.ProcessId
     }
 
+    It 'names a command that has already exited by the time its records are read (saved_cmdlines)' {
+        $r = @(Invoke-Ftrace -Command /bin/true -Event syscalls:sys_enter_exit_group, sched:sched_process_exit)
+        $r.Count | Should -BeGreaterOrEqual 2
+        $r | ForEach-Object { $_.Comm | Should -Be 'true' -Because "$($_.Name) of pid $($_.ProcessId)" }
+    }
+
     It 'follows processes a script block starts (event-fork)' {
         $r = Invoke-Ftrace { /bin/true; /bin/true } -Event sched:sched_process_exec
         @($r | Where-Object filename -eq '/bin/true').Count | Should -Be 2

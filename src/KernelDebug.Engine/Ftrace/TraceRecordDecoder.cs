@@ -218,7 +218,10 @@ public sealed class CommCache
     public string Get(int pid)
     {
         if (_map.TryGetValue(pid, out var c)) return c;
-        bool reloadDue = _savedCmdlines is not null && Environment.TickCount64 - _loadedAt > 1000;
+        // A short-lived task is often gone from /proc by the time its records are decoded; the kernel saves its comm
+        // in saved_cmdlines when it is switched out. That file is small (saved_cmdlines_size entries): re-read it on
+        // a miss, at most every 50 ms.
+        bool reloadDue = _savedCmdlines is not null && Environment.TickCount64 - _loadedAt > ReloadAfterMilliseconds;
         // A pid not found is asked again only after the next reload: the kernel saves comms as tasks get scheduled.
         if (!reloadDue && _unknown.Contains(pid)) return _learned.TryGetValue(pid, out var l) ? l : "<...>";
         if (reloadDue)
@@ -239,6 +242,7 @@ public sealed class CommCache
         return "<...>";
     }
 
+    private const long ReloadAfterMilliseconds = 50;
     private readonly HashSet<int> _unknown = new();
     // Second to saved_cmdlines, as the kernel's own text output has it; used for pids it does not list (yet).
     private readonly Dictionary<int, string> _learned = new();
