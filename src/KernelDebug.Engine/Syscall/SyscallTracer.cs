@@ -95,6 +95,7 @@ public sealed class SyscallTracer
     public int RunCommand(string command, IReadOnlyList<string> arguments, LaunchOptions launchOptions)
     {
         _launched = true;
+        using var quiet = ChildStopNotifications.Suppress();
         using var child = ChildLauncher.StartStopped(command, arguments, launchOptions);
         _child = child;
         if (_options.SameCpu)
@@ -123,6 +124,7 @@ public sealed class SyscallTracer
     /// <summary>Attaches to every thread of each process (strace -p) and traces until stopped or they end.</summary>
     public void RunAttach(IReadOnlyList<int> processIds)
     {
+        using var quiet = ChildStopNotifications.Suppress();
         foreach (var requested in processIds)
         {
             int pid = requested;

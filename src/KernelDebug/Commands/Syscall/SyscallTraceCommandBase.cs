@@ -48,7 +48,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
 
     protected virtual void OnFinished(SyscallTracer tracer) { }
 
-    private PipelinePump<SyscallTraceRecord>? _pump;
+    private BatchingPump<SyscallTraceRecord>? _pump;
     private SyscallTracer? _tracer;
 
     protected override void EndProcessing()
@@ -63,7 +63,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
         bool useSeccomp = ParameterSetName == "Command" && narrow;
         var options = MakeOptions(selected, useSeccomp);
 
-        using var pump = new PipelinePump<SyscallTraceRecord>(4096);
+        var pump = new BatchingPump<SyscallTraceRecord>();
         _pump = pump;
         var tracer = new SyscallTracer(options, r =>
         {

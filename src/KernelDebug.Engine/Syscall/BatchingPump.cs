@@ -1,0 +1,121 @@
+namespace KernelDebug.Syscall;
+
+/// <summary>
+/// The tracer thread's hand-off to the pipeline thread, a batch at a time. One BlockingCollection operation per record
+/// cost about 2 µs of the tracer's time per traced syscall (the two threads woke each other per event); here the
+/// pipeline thread is woken once per full batch, or once when records arrive while it is idle, and then waits up to
+/// <see cref="FlushInterval"/> for the batch to fill, so a record is never held back longer than that when the tracee
+/// goes quiet. Bounded memory: the producer waits while <c>maxBatches</c> full batches are queued.
+/// Same contract as PipelinePump: Post returns false once cancelled, Drain rethrows the producer's error after its records.
+/// </summary>
+public sealed class BatchingPump<T>
+{
+    private readonly object _gate = new();
+    private readonly Queue<List<T>> _full = new();
+    private readonly int _batchSize, _maxBatches;
+    private List<T> _filling;
+    private bool _completed, _cancelled, _consumerIdle;
+    private Exception? _error;
+
+    public BatchingPump(int batchSize = 256, int maxBatches = 8)
+    {
+        _batchSize = batchSize;
+        _maxBatches = maxBatches;
+        _filling = new List<T>(batchSize);
+    }
+
+    public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
+
+    public bool IsCancelled => Volatile.Read(ref _cancelled);
+
+    /// <summary>Producer side: adds a record, waiting while the queue is full. False once cancelled.</summary>
+    public bool Post(T item)
+    {
+        lock (_gate)
+        {
+            if (_cancelled || _completed) return false;
+            _filling.Add(item);
+            if (_filling.Count == 1 && _consumerIdle) Monitor.PulseAll(_gate);
+            if (_filling.Count < _batchSize) return true;
+            while (_full.Count >= _maxBatches && !_cancelled) Monitor.Wait(_gate);
+            if (_cancelled) return false;
+            _full.Enqueue(_filling);
+            _filling = new List<T>(_batchSize);
+            Monitor.PulseAll(_gate);
+            return true;
+        }
+    }
+
+    /// <summary>Producer side: no more records; an error is rethrown on the pipeline thread after the queued records.</summary>
+    public void Complete(Exception? error = null)
+    {
+        lock (_gate)
+        {
+            _error ??= error;
+            _completed = true;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>From StopProcessing (Ctrl+C, Select-Object -First): ends Drain and makes Post return false.</summary>
+    public void Cancel()
+    {
+        lock (_gate)
+        {
+            _cancelled = true;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Pipeline side: the records in order until the producer completes or the pump is cancelled.</summary>
+    public IEnumerable<T> Drain()
+    {
+        while (TakeBatch() is { } batch)
+        {
+            foreach (var item in batch)
+            {
+                if (IsCancelled) yield break;
+                yield return item;
+            }
+        }
+        if (_error is not null && !IsCancelled)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
+    }
+
+    /// <summary>The next full batch, else the partial one once it waited FlushInterval (or the producer is done); null at the end.</summary>
+    private List<T>? TakeBatch()
+    {
+        lock (_gate)
+        {
+            bool waitedForPartial = false;
+            while (!_cancelled)
+            {
+                if (_full.Count > 0)
+                {
+                    var batch = _full.Dequeue();
+                    Monitor.PulseAll(_gate); // a producer waiting for room
+                    return batch;
+                }
+                if (_filling.Count > 0 && (waitedForPartial || _completed))
+                {
+                    var batch = _filling;
+                    _filling = new List<T>(_batchSize);
+                    return batch;
+                }
+                if (_completed) return null;
+                if (_filling.Count > 0)
+                {
+                    Monitor.Wait(_gate, FlushInterval);
+                    waitedForPartial = true;
+                }
+                else
+                {
+                    _consumerIdle = true;
+                    Monitor.Wait(_gate);
+                    _consumerIdle = false;
+                }
+            }
+            return null;
+        }
+    }
+}
