@@ -15,6 +15,9 @@ public sealed class TraceRecordDecoder
 {
     private readonly RingBufferLayout _layout;
     private readonly CommCache _comms;
+
+    /// <summary>The pid → comm lookup the records are named with.</summary>
+    public CommCache Comms => _comms;
     private readonly TraceClock _clock;
     private readonly Func<int, TraceEventFormat?> _formats;
     private readonly List<RawEvent> _scratch = new(256);
@@ -215,9 +218,26 @@ public sealed class CommCache
 
     public void Set(int pid, string comm) => _map[pid] = comm;
 
+    /// <summary>
+    /// Names a pid for the rest of the stream, ahead of saved_cmdlines: for a command this session started, whose comm
+    /// it knows, where saved_cmdlines may still hold an earlier owner of the pid. Safe from any thread.
+    /// </summary>
+    public void Pin(int pid, string comm) => _pinned[pid] = comm.Length > TaskCommLength ? comm[..TaskCommLength] : comm;
+
+    /// <summary>The comm a program gets when it is executed: the file name it was run by, cut to TASK_COMM_LEN - 1.</summary>
+    public static string CommOfExecutable(string path)
+    {
+        var name = Path.GetFileName(path);
+        return name.Length > TaskCommLength ? name[..TaskCommLength] : name;
+    }
+
+    private const int TaskCommLength = 15;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _pinned = new();
+
     public string Get(int pid)
     {
-        if (_map.TryGetValue(pid, out var c)) return c;
+        if (!_pinned.IsEmpty && _pinned.TryGetValue(pid, out var c)) return c;
+        if (_map.TryGetValue(pid, out c)) return c;
         // A short-lived task is often gone from /proc by the time its records are decoded; the kernel saves its comm
         // in saved_cmdlines when it is switched out. That file is small (saved_cmdlines_size entries): re-read it on
         // a miss, at most every 50 ms.

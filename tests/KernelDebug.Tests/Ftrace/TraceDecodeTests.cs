@@ -238,3 +238,24 @@ public class TraceTextFallbackTests
         Assert.True(compared > a.Count, $"{compared} values compared");
     }
 }
+
+public class CommCacheTests
+{
+    [Fact]
+    public void APinnedCommWinsOverAStaleSavedCmdlinesEntry()
+    {
+        // saved_cmdlines still names the pid's earlier owner; the command this session started is pinned.
+        var comms = CommCache.FromText("4242 alloc\n17 bash\n");
+        Assert.Equal("alloc", comms.Get(4242));
+        comms.Pin(4242, CommCache.CommOfExecutable("/usr/bin/true"));
+        Assert.Equal("true", comms.Get(4242));
+        Assert.Equal("bash", comms.Get(17));
+    }
+
+    [Theory]
+    [InlineData("/bin/true", "true")]
+    [InlineData("/opt/tools/a-program-with-a-long-name", "a-program-with-")]
+    [InlineData("relative/dd", "dd")]
+    public void TheCommOfAnExecutableIsItsFileNameCutToFifteenBytes(string path, string comm) =>
+        Assert.Equal(comm, CommCache.CommOfExecutable(path));
+}

@@ -8,35 +8,13 @@ namespace KernelDebug.Commands.Ftrace;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Enable, "TraceEvent", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
 [OutputType(typeof(TraceEventInfo))]
-public sealed class EnableTraceEventCommand : FtraceCmdlet
+public sealed class EnableTraceEventCommand : TraceEventSwitchCommandBase
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
-    [ArgumentCompleter(typeof(TraceEventNameCompleter))]
-    [SupportsWildcards]
-    public string[] Name { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
-    public TraceEventInfo[] InputObject { get; set; } = Array.Empty<TraceEventInfo>();
-
     [Parameter(Position = 1)]
     public string? Filter { get; set; }
 
-    [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Name")]
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "InputObject")]
-    [FtraceInstanceTransformation]
-    [ArgumentCompleter(typeof(FtraceInstanceNameCompleter))]
-    public FtraceInstance Instance { get; set; } = null!;
+    protected override string Describe(string events) => $"Enable {events}{(Filter is null ? "" : $" with filter '{Filter}'")}";
 
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
-    protected override void ProcessRecord()
-    {
-        var events = ParameterSetName == "Name" ? MatchEvents(Name) : InputObject.Select(e => (e.System, e.Name)).ToList();
-        if (events.Count == 0) return;
-        var what = events.Count == 1 ? $"{events[0].System}:{events[0].Name}" : $"{events.Count} events";
-        if (!ShouldProcess(Instance.Name, $"Enable {what}{(Filter is null ? "" : $" with filter '{Filter}'")}")) return;
+    protected override void Apply(IReadOnlyList<(string System, string Name)> events, string what) =>
         Try(() => Instance.EnableEvents(events, Filter), Filter ?? what);
-        if (PassThru) foreach (var (s, n) in events) WriteObject(Instance.GetEvent(s, n));
-    }
 }

@@ -56,6 +56,63 @@ public abstract class FtraceCmdlet : PSCmdlet
     }
 }
 
+/// <summary>Start-Ftrace and Stop-Ftrace: one write of tracing_on in an instance.</summary>
+public abstract class TracingOnCommandBase : FtraceCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [FtraceInstanceTransformation]
+    [ArgumentCompleter(typeof(FtraceInstanceNameCompleter))]
+    public FtraceInstance Instance { get; set; } = null!;
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected abstract bool TurnOn { get; }
+
+    protected override void ProcessRecord()
+    {
+        if (!ShouldProcess(Instance.Name, TurnOn ? "Start recording (tracing_on = 1)" : "Stop recording (tracing_on = 0)")) return;
+        Try(() => Instance.SetTracingOn(TurnOn), Instance);
+        if (PassThru) WriteObject(Instance.Refresh());
+    }
+}
+
+/// <summary>Enable-TraceEvent and Disable-TraceEvent: events by name globs or from Get-TraceEvent, in an instance.</summary>
+public abstract class TraceEventSwitchCommandBase : FtraceCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
+    [ArgumentCompleter(typeof(TraceEventNameCompleter))]
+    [SupportsWildcards]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
+    public TraceEventInfo[] InputObject { get; set; } = Array.Empty<TraceEventInfo>();
+
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Name")]
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "InputObject")]
+    [FtraceInstanceTransformation]
+    [ArgumentCompleter(typeof(FtraceInstanceNameCompleter))]
+    public FtraceInstance Instance { get; set; } = null!;
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <summary>What the verb does to the events; the description is for ShouldProcess ("Enable sched:sched_switch").</summary>
+    protected abstract string Describe(string events);
+
+    protected abstract void Apply(IReadOnlyList<(string System, string Name)> events, string what);
+
+    protected override void ProcessRecord()
+    {
+        IReadOnlyList<(string System, string Name)> events = ParameterSetName == "Name" ? MatchEvents(Name) : InputObject.Select(e => (e.System, e.Name)).ToList();
+        if (events.Count == 0) return;
+        var what = events.Count == 1 ? $"{events[0].System}:{events[0].Name}" : $"{events.Count} events";
+        if (!ShouldProcess(Instance.Name, Describe(what))) return;
+        Apply(events, what);
+        if (PassThru) foreach (var (s, n) in events) WriteObject(Instance.GetEvent(s, n));
+    }
+}
+
 public sealed class FtraceInstanceNameCompleter : NameCompleter
 {
     protected override IEnumerable<string> Names(string c, string p, IDictionary b) =>

@@ -115,6 +115,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
                 child.Resume();
                 int execErrno = child.WaitForExec();
                 if (execErrno != 0) Try(() => LaunchedProcess.ThrowIfExecFailed(execErrno, child.Path), Command);
+                // saved_cmdlines may still name an earlier owner of the pid when the command's records are decoded.
+                _stream.Reader?.Decoder.Comms.Pin(child.ProcessId, CommCache.CommOfExecutable(child.Path));
                 _ = Task.Run(() =>
                 {
                     try { child.WaitForExit(); }
