@@ -96,6 +96,12 @@ function Invoke-TaskXunit {
     $trxDir = Join-Path $ResultsDir 'xunit'
     if (Test-Path $trxDir) { Remove-Item $trxDir -Recurse -Force }
     $env:KERNELDEBUG_MODULE_PATH = Join-Path $ModuleDir 'KernelDebug.psd1'
+    # The tracefs leak guard around the engine tests too, as Invoke-PesterRun.ps1 has it around Pester.
+    Import-Module (Join-Path $Root 'tests/TraceStateGuard.psm1') -Force
+    # Importing the module mounts tracefs when needed; take the snapshot after that.
+    Import-Module $env:KERNELDEBUG_MODULE_PATH -Force
+    $null = Get-KernelDebugCapability -Name TraceFs
+    $before = Get-TraceStateSnapshot
     & dotnet test (Join-Path $Root 'tests/KernelDebug.Tests/KernelDebug.Tests.csproj') -c $Configuration --nologo `
         --logger 'trx;LogFileName=xunit.trx' --logger 'console;verbosity=normal' --results-directory $trxDir | Out-Host
     $exit = $LASTEXITCODE
@@ -108,6 +114,12 @@ function Invoke-TaskXunit {
     $c = $xml.TestRun.ResultSummary.Counters
     $result = @{ Passed = [int] $c.passed; Failed = [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted; Skipped = [int] $c.notExecuted }
     if ($exit -ne 0 -and $result.Failed -eq 0) { $result.Failed = 1; Write-Host "xunit: dotnet test exited $exit with no failed test; counted as one failure." }
+    $leaks = @(Compare-TraceStateSnapshot -Before $before -After (Get-TraceStateSnapshot))
+    if ($leaks.Count -gt 0) {
+        Write-Host "LEAK GUARD: the xunit run changed the kernel's tracing state:" -ForegroundColor Red
+        $leaks | ForEach-Object { Write-Host "  $_" -ForegroundColor Red }
+        $result.Failed += 1
+    } else { Write-Host 'Leak guard (xunit): the tracing state is as it was before the run.' }
     Write-Host "xunit: $($result.Passed) passed, $($result.Failed) failed, $($result.Skipped) skipped"
     return $result
 }

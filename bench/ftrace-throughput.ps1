@@ -33,7 +33,8 @@ try {
 
     # trace-cmd report on a trace.dat of A.
     $dat = Join-Path $tmp 'a.dat'
-    $extract = & trace-cmd extract -B $a.Name -o $dat 2>&1
+    # -k: without it trace-cmd extract resets the top level as well (tracing_on, events, filters, buffer, tracer).
+    $extract = & trace-cmd extract -k -B $a.Name -o $dat 2>&1
     if ($LASTEXITCODE -ne 0 -or -not (Test-Path $dat)) { throw "trace-cmd extract failed ($LASTEXITCODE): $($extract -join "`n")" }
     $sw = [Diagnostics.Stopwatch]::StartNew()
     $tcLines = (& trace-cmd report -i $dat 2>$null | Measure-Object -Line).Lines

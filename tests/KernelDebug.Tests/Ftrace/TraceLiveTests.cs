@@ -52,7 +52,9 @@ public class TraceLiveTests
 
             var traceCmd = ProgramLocator.Find("trace-cmd");
             Assert.True(traceCmd is not null, "trace-cmd is installed on this host");
-            Run(traceCmd!, "extract", "-B", twin.Name, "-o", dat);
+            // -k (keep): without it trace-cmd extract resets the top level too (tracing_on, every event and filter, the
+            // buffer, the tracer) and removes the instance; a failed extract left tracing_on at 0.
+            Run(traceCmd!, "extract", "-k", "-B", twin.Name, "-o", dat);
             var report = Run(traceCmd!, "report", "-R", "-i", dat);
             var tc = TextTraceLine.Parse(report, twin.Name + ": ");
             mismatches = TextTraceLine.ComparePerCpu(records, tc, 2_000_000, out fields);
@@ -62,7 +64,7 @@ public class TraceLiveTests
         finally
         {
             ours.Remove();
-            twin.Remove(); // trace-cmd extract -B removes the instance itself; Remove tolerates that
+            twin.Remove();
             File.Delete(dat);
         }
     }
