@@ -1,15 +1,18 @@
-namespace KernelDebug.Syscall;
+namespace KernelDebug.Common;
 
 /// <summary>
-/// The tracer thread's hand-off to the pipeline thread, a batch at a time. One BlockingCollection operation per record
-/// cost about 2 µs of the tracer's time per traced syscall (the two threads woke each other per event); here the
-/// pipeline thread is woken once per full batch, or once when records arrive while it is idle, and then waits up to
-/// <see cref="FlushInterval"/> for the batch to fill, so a record is never held back longer than that when the tracee
-/// goes quiet. Bounded memory: the producer waits while <c>maxBatches</c> full batches are queued.
+/// A producer thread's hand-off of many small records to the pipeline thread, a batch at a time (the syscall tracer,
+/// the trace ring-buffer reader). One BlockingCollection operation per record cost about 2 µs of the producer's time
+/// per record (the two threads woke each other per event); here the pipeline thread is woken once per full batch, or
+/// once when records arrive while it is idle, and then waits up to <see cref="FlushInterval"/> for the batch to fill,
+/// so a record is never held back longer than that when the producer goes quiet; a producer that knows it ran dry
+/// hands the partial batch on at once with <see cref="Flush"/>. Bounded memory: the producer waits while
+/// <c>maxBatches</c> full batches are queued.
 /// Same contract as PipelinePump: Post returns false once cancelled, Drain rethrows the producer's error after its records.
 /// </summary>
-public sealed class BatchingPump<T>
+public sealed class BatchingPump<T> : IDisposable
 {
+    private readonly CancellationTokenSource _cts = new();
     private readonly object _gate = new();
     private readonly Queue<List<T>> _full = new();
     private readonly int _batchSize, _maxBatches;
@@ -28,6 +31,9 @@ public sealed class BatchingPump<T>
 
     public bool IsCancelled => Volatile.Read(ref _cancelled);
 
+    /// <summary>Cancelled with the pump: for the producer's own waits (poll, read).</summary>
+    public CancellationToken Token => _cts.Token;
+
     /// <summary>Producer side: adds a record, waiting while the queue is full. False once cancelled.</summary>
     public bool Post(T item)
     {
@@ -36,15 +42,38 @@ public sealed class BatchingPump<T>
             if (_cancelled || _completed) return false;
             _filling.Add(item);
             if (_filling.Count == 1 && _consumerIdle) Monitor.PulseAll(_gate);
-            if (_filling.Count < _batchSize) return true;
-            while (_full.Count >= _maxBatches && !_cancelled) Monitor.Wait(_gate);
-            if (_cancelled) return false;
-            _full.Enqueue(_filling);
-            _filling = new List<T>(_batchSize);
-            Monitor.PulseAll(_gate);
-            return true;
+            return _filling.Count < _batchSize || QueueFilling();
         }
     }
+
+    /// <summary>Producer side: hands on the records posted so far without waiting for the batch to fill. False once cancelled.</summary>
+    public bool Flush()
+    {
+        lock (_gate)
+        {
+            if (_cancelled || _completed) return false;
+            return _filling.Count == 0 || QueueFilling();
+        }
+    }
+
+    // Under _gate: queues the batch being filled, waiting for room.
+    private bool QueueFilling()
+    {
+        while (_full.Count >= _maxBatches && !_cancelled) Monitor.Wait(_gate);
+        if (_cancelled) return false;
+        _full.Enqueue(_filling);
+        _filling = new List<T>(_batchSize);
+        Monitor.PulseAll(_gate);
+        return true;
+    }
+
+    /// <summary>Starts the producer on a thread-pool thread; its exception completes the pump with that error.</summary>
+    public Task RunProducer(Action<BatchingPump<T>> produce) => Task.Run(() =>
+    {
+        try { produce(this); Complete(); }
+        catch (OperationCanceledException) { Complete(); }
+        catch (Exception e) { Complete(e); }
+    });
 
     /// <summary>Producer side: no more records; an error is rethrown on the pipeline thread after the queued records.</summary>
     public void Complete(Exception? error = null)
@@ -65,6 +94,13 @@ public sealed class BatchingPump<T>
             _cancelled = true;
             Monitor.PulseAll(_gate);
         }
+        try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    public void Dispose()
+    {
+        Cancel();
+        _cts.Dispose();
     }
 
     /// <summary>Pipeline side: the records in order until the producer completes or the pump is cancelled.</summary>

@@ -288,9 +288,7 @@ public sealed class FtraceInstance
                 UserInput.EnsureSingleLine(filter, "Filter");
                 foreach (var e in events)
                 {
-                    var path = EventFile(e, "filter");
-                    var before = ControlFile.TryReadText(path, out _)?.Trim();
-                    previousFilters.Add((e, before));
+                    previousFilters.Add((e, ReadEventFilter(e)));
                     WriteFilter(e, filter);
                 }
             }
@@ -353,7 +351,11 @@ public sealed class FtraceInstance
         }
     }
 
-    private void RestoreFilter((string System, string Name) e, string? previous)
+    /// <summary>The event's filter text as the kernel shows it ("none" when there is none), or null when unreadable.</summary>
+    internal string? ReadEventFilter((string System, string Name) e) => ControlFile.TryReadText(EventFile(e, "filter"), out _)?.Trim();
+
+    /// <summary>Puts back a filter read with ReadEventFilter; one that cannot be written back is cleared.</summary>
+    internal void RestoreFilter((string System, string Name) e, string? previous)
     {
         var path = EventFile(e, "filter");
         if (previous is null || previous == "none" || previous.Contains('\n')) TryWriteFile(path, "0");

@@ -58,8 +58,7 @@ public sealed class InstanceSettings : IDisposable
     {
         if (filter is not null)
         {
-            foreach (var e in events)
-                _eventFilters.Add((e, _instance.ReadOptional(System.IO.Path.Combine("events", e.System, e.Name, "filter"))?.Trim()));
+            foreach (var e in events) _eventFilters.Add((e, _instance.ReadEventFilter(e)));
         }
         _enabledHere.AddRange(_instance.EnableEvents(events, filter));
     }
@@ -76,11 +75,7 @@ public sealed class InstanceSettings : IDisposable
             catch (KernelDebugException e) { failures.Add($"{what}: {e.Message}"); }
         }
         Attempt("events", () => _instance.DisableEvents(_enabledHere, clearFilter: false));
-        foreach (var (e, filter) in _eventFilters)
-        {
-            var path = _instance.FilePath(System.IO.Path.Combine("events", e.System, e.Name, "filter"));
-            Attempt($"{e.System}:{e.Name} filter", () => ControlFile.WriteValue(path, filter is null or "none" ? "0" : filter));
-        }
+        foreach (var (e, filter) in _eventFilters) _instance.RestoreFilter(e, filter);
         for (int i = _values.Count - 1; i >= 0; i--)
         {
             var (file, value) = _values[i];

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using KernelDebug.Common;
 using KernelDebug.Syscall;
 using Xunit;
 

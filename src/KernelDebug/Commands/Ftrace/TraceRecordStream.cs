@@ -5,9 +5,8 @@ using KernelDebug.Ftrace;
 namespace KernelDebug.Commands.Ftrace;
 
 /// <summary>
-/// A reader on a producer thread and the pipeline thread draining its PipelinePump (bounded memory). The reader hands
-/// records over in batches (one queue operation per batch, not per record, so the two threads do not wake each other
-/// per event); a partial batch goes as soon as the buffers run dry. Records are written as they are:
+/// A reader on a producer thread and the pipeline thread draining its BatchingPump (bounded memory): records go over a
+/// batch at a time, and a partial batch as soon as the buffers run dry. Records are written as they are:
 /// TraceRecordAdapter makes their fields properties without a PSObject per record.
 /// Dispose cancels the producer, waits for it and closes the per-CPU files.
 /// </summary>
@@ -16,7 +15,7 @@ internal sealed class TraceRecordStream : IDisposable
     // At most QueuedBatches * BatchSize records wait for the pipeline (plus the batch being filled). Few enough that
     // they die young: with thousands queued, most gen0 collections became gen1 ones (the kernel buffer is the backlog).
     private const int BatchSize = 256, QueuedBatches = 8;
-    private readonly PipelinePump<ArraySegment<TraceRecord>> _pump = new(QueuedBatches);
+    private readonly BatchingPump<TraceRecord> _pump = new(BatchSize, QueuedBatches);
     private Task? _producer;
 
     public TraceRecordStream(FtraceInstance instance)
@@ -43,83 +42,38 @@ internal sealed class TraceRecordStream : IDisposable
             if (_text is not null)
             {
                 // The text pipe blocks between lines: hand each record on at once.
-                var single = new Batcher(pump, 1);
-                if (stopWhen is null) { TraceTextParser.ReadPipe(_instance, _text, single.Add, options, pump.Token); return; }
+                bool single(TraceRecord r) => pump.Post(r) && pump.Flush();
+                if (stopWhen is null) { TraceTextParser.ReadPipe(_instance, _text, single, options, pump.Token); return; }
                 var drain = new TraceReadOptions { NoWait = true };
                 while (!pump.IsCancelled)
                 {
                     bool final = stopWhen();
-                    TraceTextParser.ReadPipe(_instance, _text, single.Add, drain, pump.Token);
+                    TraceTextParser.ReadPipe(_instance, _text, single, drain, pump.Token);
                     if (final) return;
                     Thread.Sleep(options.PollMilliseconds);
                 }
                 return;
             }
             var reader = Reader!;
-            var batch = new Batcher(pump, BatchSize);
             if (stopWhen is null)
             {
-                reader.Run(batch.Add, options, pump.Token, () => batch.Flush());
-                batch.Flush();
+                reader.Run(pump.Post, options, pump.Token, () => pump.Flush());
+                pump.Flush();
                 return;
             }
             while (!pump.IsCancelled)
             {
                 bool last = stopWhen();
                 foreach (var r in reader.ReadAvailable())
-                    if (!batch.Add(r)) return;
-                if (!batch.Flush() || last) return;
+                    if (!pump.Post(r)) return;
+                if (!pump.Flush() || last) return;
                 reader.Wait(options.PollMilliseconds);
             }
         });
     }
 
     /// <summary>The records in order, on the pipeline thread; ends early once cancelled.</summary>
-    public IEnumerable<TraceRecord> Drain()
-    {
-        foreach (var batch in _pump.Drain())
-        {
-            var items = batch.Array!;
-            for (int i = batch.Offset, end = batch.Offset + batch.Count; i < end; i++)
-            {
-                if (_pump.IsCancelled) yield break;
-                yield return items[i];
-            }
-        }
-    }
-
-    /// <summary>Collects records on the reader thread and posts them a batch at a time.</summary>
-    private sealed class Batcher
-    {
-        private readonly PipelinePump<ArraySegment<TraceRecord>> _pump;
-        private readonly int _size;
-        private TraceRecord[] _items;
-        private int _count;
-
-        public Batcher(PipelinePump<ArraySegment<TraceRecord>> pump, int size)
-        {
-            _pump = pump;
-            _size = size;
-            _items = new TraceRecord[size];
-        }
-
-        /// <summary>False once the pipeline is gone (cancelled).</summary>
-        public bool Add(TraceRecord record)
-        {
-            _items[_count++] = record;
-            return _count < _size || Flush();
-        }
-
-        public bool Flush()
-        {
-            if (_count == 0) return !_pump.IsCancelled;
-            var full = new ArraySegment<TraceRecord>(_items, 0, _count);
-            // A new array each time: the pipeline thread still reads the one just posted.
-            _items = new TraceRecord[_size];
-            _count = 0;
-            return _pump.Post(full);
-        }
-    }
+    public IEnumerable<TraceRecord> Drain() => _pump.Drain();
 
     public void Cancel() => _pump.Cancel();
 
