@@ -169,6 +169,24 @@ public sealed class TraceStreamReader : IDisposable
     }
 
     /// <summary>
+    /// Reads round after round while traced work runs: each round delivers what the buffers hold, then
+    /// <paramref name="endOfRound"/> runs, then the reader waits for data. Ends when <paramref name="sink"/> or
+    /// <paramref name="endOfRound"/> returns false, or after the round that began once <paramref name="finished"/> was
+    /// true (the records of the work's last moments are in that round).
+    /// </summary>
+    public void RunUntil(Func<TraceRecord, bool> sink, Func<bool> finished, int pollMilliseconds, Func<bool> endOfRound)
+    {
+        while (true)
+        {
+            bool last = finished();
+            foreach (var r in ReadAvailable())
+                if (!sink(r)) return;
+            if (!endOfRound() || last) return;
+            Wait(pollMilliseconds);
+        }
+    }
+
+    /// <summary>
     /// Streams records to <paramref name="sink"/> until it returns false, the token is cancelled, Count or Duration is
     /// reached, or (NoWait) the buffer is empty. <paramref name="beforeWait"/> runs each time the buffers are empty,
     /// before the reader sleeps in poll() (a batching sink hands its partial batch on there). Returns the number of

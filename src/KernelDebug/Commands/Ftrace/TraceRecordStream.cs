@@ -61,14 +61,7 @@ internal sealed class TraceRecordStream : IDisposable
                 pump.Flush();
                 return;
             }
-            while (!pump.IsCancelled)
-            {
-                bool last = stopWhen();
-                foreach (var r in reader.ReadAvailable())
-                    if (!pump.Post(r)) return;
-                if (!pump.Flush() || last) return;
-                reader.Wait(options.PollMilliseconds);
-            }
+            if (!pump.IsCancelled) reader.RunUntil(pump.Post, stopWhen, options.PollMilliseconds, pump.Flush);
         });
     }
 

@@ -146,17 +146,8 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             OnStart(_session, known);
             if (_stream.Reader is { } reader)
             {
-                while (!_stopping)
-                {
-                    bool last = Volatile.Read(ref done);
-                    foreach (var r in reader.ReadAvailable())
-                    {
-                        OnRecord(r);
-                        if (_stopping) break;
-                    }
-                    if (last) break;
-                    reader.Wait(100);
-                }
+                if (!_stopping)
+                    reader.RunUntil(r => { OnRecord(r); return !_stopping; }, () => Volatile.Read(ref done), 100, () => !_stopping);
             }
             else
             {
