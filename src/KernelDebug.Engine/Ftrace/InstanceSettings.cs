@@ -23,11 +23,13 @@ public sealed class InstanceSettings : IDisposable
     /// <summary>Saves a single-value control file (current_tracer, tracing_on, options/..., trace_clock, buffer_size_kb).</summary>
     public void SaveValue(string file)
     {
-        var text = _instance.ReadOptional(file);
-        if (text is null) return;
-        var value = file == "trace_clock" ? FtraceInstance.ParseSelected(text) : text.Trim().Split(' ')[0];
+        var value = ReadValue(file);
         if (!string.IsNullOrEmpty(value)) _values.Add((file, value));
     }
+
+    // The value as it would be written back: trace_clock's [selected] word, buffer_size_kb without "(expanded: ...)".
+    private string? ReadValue(string file) => _instance.ReadOptional(file) is not { } text ? null
+        : file == "trace_clock" ? FtraceInstance.ParseSelected(text) : text.Trim().Split(' ')[0];
 
     /// <summary>
     /// Saves a list file (set_event_pid, set_ftrace_pid, set_ftrace_filter, set_graph_function) so it can be emptied
@@ -79,7 +81,7 @@ public sealed class InstanceSettings : IDisposable
         for (int i = _values.Count - 1; i >= 0; i--)
         {
             var (file, value) = _values[i];
-            if (_instance.ReadOptional(file) is { } now && (file == "trace_clock" ? FtraceInstance.ParseSelected(now) : now.Trim().Split(' ')[0]) == value) continue;
+            if (ReadValue(file) == value) continue;
             Attempt(file, () => _instance.WriteValue(file, value));
         }
         foreach (var (file, lines) in _lists)
