@@ -61,11 +61,17 @@ Describe 'Get-KernelDebugCapability' {
         $Caps.Bpf.Available | Should -Be ($LASTEXITCODE -eq 0)
     }
 
-    It 'reports the programs that are on PATH' {
-        foreach ($pair in @(@('Strace', 'strace'), @('Ltrace', 'ltrace'), @('Perf', 'perf'), @('Bpftrace', 'bpftrace'), @('Bpftool', 'bpftool'))) {
-            $onPath = [bool](Get-Command $pair[1] -CommandType Application -ErrorAction Ignore)
-            if (-not $onPath) { $Caps[$pair[0]].Available | Should -BeFalse; $Caps[$pair[0]].Remedy | Should -Match 'apt-get install' }
-            else { $Caps[$pair[0]].Detail | Should -Match ([regex]::Escape($pair[1])) }
+    It 'reports the programs that are on PATH, available when they run' {
+        # Each program's own harmless command is the oracle of whether it works.
+        $programs = @(
+            @('Strace', 'strace', @('-V')), @('Ltrace', 'ltrace', @('-V')), @('Perf', 'perf', @('--version')),
+            @('Bpftrace', 'bpftrace', @('--version')), @('Bpftool', 'bpftool', @('version')), @('TraceCmd', 'trace-cmd', @('list', '-t')))
+        foreach ($p in $programs) {
+            $onPath = [bool](Get-Command $p[1] -CommandType Application -ErrorAction Ignore)
+            if (-not $onPath) { $Caps[$p[0]].Available | Should -BeFalse; $Caps[$p[0]].Remedy | Should -Match 'apt-get install'; continue }
+            $Caps[$p[0]].Detail | Should -Match ([regex]::Escape($p[1]))
+            & $p[1] @($p[2]) *> $null
+            $Caps[$p[0]].Available | Should -Be ($LASTEXITCODE -eq 0) -Because "'$($p[1]) $($p[2])' exited $LASTEXITCODE; Detail: $($Caps[$p[0]].Detail)"
         }
     }
 

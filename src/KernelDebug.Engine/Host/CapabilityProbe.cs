@@ -459,6 +459,9 @@ public static class CapabilityProbe
 
     // ---------- programs ----------
 
+    private static readonly System.Text.RegularExpressions.Regex VersionLine =
+        new(@"\bversion\s+v?\d+\.\d+", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
     private static Capability ProbeProgram(string name, string program, string package, string versionArg)
     {
         var path = ProgramLocator.Find(program);
@@ -468,7 +471,8 @@ public static class CapabilityProbe
         if (result is null) return Unavailable(name, "program", $"{path} did not answer '{versionArg}' within 10 s", $"Reinstall {package}.");
         var (code, stdout, stderr) = result.Value;
         var first = (stdout + "\n" + stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? string.Empty;
-        if (code != 0)
+        // trace-cmd prints its version and then its usage, exiting 255: a version line is the answer.
+        if (code != 0 && !VersionLine.IsMatch(first))
             return Unavailable(name, "program", $"{path} is installed but '{program} {versionArg}' failed (exit {code}): {first}", $"Reinstall {package}, or install the variant for this kernel.");
         return new Capability(name, "program", true, $"{path}: {first}");
     }
