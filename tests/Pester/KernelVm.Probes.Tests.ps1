@@ -63,6 +63,9 @@ Describe 'kprobes and kretprobes on the debug kernel' -Tag KernelVm -Skip:(-not 
         @{ Case = 'a maxactive on an entry probe'; Template = 'p4:{0}/max vfs_read'; Errno = 22 }
         @{ Case = 'a maxactive too big'; Template = 'r99999:{0}/max vfs_read'; Errno = 22 }
         @{ Case = 'a stack slot out of range'; Template = 'p:{0}/stk vfs_read a=$stack99999'; Errno = 22 }
+        # Kinds that changed with Linux 6.5: the validator follows the running kernel's version.
+        @{ Case = '$argN off the function entry'; Template = 'p:{0}/argoff vfs_read+4 a=$arg1'; Errno = 22 }
+        @{ Case = 'a bare (BTF) name'; Template = 'p:{0}/btf vfs_read count'; Errno = 22 }
     ) {
         $definition = $Template -f $KdGroup
         # The kernel's verdict, written raw: errno, then error_log's kind and caret column.
@@ -106,6 +109,16 @@ Describe 'eprobes on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEBU
         $hits = @(Receive-TraceEvent -Instance $Inst -NoWait | Where-Object { $_.Name -eq 'openat' -and $_.ProcessId -eq $ddPid })
         $hits.file | Should -Contain $File
         $hits[0].file | Should -BeOfType [string]
+    }
+
+    It 'agrees with the kernel on a field the attached event lacks: error kind and column, and nothing kept' {
+        $definition = "e:$KdGroup/nofield syscalls.sys_enter_openat a=`$nofield"
+        Get-RawWriteErrno "$TraceFs/dynamic_events" $definition | Should -Be 22
+        $kernel = Get-RawLastError event_probe
+        $kernel.Command | Should -BeExactly $definition
+        $ours = [KernelDebug.Probes.ProbeValidator]::Validate($definition, 'DynamicEvents', [KernelDebug.Probes.HostProbeEnvironment]::new($TraceFs))
+        [KernelDebug.Probes.ProbeErrors]::FromText($kernel.Kind) | Should -Be $ours.Kind -Because "the kernel said '$($kernel.Kind)', we said '$($ours.Message)'"
+        $ours.Position | Should -Be $kernel.Column
     }
 
     It 'Remove-DynamicEvent -Force leaves dynamic_events as it was and the syscall event untouched' {

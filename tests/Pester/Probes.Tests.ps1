@@ -305,6 +305,7 @@ Describe 'Malformed definitions: the kernel''s kind and column, nothing written'
 
     BeforeAll {
         $script:Env = [KernelDebug.Probes.HostProbeEnvironment]::new($TraceFs)
+        $script:Events = [KernelDebug.Probes.DynamicEvents]::new($TraceFs, $Env)
         $script:FilesBefore = Get-ProbeFiles
     }
 
@@ -313,6 +314,11 @@ Describe 'Malformed definitions: the kernel''s kind and column, nothing written'
         $e | Should -Not -BeNullOrEmpty
         $e.Kind | Should -Be $Kind
         $e.Position | Should -BeGreaterOrEqual 0
+        # The engine's write path (what New-*probe call) refuses it before its write, with the same kind and column.
+        $x = { $Events.Create($D, $F) } | Should -Throw -PassThru
+        $k = $x.Exception; while ($k -and $k -isnot [KernelDebug.Native.KernelDebugException]) { $k = $k.InnerException }
+        $k.ErrorId | Should -Be "Probe$Kind"
+        $k.Position | Should -Be $e.Position
         if ($F -eq 'UprobeEvents' -and $HasUprobes -and $Kind -ne 'UnsafeCharacter') {
             # The kernel itself, on the same line: same kind, same column.
             Invoke-KernelVerdict $D | Should -Be "$Kind@$($e.Position)"

@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Text;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
-using ELFSharp.ELF.Segments;
 
 namespace KernelDebug.Perf;
 
@@ -106,9 +105,9 @@ public sealed class SymbolTable
 /// </summary>
 public sealed class ElfSymbols
 {
-    private readonly (ulong Offset, ulong FileSize, ulong Address)[] _loads;
+    private readonly Probes.ElfLoadMap _loads;
 
-    private ElfSymbols(string path, SymbolTable table, (ulong, ulong, ulong)[] loads, string? buildId, string? symbolSource)
+    private ElfSymbols(string path, SymbolTable table, Probes.ElfLoadMap loads, string? buildId, string? symbolSource)
     {
         Path = path; Table = table; _loads = loads; BuildId = buildId; SymbolSource = symbolSource;
     }
@@ -120,12 +119,7 @@ public sealed class ElfSymbols
     public string? SymbolSource { get; }
 
     /// <summary>A file offset (what an mmap's pgoff counts in) as the ELF virtual address the symbols use.</summary>
-    public ulong OffsetToAddress(ulong offset)
-    {
-        foreach (var (off, size, addr) in _loads)
-            if (offset >= off && offset < off + size) return offset - off + addr;
-        return offset;
-    }
+    public ulong OffsetToAddress(ulong offset) => _loads.ToAddress(offset) ?? offset;
 
     /// <summary>Loads an ELF file's symbols; a file that is missing or not ELF gives an empty table (perf's [unknown]).</summary>
     public static ElfSymbols Load(string path)
@@ -133,7 +127,7 @@ public sealed class ElfSymbols
         // A file deleted or replaced since the recording: perf record keeps a copy in its build-id cache.
         var source = File.Exists(path) ? path : BuildIdCacheCopy(path) ?? path;
         if (!File.Exists(source) || !ELFReader.TryLoad(source, out IELF? elf))
-            return new ElfSymbols(path, SymbolTable.Empty, Array.Empty<(ulong, ulong, ulong)>(), null, null);
+            return new ElfSymbols(path, SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
         return FromElf(path, elf);
     }
 
@@ -176,15 +170,14 @@ public sealed class ElfSymbols
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-        return new ElfSymbols("[vdso]", SymbolTable.Empty, Array.Empty<(ulong, ulong, ulong)>(), null, null);
+        return new ElfSymbols("[vdso]", SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
     }
 
     private static ElfSymbols FromElf(string path, IELF elf)
     {
         using (elf)
         {
-            var loads = elf.Segments.OfType<Segment<ulong>>().Where(s => s.Type == SegmentType.Load)
-                .Select(s => ((ulong)s.Offset, (ulong)s.FileSize, s.Address)).ToArray();
+            var loads = Probes.ElfLoadMap.Of(elf);
             string? buildId = BuildIdOf(elf);
             var symbols = ReadSymbols(elf, ".symtab");
             string? source = symbols.Count > 0 ? path : null;

@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
-using ELFSharp.ELF.Segments;
 using KernelDebug.Native;
 
 namespace KernelDebug
@@ -15,6 +14,9 @@ namespace KernelDebug
     /// <summary>A function symbol of an ELF file with its link-time address and the file offset a uprobe takes.</summary>
     public sealed record ElfSymbol(string Name, ulong Address, ulong Size, ulong FileOffset, string Binding, ElfSymbolSource Source, string Path)
     {
+        /// <summary>A GNU indirect function (STT_GNU_IFUNC): the symbol is the resolver that picks the implementation.</summary>
+        public bool IsIndirect { get; init; }
+
         public override string ToString() => $"{Name} 0x{Address:x} (file offset 0x{FileOffset:x})";
     }
 }
@@ -29,7 +31,7 @@ namespace KernelDebug.Probes
     public sealed class ElfSymbolResolver : IDisposable
     {
         private readonly IELF _elf;
-        private readonly List<(ulong Address, ulong FileSize, ulong Offset, bool Executable)> _loads = new();
+        private readonly ElfLoadMap _loads;
         private readonly Dictionary<string, List<ElfSymbol>> _byName = new(StringComparer.Ordinal);
         private readonly List<ElfSymbol> _symbols = new();
 
@@ -37,49 +39,31 @@ namespace KernelDebug.Probes
         {
             Path = path;
             _elf = elf;
-            bool interp = false;
+            _loads = ElfLoadMap.Of(elf);
+            Machine = elf.Machine.ToString();
+            bool interp = ElfLoadMap.HasInterpreter(elf);
             if (elf is ELF<ulong> e64)
             {
-                Machine = e64.Machine.ToString();
-                foreach (var seg in e64.Segments)
-                {
-                    if (seg.Type == SegmentType.Load) _loads.Add((seg.Address, (ulong)seg.FileSize, (ulong)seg.Offset, (seg.Flags & SegmentFlags.Execute) != 0));
-                    if (seg.Type == SegmentType.Interpreter) interp = true;
-                }
-                Kind = e64.Type switch
-                {
-                    FileType.Executable => ElfFileKind.Executable,
-                    FileType.SharedObject => IsPie(e64, interp) ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
-                    FileType.Relocatable => ElfFileKind.Relocatable,
-                    _ => ElfFileKind.Other,
-                };
+                Kind = KindOf(e64, interp);
                 Read<ulong>(e64, ".symtab", ElfSymbolSource.SymTab);
                 Read<ulong>(e64, ".dynsym", ElfSymbolSource.DynSym);
             }
             else if (elf is ELF<uint> e32)
             {
-                Machine = e32.Machine.ToString();
-                foreach (var seg in e32.Segments)
-                {
-                    if (seg.Type == SegmentType.Load) _loads.Add((seg.Address, (ulong)seg.FileSize, (ulong)seg.Offset, (seg.Flags & SegmentFlags.Execute) != 0));
-                    if (seg.Type == SegmentType.Interpreter) interp = true;
-                }
-                Kind = e32.Type switch
-                {
-                    FileType.Executable => ElfFileKind.Executable,
-                    FileType.SharedObject => IsPie(e32, interp) ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
-                    FileType.Relocatable => ElfFileKind.Relocatable,
-                    _ => ElfFileKind.Other,
-                };
+                Kind = KindOf(e32, interp);
                 Read<uint>(e32, ".symtab", ElfSymbolSource.SymTab);
                 Read<uint>(e32, ".dynsym", ElfSymbolSource.DynSym);
             }
-            else
-            {
-                Machine = elf.Machine.ToString();
-            }
             HasSymTab = _symbols.Any(s => s.Source == ElfSymbolSource.SymTab);
         }
+
+        private static ElfFileKind KindOf<T>(ELF<T> elf, bool hasInterpreter) where T : struct => elf.Type switch
+        {
+            FileType.Executable => ElfFileKind.Executable,
+            FileType.SharedObject => IsPie(elf, hasInterpreter) ? ElfFileKind.PositionIndependentExecutable : ElfFileKind.SharedObject,
+            FileType.Relocatable => ElfFileKind.Relocatable,
+            _ => ElfFileKind.Other,
+        };
 
         /// <summary>
         /// A PIE is an ET_DYN with DF_1_PIE in DT_FLAGS_1; without that flag, one with an interpreter and no DT_SONAME
@@ -102,6 +86,8 @@ namespace KernelDebug.Probes
         /// <summary>Opens an ELF file; throws KernelDebugException (ObjectNotFound / InvalidData) with a clear message.</summary>
         public static ElfSymbolResolver Open(string path)
         {
+            if (Directory.Exists(path))
+                throw new KernelDebugException($"'{path}' is a directory, not an ELF file.", "NotAnElfFile", ErrorCategory.InvalidArgument) { Target = path };
             if (!File.Exists(path))
                 throw new KernelDebugException($"The file '{path}' does not exist.", "ElfFileNotFound", ErrorCategory.ObjectNotFound) { Target = path };
             if (!ELFReader.TryLoad(path, out IELF elf))
@@ -123,35 +109,25 @@ namespace KernelDebug.Probes
             if (!elf.TryGetSection(section, out var s) || s is not SymbolTable<T> table) return;
             foreach (var entry in table.Entries)
             {
-                bool function = entry.Type == SymbolType.Function || (int)entry.Type == 10; // STT_GNU_IFUNC
-                if (!function || entry.PointedSectionIndex == 0 || entry.IsPointedIndexSpecial || string.IsNullOrEmpty(entry.Name)) continue;
+                bool indirect = (int)entry.Type == 10; // STT_GNU_IFUNC
+                if (!(entry.Type == SymbolType.Function || indirect) || entry.PointedSectionIndex == 0 || entry.IsPointedIndexSpecial || string.IsNullOrEmpty(entry.Name)) continue;
                 ulong address = Convert.ToUInt64(entry.Value);
                 if (address == 0) continue;
                 if (_byName.TryGetValue(entry.Name, out var list) && list.Any(x => x.Address == address)) continue;
                 var offset = VirtualAddressToFileOffset(address);
                 if (offset is null) continue;
-                var sym = new ElfSymbol(entry.Name, address, Convert.ToUInt64(entry.Size), offset.Value, entry.Binding.ToString(), source, Path);
+                var sym = new ElfSymbol(entry.Name, address, Convert.ToUInt64(entry.Size), offset.Value, entry.Binding.ToString(), source, Path) { IsIndirect = indirect };
                 _symbols.Add(sym);
                 if (list is null) _byName[entry.Name] = list = new List<ElfSymbol>();
                 list.Add(sym);
             }
         }
 
-        /// <summary>The file offset of a link-time virtual address: inside which PT_LOAD, minus its address, plus its offset.</summary>
-        public ulong? VirtualAddressToFileOffset(ulong address)
-        {
-            foreach (var l in _loads.OrderByDescending(l => l.Executable))
-                if (address >= l.Address && address < l.Address + l.FileSize) return address - l.Address + l.Offset;
-            return null;
-        }
+        /// <summary>The file offset of a link-time virtual address (through the PT_LOAD segments).</summary>
+        public ulong? VirtualAddressToFileOffset(ulong address) => _loads.ToFileOffset(address);
 
         /// <summary>The link-time virtual address of a file offset (inverse of VirtualAddressToFileOffset).</summary>
-        public ulong? FileOffsetToVirtualAddress(ulong offset)
-        {
-            foreach (var l in _loads.OrderByDescending(l => l.Executable))
-                if (offset >= l.Offset && offset < l.Offset + l.FileSize) return offset - l.Offset + l.Address;
-            return null;
-        }
+        public ulong? FileOffsetToVirtualAddress(ulong offset) => _loads.ToAddress(offset);
 
         /// <summary>All function symbols of that name (several when local symbols of different files share it).</summary>
         public IReadOnlyList<ElfSymbol> Find(string name)

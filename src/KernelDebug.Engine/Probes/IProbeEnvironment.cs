@@ -25,6 +25,9 @@ public interface IProbeEnvironment
 
     /// <summary>True when the kernel has BTF (needed for BTF-named arguments and $arg*).</summary>
     bool HasBtf { get; }
+
+    /// <summary>The kernel's version (major.minor): some verdicts changed with the 6.5 fetch-argument rework.</summary>
+    Version KernelVersion { get; }
 }
 
 /// <summary>The running host: the file system, /proc/kallsyms, tracefs events/ and /sys/kernel/btf/vmlinux.</summary>
@@ -100,4 +103,16 @@ public sealed class HostProbeEnvironment : IProbeEnvironment
     }
 
     public bool HasBtf => File.Exists("/sys/kernel/btf/vmlinux");
+
+    private Version? _kernelVersion;
+
+    public Version KernelVersion => _kernelVersion ??= ParseRelease(ControlFile.TryReadText("/proc/sys/kernel/osrelease", out _));
+
+    /// <summary>"6.1.0-28-amd64" → 6.1; an unreadable release counts as new (today's rules).</summary>
+    public static Version ParseRelease(string? release)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(release ?? string.Empty, @"^(\d+)\.(\d+)");
+        return m.Success ? new Version(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture))
+            : new Version(int.MaxValue, 0);
+    }
 }

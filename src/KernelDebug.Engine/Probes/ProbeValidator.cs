@@ -19,6 +19,11 @@ public static class ProbeValidator
     public const int MaxKretprobeMaxActive = 4096;
     private const int FetchInsnMax = 16;
     private const ulong ParamMaxStack = 16384 / 8; // THREAD_SIZE / sizeof(long) on 64-bit
+    /// <summary>
+    /// Linux 6.5 reworked fetch arguments (BTF names, $arg* on more probe kinds): before it, $argN off a kprobe's function
+    /// entry was an unknown $-variable, a bare name was no fetch argument, and an eprobe's missing field had its own error.
+    /// </summary>
+    private static readonly Version FetchArgRework = new(6, 5);
 
     private static readonly string[] ReservedFieldNames =
         { "common_type", "common_flags", "common_preempt_count", "common_pid", "common_tgid", "__probe_ip", "__probe_ret_ip", "__probe_func" };
@@ -571,7 +576,7 @@ public static class ProbeValidator
                 }
                 break;
             default:
-                if (char.IsAsciiLetter(first) || first == '_')
+                if ((char.IsAsciiLetter(first) || first == '_') && s.Env.KernelVersion >= FetchArgRework)
                 {
                     // A BTF variable (function parameter name): only at a kernel function entry or exit, with BTF.
                     if (!IsFunctionEntry(s.Flags) && !IsFunctionReturn(s.Flags)) s.Fail(ProbeErrorKind.NosupBtfarg, s.Offset);
@@ -590,7 +595,7 @@ public static class ProbeValidator
         {
             if (s.EventFields is not null && s.EventFields.Contains(name)) { code[pc] = Op.TpArg; return; }
             if (name is "comm" or "COMM") { code[pc] = Op.Comm; return; }
-            s.Fail(ProbeErrorKind.BadVar, 0);
+            s.Fail(s.Env.KernelVersion < FetchArgRework ? ProbeErrorKind.BadAttachArg : ProbeErrorKind.BadVar, 0);
         }
         if (name == "retval")
         {
@@ -613,6 +618,7 @@ public static class ProbeValidator
         if (name is "comm" or "COMM") { code[pc] = Op.Comm; return; }
         if (name.StartsWith("arg", StringComparison.Ordinal))
         {
+            if (s.Env.KernelVersion < FetchArgRework && !IsFunctionEntry(s.Flags)) s.Fail(ProbeErrorKind.BadVar, s.Offset);
             if (!KernelNumber.TryParseUnsigned(name[3..], 10, out var n)) s.Fail(ProbeErrorKind.BadVar, s.Offset);
             if (n == 0 || n > ParamMaxStack) s.Fail(ProbeErrorKind.BadArgNum, s.Offset);
             if (!IsFunctionEntry(s.Flags) && !IsFunctionReturn(s.Flags)) s.Fail(ProbeErrorKind.NofentryArgs, s.Offset);

@@ -111,6 +111,50 @@ public class ElfSymbolResolverTests
     {
         Assert.Equal("NotAnElfFile", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/etc/hostname")).ErrorId);
         Assert.Equal("ElfFileNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/no/such/file")).ErrorId);
+        var dir = Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/bin"));
+        Assert.Equal(("NotAnElfFile", System.Management.Automation.ErrorCategory.InvalidArgument), (dir.ErrorId, dir.Category));
+        Assert.Contains("is a directory", dir.Message);
+    }
+
+    /// <summary>One address/offset translation (ElfLoadMap) serves uprobes and perf: both agree with readelf's LOAD lines.</summary>
+    [Fact]
+    public void PerfSymbolsAndUprobesShareOneLoadMap()
+    {
+        var libc = Libc;
+        if (libc is null) return;
+        using var elf = ElfSymbolResolver.Open(libc);
+        var perf = KernelDebug.Perf.ElfSymbols.Load(libc);
+        foreach (var fn in new[] { "malloc", "getenv", "open", "write" })
+        {
+            var sym = elf.Resolve(fn);
+            Assert.Equal(ReadelfOffset(libc, sym.Address), sym.FileOffset);
+            Assert.Equal(sym.Address, perf.OffsetToAddress(sym.FileOffset));
+            Assert.Equal(sym.Address, elf.FileOffsetToVirtualAddress(sym.FileOffset));
+            Assert.NotNull(perf.Table.Find(sym.Address, out var start));
+            Assert.Equal(sym.Address, start);
+        }
+        // An offset outside every PT_LOAD: the resolver says so; perf keeps the offset (its [unknown] path).
+        Assert.Null(elf.FileOffsetToVirtualAddress(ulong.MaxValue - 1));
+        Assert.Equal(ulong.MaxValue - 1, perf.OffsetToAddress(ulong.MaxValue - 1));
+    }
+
+    /// <summary>GNU indirect functions are flagged as nm -D marks them ('i'), so library-call tracing needs no second reader.</summary>
+    [Fact]
+    public void IndirectFunctionsAgreeWithNm()
+    {
+        var libc = Libc;
+        var nm = libc is null ? null : Run("nm", "-D", "--defined-only", libc);
+        if (nm is null) return;
+        var kinds = nm.Split('\n').Select(l => l.Split(' ')).Where(p => p.Length == 3 && p[1] is "T" or "i")
+            .Select(p => (Name: p[2].Split('@')[0], Address: ulong.Parse(p[0], NumberStyles.HexNumber), Indirect: p[1] == "i")).ToList();
+        Assert.Contains(kinds, k => k.Indirect);
+        using var elf = ElfSymbolResolver.Open(libc!);
+        foreach (var k in kinds)
+        {
+            var sym = elf.Find(k.Name).FirstOrDefault(s => s.Address == k.Address);
+            Assert.True(sym is not null, $"{k.Name}@0x{k.Address:x} missing");
+            Assert.True(k.Indirect == sym!.IsIndirect, $"{k.Name}: nm says {(k.Indirect ? "IFUNC" : "function")}");
+        }
     }
 
     /// <summary>Address to offset by hand from readelf -lW's LOAD lines (the independent way).</summary>

@@ -30,4 +30,6 @@ internal sealed class FixtureProbeEnvironment : IProbeEnvironment
 
     public bool TracepointExists(string name) => name is "sched_switch" or "sys_enter_openat";
     public bool HasBtf { get; init; }
+    /// <summary>The host's kernel by default; the 6.1 fixture's verdicts are checked with 6.1.</summary>
+    public Version KernelVersion { get; init; } = new(6, 18);
 }

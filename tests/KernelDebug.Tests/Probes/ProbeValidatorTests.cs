@@ -17,18 +17,14 @@ public class ProbeValidatorTests
     private static void Accepted(string command, ProbeEventsFile file, IProbeEnvironment? env = null) =>
         Assert.Null(ProbeValidator.Validate(command, file, env ?? Env));
 
-    /// <summary>Every verdict the 6.1 debug kernel wrote to error_log (fixture), except where 6.18's rules differ.</summary>
+    /// <summary>Every verdict the 6.1 debug kernel wrote to error_log (fixture), checked with that kernel's rules.</summary>
     [Fact]
     public void AgreesWithTheKernelsErrorLogOnKprobesAndEprobes()
     {
         var text = File.ReadAllText(Path.Combine(FixtureProbeEnvironment.FixtureDir, "kernel-6.1-probe-errors.txt"));
+        Assert.StartsWith("6.1.", text);
+        var env61 = new FixtureProbeEnvironment { KernelVersion = new Version(6, 1) };
         var blocks = text.Split("@@").Skip(1).ToList();
-        // 6.18 changed these: $argN on a non-entry kprobe (NOFENTRY_ARGS), a missing eprobe field ($-variable, same column).
-        var changed = new Dictionary<string, ProbeErrorKind>
-        {
-            ["p:kdfix/e1 vfs_read+4 a=$arg1"] = ProbeErrorKind.NofentryArgs,
-            ["e:kdfix/e2 syscalls.sys_enter_openat a=$nofield"] = ProbeErrorKind.BadVar,
-        };
         int compared = 0;
         foreach (var block in blocks)
         {
@@ -37,14 +33,14 @@ public class ProbeValidatorTests
             var verdict = first[..first.IndexOf(':')];
             var command = first[(first.IndexOf(':') + 2)..];
             var file = command[0] == 'e' ? ProbeEventsFile.DynamicEvents : ProbeEventsFile.KprobeEvents;
-            var mine = ProbeValidator.Validate(command, file, Env);
+            var mine = ProbeValidator.Validate(command, file, env61);
             if (verdict == "accepted") { Assert.True(mine is null, $"{command}: {mine}"); compared++; continue; }
             var entry = TraceErrorLog.Parse(block[(block.IndexOf('\n') + 1)..]).First();
             Assert.Equal(command, entry.Command);
             var kernelKind = ProbeErrors.FromText(entry.Message);
             Assert.NotNull(kernelKind);
             Assert.True(mine is not null, $"accepted, the kernel refused: {command}");
-            var expected = changed.TryGetValue(command, out var k) ? k : kernelKind!.Value;
+            var expected = kernelKind!.Value;
             Assert.True(expected == mine!.Kind && entry.Position == mine.Position,
                 $"{command}\n kernel: {entry.Message} @ {entry.Position}\n mine:   {mine.Message} @ {mine.Position}");
             compared++;
@@ -184,6 +180,23 @@ public class ProbeValidatorTests
         Accepted("p:g/e vfs_read count", ProbeEventsFile.KprobeEvents, new FixtureProbeEnvironment { HasBtf = true });
         Refused("p:g/e vfs_read+4 count", ProbeEventsFile.KprobeEvents, ProbeErrorKind.NosupBtfarg, 17, new FixtureProbeEnvironment { HasBtf = true });
         Refused("p:g/e /bin/bash:0x100 abc=foo", ProbeEventsFile.UprobeEvents, ProbeErrorKind.NosupBtfarg, 26);
+    }
+
+    /// <summary>Verdicts that changed with Linux 6.5: the running kernel's version picks the kind (6.1 kinds: the fixture's).</summary>
+    [Theory]
+    [InlineData("p:g/e vfs_read+4 a=$arg1", "KprobeEvents", "BadVar", "NofentryArgs", 19)]
+    [InlineData("p:g/e /bin/bash:0x100 a=$arg1", "UprobeEvents", "BadVar", "NofentryArgs", 24)]
+    [InlineData("r:g/e vfs_read a=$arg1", "KprobeEvents", "BadVar", null, 17)]
+    [InlineData("p:g/e vfs_read count", "KprobeEvents", "BadFetchArg", "NosupBtfarg", 15)]
+    [InlineData("e:g/e syscalls.sys_enter_openat a=$nofield", "DynamicEvents", "BadAttachArg", "BadVar", 32)]
+    public void VerdictsFollowTheRunningKernelsVersion(string command, string file, string before65, string? since65, int column)
+    {
+        var f = Enum.Parse<ProbeEventsFile>(file);
+        Refused(command, f, Enum.Parse<ProbeErrorKind>(before65), column, new FixtureProbeEnvironment { KernelVersion = new Version(6, 1) });
+        if (since65 is null) Accepted(command, f);
+        else Refused(command, f, Enum.Parse<ProbeErrorKind>(since65), column);
+        Assert.Equal(new Version(6, 1), HostProbeEnvironment.ParseRelease("6.1.0-28-amd64"));
+        Assert.Equal(new Version(6, 18), HostProbeEnvironment.ParseRelease("6.18.0+"));
     }
 
     [Fact]

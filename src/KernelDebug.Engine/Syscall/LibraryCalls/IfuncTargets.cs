@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using ELFSharp.ELF;
-using ELFSharp.ELF.Sections;
 using KernelDebug.Probes;
 
 namespace KernelDebug.Syscall.LibraryCalls;
@@ -15,15 +13,13 @@ namespace KernelDebug.Syscall.LibraryCalls;
 /// </summary>
 public static class IfuncTargets
 {
-    private const int SttGnuIfunc = 10;
-
     /// <summary>
     /// The functions with each IFUNC replaced by its implementation (same name); <paramref name="warn"/> hears of those
     /// that could not be resolved (their probes then see only the resolver) and of two names sharing an implementation.
     /// </summary>
     public static IReadOnlyList<ElfSymbol> Resolve(ElfSymbolResolver elf, IReadOnlyList<ElfSymbol> functions, Action<string> warn)
     {
-        var ifuncs = IfuncAddresses(elf.Path);
+        var ifuncs = elf.Symbols.Where(s => s.IsIndirect).Select(s => s.Address).ToHashSet();
         if (!functions.Any(f => ifuncs.Contains(f.Address))) return functions;
         var mapping = SelfMapping(elf.Path);
         var result = new List<ElfSymbol>();
@@ -47,20 +43,6 @@ public static class IfuncTargets
             result.Add(f with { Address = address, FileOffset = o, Size = elf.SymbolAt(o)?.Size ?? 0 });
         }
         return result;
-    }
-
-    /// <summary>Link-time addresses of the IFUNC symbols in .dynsym.</summary>
-    private static HashSet<ulong> IfuncAddresses(string path)
-    {
-        var set = new HashSet<ulong>();
-        if (!ELFReader.TryLoad(path, out IELF elf)) return set;
-        using (elf)
-        {
-            if (elf is ELF<ulong> e64 && e64.TryGetSection(".dynsym", out var s) && s is SymbolTable<ulong> table)
-                foreach (var entry in table.Entries)
-                    if ((int)entry.Type == SttGnuIfunc) set.Add(entry.Value);
-        }
-        return set;
     }
 
     /// <summary>This process's mappings of that file: (start, end, file offset), or null when it maps it not.</summary>
