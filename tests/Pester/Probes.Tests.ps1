@@ -213,6 +213,22 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         Get-Uprobe -Group $G | Should -BeNullOrEmpty
     }
 
+    It 'takes -Address as typed (hex strings, hex literals past Int32), refuses one past the end of the file, warns of one outside the code' {
+        $before = Get-ProbeFiles
+        $rl = Get-PerfOffset /bin/bash readline | Select-Object -First 1
+        if (-not $rl) { $rl = (New-Uprobe -Name tmp -Path /bin/bash -Symbol readline -Group $G).Offset; Remove-Uprobe -Group $G -Name tmp }
+        (New-Uprobe -Name hex -Path /bin/bash -Address ('0x{0:x}' -f $rl) -Group $G).Offset | Should -Be $rl
+        # 0xffffffff is Int32 -1 to PowerShell: it binds as the address meant, which lies past the end of bash.
+        New-Uprobe -Name far -Path /bin/bash -Address 0xffffffff -Group $G -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'OffsetOutsideFile,*'
+        $err[0].Exception.Message | Should -Match '0xffffffff is past the end of /bin/bash'
+        $w = New-Uprobe -Name hdr -Path /bin/bash -Address 0 -Group $G -WarningVariable warn -WarningAction SilentlyContinue
+        $w.Offset | Should -Be 0
+        "$warn" | Should -Match 'not in an executable segment'
+        Get-Uprobe -Group $G | Remove-Uprobe
+        (Get-ProbeFiles).uprobe_events | Should -Be $before.uprobe_events
+    }
+
     It 'reports an unknown ELF function and a missing file as ObjectNotFound, with nothing written' {
         $before = Get-ProbeFiles
         New-Uprobe -Name nf -Path /bin/bash -Symbol no_such_function_kd -Group $G -ErrorVariable err -ErrorAction SilentlyContinue
@@ -348,6 +364,11 @@ Describe 'kprobes, eprobes and fprobes where this kernel lacks them' {
         $err[0].CategoryInfo.Category | Should -Be 'NotInstalled'
         $err[0].Exception.Message | Should -Match 'CONFIG_KPROBE'
         $err[0].ErrorDetails.RecommendedAction | Should -Match 'CONFIG_KPROBES'
+    }
+
+    It 'New-Kprobe binds a kernel address written as PowerShell reads it (0xffffffff81000000 is a negative Int64)' -Skip:$HasKprobes {
+        New-Kprobe -Name kd -Address 0xffffffff81000000 -Group $G -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'KprobeNotSupported*' -Because 'the address bound; only the missing kprobes stop it'
     }
 
     It 'Get-Kprobe and Remove-Kprobe fail clearly' -Skip:$HasKprobes {

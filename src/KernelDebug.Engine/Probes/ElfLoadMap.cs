@@ -40,6 +40,10 @@ public sealed class ElfLoadMap
         return null;
     }
 
+    /// <summary>True when the file offset lies in an executable PT_LOAD segment (where a uprobe can be hit).</summary>
+    public bool IsExecutable(ulong fileOffset) =>
+        _loads.Any(l => l.Executable && fileOffset >= l.Offset && fileOffset < l.Offset + l.FileSize);
+
     /// <summary>The link-time virtual address of a file offset (inverse of ToFileOffset).</summary>
     public ulong? ToAddress(ulong fileOffset)
     {

@@ -126,6 +126,9 @@ namespace KernelDebug.Probes
         /// <summary>The file offset of a link-time virtual address (through the PT_LOAD segments).</summary>
         public ulong? VirtualAddressToFileOffset(ulong address) => _loads.ToFileOffset(address);
 
+        /// <summary>True when the file offset is in an executable PT_LOAD segment: elsewhere a uprobe is never hit.</summary>
+        public bool IsExecutableOffset(ulong offset) => _loads.IsExecutable(offset);
+
         /// <summary>The link-time virtual address of a file offset (inverse of VirtualAddressToFileOffset).</summary>
         public ulong? FileOffsetToVirtualAddress(ulong offset) => _loads.ToAddress(offset);
 

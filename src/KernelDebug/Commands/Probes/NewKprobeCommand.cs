@@ -22,6 +22,7 @@ public sealed class NewKprobeCommand : NewProbeCmdletBase
     public string? Module { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "Address")]
+    [AddressTransformation]
     public ulong Address { get; set; }
 
     [Parameter]

@@ -22,6 +22,7 @@ public sealed class NewUprobeCommand : NewProbeCmdletBase
     public ulong Offset { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "Address")]
+    [AddressTransformation]
     public ulong Address { get; set; }
 
     [Parameter]
@@ -37,7 +38,11 @@ public sealed class NewUprobeCommand : NewProbeCmdletBase
     {
         var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
         ulong fileOffset;
-        if (ParameterSetName == "Address") fileOffset = Address;
+        if (ParameterSetName == "Address")
+        {
+            fileOffset = Address;
+            CheckFileOffset(path, fileOffset);
+        }
         else
         {
             using var elf = ElfSymbolResolver.Open(path);
@@ -46,5 +51,27 @@ public sealed class NewUprobeCommand : NewProbeCmdletBase
             path = elf.Path;
         }
         return ProbeCommand.Uprobe(GroupWord, Name, path, fileOffset, Return, Argument, ReferenceCounterOffset);
+    }
+
+    /// <summary>
+    /// The kernel takes any offset here but refuses to enable a uprobe past the end of the file (EINVAL, no error_log
+    /// entry), and one outside the code is never hit: the first is refused now, the second warned of.
+    /// </summary>
+    private void CheckFileOffset(string path, ulong fileOffset)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) return; // the validator reports the missing file as the kernel would
+        if (fileOffset >= (ulong)info.Length)
+            throw new Native.KernelDebugException($"File offset 0x{fileOffset:x} is past the end of {path} ({info.Length} bytes).",
+                "OffsetOutsideFile", ErrorCategory.InvalidArgument) { Target = path };
+        try
+        {
+            using var elf = ElfSymbolResolver.Open(path);
+            if (!elf.IsExecutableOffset(fileOffset))
+                WriteWarning($"File offset 0x{fileOffset:x} of {path} is not in an executable segment: the probe will never be hit.");
+            else if (elf.SymbolAt(fileOffset) is { } f)
+                WriteVerbose($"File offset 0x{fileOffset:x} is {f.Name}+0x{fileOffset - f.FileOffset:x} in {path}.");
+        }
+        catch (Native.KernelDebugException) { /* not ELF: the kernel decides */ }
     }
 }
