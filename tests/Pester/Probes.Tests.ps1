@@ -187,6 +187,22 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         (Get-ProbeFiles).uprobe_events | Should -Be $before.uprobe_events
     }
 
+    It 'leaves no half-made probe when enabling fails (a filter the kernel refuses, an instance that does not exist)' {
+        $before = Get-ProbeFiles
+        $pi = New-FtraceInstance
+        try {
+            New-Uprobe -Name half -Path /bin/bash -Symbol readline -Group $G -Argument 'prompt=+0(%di):string' -Instance $pi.Name -Filter 'prompt ==' -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'TraceEventFilterInvalid,*'
+            $err[0].Exception.Message | Should -Match '\^'
+            (Get-ProbeFiles).uprobe_events | Should -Be $before.uprobe_events
+            Test-Path (Join-Path $pi.Path "events/$G/half") | Should -BeFalse
+        }
+        finally { $pi | Remove-FtraceInstance }
+        New-Uprobe -Name half -Path /bin/bash -Symbol readline -Group $G -Instance "kerneldebug_no_such_instance_$PID" -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'FtraceInstanceNotFound,*'
+        (Get-ProbeFiles).uprobe_events | Should -Be $before.uprobe_events
+    }
+
     It 'explains a refusal only the kernel can see with its error_log message and caret' {
         New-Uprobe -Name dup -Path /bin/bash -Symbol readline -Group $G -Argument 'a=%ax' | Out-Null
         New-Uprobe -Name dup -Path /bin/bash -Symbol readline -Group $G -Argument 'b=%bx:u8' -ErrorVariable err -ErrorAction SilentlyContinue
