@@ -245,6 +245,18 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
         (Get-ProbeFiles).uprobe_events | Should -Be $before.uprobe_events
     }
 
+    It 'resolves a versioned libc function as perf probe -x does (the default version), by name@VERSION too, and warns of an IFUNC' {
+        # memcpy: memcpy@GLIBC_2.2.5 (a plain function) and memcpy@@GLIBC_2.14 (the default, an IFUNC).
+        $m = New-Uprobe -Name memcpy -Path $Libc -Symbol memcpy -Group $G -WarningVariable warn -WarningAction SilentlyContinue
+        if ($HasPerf) { Get-PerfOffset $Libc memcpy | Should -Contain $m.Offset }
+        "$warn" | Should -Match 'GNU indirect function'
+        $old = New-Uprobe -Name memcpy_old -Path $Libc -Symbol 'memcpy@GLIBC_2.2.5' -Group $G -WarningVariable warn2 -WarningAction SilentlyContinue
+        $old.Offset | Should -Not -Be $m.Offset
+        $warn2 | Should -BeNullOrEmpty
+        (New-Uprobe -Name memcpy_new -Path $Libc -Symbol 'memcpy@@GLIBC_2.14' -Group $G -WarningAction SilentlyContinue).Offset | Should -Be $m.Offset
+        Get-Uprobe -Group $G | Remove-Uprobe
+    }
+
     It 'reports an unknown ELF function and a missing file as ObjectNotFound, with nothing written' {
         $before = Get-ProbeFiles
         New-Uprobe -Name nf -Path /bin/bash -Symbol no_such_function_kd -Group $G -ErrorVariable err -ErrorAction SilentlyContinue

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Management.Automation;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
@@ -16,6 +17,10 @@ namespace KernelDebug
     {
         /// <summary>A GNU indirect function (STT_GNU_IFUNC): the symbol is the resolver that picks the implementation.</summary>
         public bool IsIndirect { get; init; }
+        /// <summary>The symbol version (.gnu.version_d name, e.g. GLIBC_2.14) of a .dynsym function, when the file has versions.</summary>
+        public string? Version { get; init; }
+        /// <summary>A hidden (old) version, name@VER: calls linked today go to the default one, name@@VER.</summary>
+        public bool IsHiddenVersion { get; init; }
 
         public override string ToString() => $"{Name} 0x{Address:x} (file offset 0x{FileOffset:x})";
     }
@@ -107,20 +112,74 @@ namespace KernelDebug.Probes
         private void Read<T>(ELF<T> elf, string section, ElfSymbolSource source) where T : struct
         {
             if (!elf.TryGetSection(section, out var s) || s is not SymbolTable<T> table) return;
+            var versions = source == ElfSymbolSource.DynSym ? DynamicSymbolVersions(elf) : null;
+            int index = -1;
             foreach (var entry in table.Entries)
             {
+                index++;
                 bool indirect = (int)entry.Type == 10; // STT_GNU_IFUNC
                 if (!(entry.Type == SymbolType.Function || indirect) || entry.PointedSectionIndex == 0 || entry.IsPointedIndexSpecial || string.IsNullOrEmpty(entry.Name)) continue;
                 ulong address = Convert.ToUInt64(entry.Value);
                 if (address == 0) continue;
-                if (_byName.TryGetValue(entry.Name, out var list) && list.Any(x => x.Address == address)) continue;
+                var (version, hidden) = versions is not null && index < versions.Length ? versions[index] : (null, false);
+                // One address may carry a name in several versions (__isnanf128@GLIBC_2.26 and @@GLIBC_2.34): one symbol each.
+                if (_byName.TryGetValue(entry.Name, out var list)
+                    && list.FindIndex(x => x.Address == address && (x.Version is null || x.Version == version)) is var at && at >= 0)
+                {
+                    // Found in .symtab already: it keeps its place and takes the version .dynsym knows.
+                    if (version is not null && list[at].Version is null) Replace(list, at, list[at] with { Version = version, IsHiddenVersion = hidden });
+                    continue;
+                }
                 var offset = VirtualAddressToFileOffset(address);
                 if (offset is null) continue;
-                var sym = new ElfSymbol(entry.Name, address, Convert.ToUInt64(entry.Size), offset.Value, entry.Binding.ToString(), source, Path) { IsIndirect = indirect };
+                var sym = new ElfSymbol(entry.Name, address, Convert.ToUInt64(entry.Size), offset.Value, entry.Binding.ToString(), source, Path)
+                {
+                    IsIndirect = indirect, Version = version, IsHiddenVersion = hidden,
+                };
                 _symbols.Add(sym);
                 if (list is null) _byName[entry.Name] = list = new List<ElfSymbol>();
                 list.Add(sym);
             }
+        }
+
+        private void Replace(List<ElfSymbol> list, int at, ElfSymbol with)
+        {
+            _symbols[_symbols.IndexOf(list[at])] = with;
+            list[at] = with;
+        }
+
+        /// <summary>
+        /// The version of each .dynsym entry, by index, from .gnu.version (one half-word per symbol; bit 15: hidden, i.e.
+        /// name@VER rather than the default name@@VER) and .gnu.version_d (the version names); null without them.
+        /// </summary>
+        private static (string? Name, bool Hidden)[]? DynamicSymbolVersions<T>(ELF<T> elf) where T : struct
+        {
+            if (!elf.TryGetSection(".gnu.version", out var versym) || !elf.TryGetSection(".gnu.version_d", out var verdef)
+                || !elf.TryGetSection(".dynstr", out var ds) || ds is not StringTable<T> dynstr) return null;
+            bool big = elf.Endianess == ELFSharp.Endianess.BigEndian;
+            ushort U16(byte[] b, int o) => big ? BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(o)) : BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(o));
+            uint U32(byte[] b, int o) => big ? BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(o)) : BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(o));
+            // Elf_Verdef: vd_version, vd_flags, vd_ndx (u16), vd_cnt (u16), vd_hash, vd_aux, vd_next (u32); Elf_Verdaux: vda_name, vda_next.
+            var names = new Dictionary<int, string>();
+            var d = verdef.GetContents();
+            for (long off = 0, n = 0; off + 20 <= d.Length && n < 65536; n++)
+            {
+                int ndx = U16(d, (int)off + 4);
+                long aux = off + U32(d, (int)off + 12);
+                if (aux + 8 <= d.Length) names[ndx] = dynstr[U32(d, (int)aux)];
+                uint next = U32(d, (int)off + 16);
+                if (next == 0) break;
+                off += next;
+            }
+            var v = versym.GetContents();
+            var result = new (string?, bool)[v.Length / 2];
+            for (int i = 0; i < result.Length; i++)
+            {
+                ushort x = U16(v, 2 * i);
+                // 0 local, 1 global unversioned; 2 and up name a definition (index 1 is the file's own base version).
+                result[i] = ((x & 0x7fff) >= 2 && names.TryGetValue(x & 0x7fff, out var name) ? name : null, (x & 0x8000) != 0);
+            }
+            return result;
         }
 
         /// <summary>The file offset of a link-time virtual address (through the PT_LOAD segments).</summary>
@@ -132,16 +191,25 @@ namespace KernelDebug.Probes
         /// <summary>The link-time virtual address of a file offset (inverse of VirtualAddressToFileOffset).</summary>
         public ulong? FileOffsetToVirtualAddress(ulong offset) => _loads.ToAddress(offset);
 
-        /// <summary>All function symbols of that name (several when local symbols of different files share it).</summary>
+        /// <summary>
+        /// All function symbols of that name (several when local symbols of different files share it, or versions do).
+        /// name@VERSION and name@@VERSION pick that version, as nm -D and perf print them.
+        /// </summary>
         public IReadOnlyList<ElfSymbol> Find(string name)
         {
             if (_byName.TryGetValue(name, out var list)) return list;
-            // Accept name@VERSION / name@@VERSION as the version-less name (dynsym names carry no version).
             int at = name.IndexOf('@');
-            return at > 0 && _byName.TryGetValue(name[..at], out list) ? list : Array.Empty<ElfSymbol>();
+            if (at <= 0 || !_byName.TryGetValue(name[..at], out list)) return Array.Empty<ElfSymbol>();
+            var version = name[at..].TrimStart('@');
+            var exact = list.Where(s => s.Version == version).ToList();
+            // Without version sections the version cannot be told: the version-less name stands for it.
+            return exact.Count > 0 ? exact : list.Any(s => s.Version is not null) ? Array.Empty<ElfSymbol>() : list;
         }
 
-        /// <summary>The one function symbol of that name; throws SymbolNotFound or AmbiguousSymbol.</summary>
+        /// <summary>
+        /// The one function symbol of that name; throws SymbolNotFound or AmbiguousSymbol. Among several, a global one
+        /// wins over locals, and the default version (name@@VER) over hidden old ones (name@VER), as perf probe -x picks.
+        /// </summary>
         public ElfSymbol Resolve(string name)
         {
             var found = Find(name);
@@ -153,8 +221,10 @@ namespace KernelDebug.Probes
             if (found.Count == 1) return found[0];
             var globals = found.Where(f => f.Binding != "Local").ToList();
             if (globals.Count == 1) return globals[0];
+            var defaults = globals.Where(f => !f.IsHiddenVersion).ToList();
+            if (defaults.Count == 1) return defaults[0];
             throw new KernelDebugException(
-                $"'{name}' names {found.Count} functions in {Path} (at {string.Join(", ", found.Select(f => $"0x{f.Address:x}"))}); give -Address with the file offset of the one you mean.",
+                $"'{name}' names {found.Count} functions in {Path} (at {string.Join(", ", found.Select(f => $"0x{f.Address:x}{(f.Version is null ? "" : (f.IsHiddenVersion ? "@" : "@@") + f.Version)}"))}); give name@VERSION or -Address with the file offset of the one you mean.",
                 "AmbiguousSymbol", ErrorCategory.InvalidArgument) { Target = name };
         }
 

@@ -138,6 +138,32 @@ public class ElfSymbolResolverTests
         Assert.Equal(ulong.MaxValue - 1, perf.OffsetToAddress(ulong.MaxValue - 1));
     }
 
+    /// <summary>Versioned names (.gnu.version/.gnu.version_d) as nm -D prints them; a bare name picks the default version, as perf probe -x does.</summary>
+    [Fact]
+    public void SymbolVersionsAgreeWithNmAndPerf()
+    {
+        var libc = Libc;
+        var nm = libc is null ? null : Run("nm", "-D", "--defined-only", libc);
+        if (nm is null) return;
+        using var elf = ElfSymbolResolver.Open(libc!);
+        // "00000000000a2d70 T memcpy@GLIBC_2.2.5", "000000000009be70 i memcpy@@GLIBC_2.14"
+        var versioned = nm.Split('\n').Select(l => l.Split(' ')).Where(p => p.Length == 3 && p[1] is "T" or "i" && p[2].Contains('@')).ToList();
+        Assert.True(versioned.Count > 100);
+        foreach (var p in versioned)
+        {
+            var sym = elf.Resolve(p[2]);
+            Assert.Equal(ulong.Parse(p[0], NumberStyles.HexNumber), sym.Address);
+            Assert.Equal(!p[2].Contains("@@"), sym.IsHiddenVersion);
+        }
+        var names = versioned.GroupBy(p => p[2][..p[2].IndexOf('@')]).Where(g => g.Count() > 1 && g.Count(p => p[2].Contains("@@")) == 1).ToList();
+        Assert.NotEmpty(names);
+        foreach (var g in names)
+            Assert.Equal(ulong.Parse(g.Single(p => p[2].Contains("@@"))[0], NumberStyles.HexNumber), elf.Resolve(g.Key).Address);
+        if (ProgramLocator.Find("perf") is not null && elf.Find("memcpy").Count > 1)
+            Assert.Contains(elf.ResolveFileOffset("memcpy"), PerfOffsets(libc!, "memcpy"));
+        Assert.Equal("SymbolNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => elf.Resolve("memcpy@GLIBC_0.0")).ErrorId);
+    }
+
     /// <summary>GNU indirect functions are flagged as nm -D marks them ('i'), so library-call tracing needs no second reader.</summary>
     [Fact]
     public void IndirectFunctionsAgreeWithNm()

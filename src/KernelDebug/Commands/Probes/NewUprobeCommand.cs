@@ -47,6 +47,8 @@ public sealed class NewUprobeCommand : NewProbeCmdletBase
         {
             using var elf = ElfSymbolResolver.Open(path);
             fileOffset = elf.ResolveFileOffset(Symbol, Offset);
+            if (elf.Resolve(Symbol).IsIndirect)
+                WriteWarning($"{Symbol} in {elf.Path} is a GNU indirect function (IFUNC): the probe sees its resolver, which the dynamic linker calls once at load, not the calls. Probe the implementation it picks (as Get-LibraryCallTrace does) to see those.");
             WriteVerbose($"{Symbol}+0x{Offset:x} in {elf.Path} ({elf.Kind}) is at file offset 0x{fileOffset:x}.");
             path = elf.Path;
         }
