@@ -8,6 +8,13 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
+    # Runs a script in a child pwsh that imports the module, behind a launcher (setpriv, env) given as its first words.
+    function Invoke-ChildPwsh([string[]] $Launcher, [string] $Script) {
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $cmd = "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; $Script"
+        & $Launcher[0] @($Launcher | Select-Object -Skip 1) $self @pwshArgs -NoProfile -NonInteractive -Command $cmd 2>&1 | Out-String
+    }
     function Get-BpftoolPrograms { @(& bpftool -j prog show | ConvertFrom-Json) }
     function ConvertTo-OldBpftoolText([string] $Text) {
         # bpftool before 7.4 (this host's is 7.1) predates the per-CPU address move of kernel 6.9 and prints it as a plain move.
@@ -206,8 +213,44 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         $warn | Where-Object { "$_" -match 'RLIMIT_MEMLOCK' } | Should -BeNullOrEmpty
     }
 
-    It 'refuses -ArgumentList values bpftrace would split' {
-        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Command sleep -ArgumentList 'a b' -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    It 'refuses -ArgumentList values bpftrace would split: <Value>' -ForEach @(
+        @{ Value = 'a b' }, @{ Value = 'a;b' }, @{ Value = '$HOME' }, @{ Value = '*' }, @{ Value = "a`tb" }, @{ Value = '' }
+    ) {
+        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Command sleep -ArgumentList $Value -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    }
+
+    It 'resolves a relative -Command path against the current location and hands the command''s output to the host' {
+        # bpftrace -c needs an absolute path; the command shares bpftrace's stdout, so its lines are not bpftrace's JSON.
+        Push-Location /usr
+        try {
+            $out = Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("exec %s\n", str(args->filename)); }' `
+                -Command bin/echo -ArgumentList kd-relative -InformationVariable info -WarningVariable warn -WarningAction SilentlyContinue 6> $null
+        } finally { Pop-Location }
+        $out.Text | Should -Be 'exec /usr/bin/echo'
+        "$info" | Should -Be 'kd-relative'
+        $info[0].Tags | Should -Contain 'PSHOST'
+        $warn | Should -BeNullOrEmpty
+    }
+
+    It 'says which relative -Command path it did not find' {
+        Push-Location ([IO.Path]::GetTempPath())
+        try {
+            { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Command ./kd-no-such-program -ErrorAction Stop } |
+                Should -Throw -ErrorId 'CommandNotFound*' -ExpectedMessage "*no file $(Join-Path ([IO.Path]::GetTempPath()) 'kd-no-such-program')*"
+        } finally { Pop-Location }
+    }
+
+    It 'prints maps, stats and histograms exactly as bpftrace prints them' {
+        # bpftrace itself (text output) is the oracle for the format view: a BEGIN-only program gives both runs the same maps.
+        $program = 'BEGIN { @n = count(); @n = count(); @sum["k"] = sum(40); @avg = avg(7); @min = min(-3); @max = max(12); @st = stats(10); @st = stats(-4); ' +
+            '@k[1, "x"] = count(); @k[2, "yy"] = count(); @k[2, "yy"] = count(); @neg = hist(-9); @neg = hist(0); @neg = hist(1); @neg = hist(3000); @neg = hist(3000); ' +
+            '@big = hist(1500000); @big = hist(1 << 30); @lin = lhist(5, 10, 100, 10); @lin = lhist(55, 10, 100, 10); @lin = lhist(500, 10, 100, 10); ' +
+            '@kilo = lhist(2048, 0, 4096, 1024); @keyed[7] = hist(100); @keyed[9] = hist(9); @lkeyed["a"] = lhist(3, 0, 10, 2); exit(); }'
+        $bpftrace = (Get-Command bpftrace -CommandType Application | Select-Object -First 1).Source
+        $theirs = @(& $bpftrace -e $program 2> $null | Where-Object { $_.Trim() -and $_ -notlike 'Attaching *' } | ForEach-Object { $_.TrimEnd() })
+        $ours = @((Invoke-Bpftrace -Expression $program | Out-String -Width 200) -split '\r?\n' | Where-Object { $_.Trim() } | ForEach-Object { $_.TrimEnd() })
+        $theirs.Count | Should -BeGreaterThan 30
+        $ours | Should -Be $theirs
     }
 
     It 'leaves no bpftrace process behind when the pipeline stops early' {
@@ -284,6 +327,12 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         } finally { Remove-Item $f }
     }
 
+    It 'refuses command arguments stap''s wordexp would expand or hand to a shell: <Value>' -ForEach @(
+        @{ Value = 'a|b' }, @{ Value = '$(id)' }, @{ Value = '`id`' }, @{ Value = '~' }, @{ Value = '{a,b}' }, @{ Value = 'a>b' }
+    ) {
+        { Invoke-SystemTap -Stage 1 -Script 'probe begin { exit() }' -Command sleep -ArgumentList $Value -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    }
+
     It 'leaves no stub build tree behind' {
         $null = Invoke-SystemTap -Stage 1 -Script 'probe begin { exit() }'
         Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_${PID}_stap_*" | Should -BeNullOrEmpty
@@ -304,6 +353,47 @@ Describe 'Bpf capability details' {
         $c.Detail | Should -Match 'CapEff 0x[0-9a-f]+'
         $eff = [Convert]::ToUInt64(((Get-Content /proc/self/status | Where-Object { $_ -like 'CapEff:*' }) -split '\s+')[1], 16)
         if ($eff -band (1 -shl 21)) { $c.Detail | Should -Match 'CAP_SYS_ADMIN' }
+    }
+
+    It 'says which capabilities are missing when CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN are dropped' -Skip:(-not (Get-Command setpriv -CommandType Application -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        $drop = '-bpf,-perfmon,-sys_admin'
+        $out = Invoke-ChildPwsh @('setpriv', "--inh-caps=$drop", "--bounding-set=$drop", '--') (
+            "`$c = Get-KernelDebugCapability -Name Bpf, Bpftrace; `$c | ForEach-Object { 'CAP ' + `$_.Name + ' ' + `$_.Available + ' | ' + `$_.Detail + ' | ' + `$_.Remedy }; " +
+            "try { Get-BpfProgram -ErrorAction Stop } catch { 'ERR ' + `$_.FullyQualifiedErrorId + ' | ' + `$_.Exception.Message + ' | ' + `$_.ErrorDetails.RecommendedAction }")
+        $out | Should -Match 'CAP Bpf False \| the bpf\(\) syscall refused BPF_PROG_GET_NEXT_ID with EPERM'
+        $out | Should -Match 'missing CAP_BPF, CAP_PERFMON: loading tracing programs needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN'
+        $out | Should -Match 'Run as root, or grant CAP_BPF and CAP_PERFMON'
+        $out | Should -Match 'CAP Bpftrace False \| /usr/bin/bpftrace: bpftrace v[\d.]+; but the bpf\(\) syscall refused'
+        $out | Should -Match 'ERR [^|]*\| .*EPERM'
+    }
+
+    It 'says bpftrace is missing when it is not on PATH, and Invoke-Bpftrace says how to install it' {
+        $out = Invoke-ChildPwsh @('env', 'PATH=/nonexistent') (
+            "`$c = Get-KernelDebugCapability -Name Bpftrace; 'CAP ' + `$c.Available + ' | ' + `$c.Detail + ' | ' + `$c.Remedy; " +
+            "try { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -ErrorAction Stop } catch { 'ERR ' + `$_.FullyQualifiedErrorId + ' | ' + `$_.CategoryInfo.Category }")
+        $out | Should -Match 'CAP False \| bpftrace is not on PATH \| Install it: apt-get install bpftrace'
+        $out | Should -Match 'ERR BpftraceNotFound,KernelDebug.Commands.InvokeBpftraceCommand \| NotInstalled'
+    }
+
+    It 'names the lockdown mode the Lockdown probe finds' {
+        $lockdown = Get-KernelDebugCapability -Name Lockdown
+        $bpf = Get-KernelDebugCapability -Name Bpf
+        if ($lockdown.Available) { $bpf.Detail | Should -Not -Match 'lockdown=' }
+        else {
+            $mode = [regex]::Match($lockdown.Detail, 'locked down in (\w+) mode').Groups[1].Value
+            $mode | Should -BeIn 'integrity', 'confidentiality'
+            $bpf.Detail | Should -Match "lockdown=${mode}: "
+        }
+    }
+
+    It 'says what SystemTap lacks beyond stage 1' -Skip:(-not $HasStap) {
+        $c = Get-KernelDebugCapability -Name SystemTap
+        $release = (Get-Content /proc/sys/kernel/osrelease).Trim()
+        if (-not (Test-Path "/lib/modules/$release/build")) {
+            $c.Available | Should -BeFalse
+            $c.Detail | Should -Match ([regex]::Escape("the kernel headers for $release are missing (/lib/modules/$release/build does not exist), so scripts can only be parsed (stage 1)"))
+            $c.Remedy | Should -Match "linux-headers-$([regex]::Escape($release))"
+        } elseif (-not $c.Available) { $c.Detail | Should -Match 'no kernel debug info' }
     }
 
     It 'says which bpftrace probe types work here' -Skip:(-not $HasBpftrace) {

@@ -283,7 +283,12 @@ public static class CapabilityProbe
         int err = r < 0 ? Errno.Last : 0;
         var unpriv = ControlFile.TryReadText("/proc/sys/kernel/unprivileged_bpf_disabled", out _)?.Trim();
         string caps = BpfCapabilities(out var missing);
-        string lockdown = LockdownMode() is { } mode and not "none" ? $"; lockdown={mode}: bpf reads of kernel memory are refused" + (mode == "confidentiality" ? " (bpftrace and tracing programs cannot read kernel data)" : " only in confidentiality mode") : "";
+        string lockdown = LockdownMode() switch
+        {
+            "none" => "",
+            "confidentiality" => "; lockdown=confidentiality: bpf reads of kernel memory are refused (bpftrace and tracing programs cannot read kernel data), and so is bpf_probe_write_user",
+            var mode => $"; lockdown={mode}: bpf_probe_write_user is refused (bpf reads of kernel memory are refused only in confidentiality mode)",
+        };
         if (err is 0 or Errno.ENOENT)
             return new Capability("Bpf", "bpf", true, $"the bpf() syscall answers (BPF_PROG_GET_NEXT_ID); unprivileged_bpf_disabled={unpriv}; {caps}{lockdown}");
         if (err == Errno.ENOSYS)
@@ -310,13 +315,8 @@ public static class CapabilityProbe
             (missing.Length > 0 ? $" (missing {string.Join(", ", missing)}: loading tracing programs needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
     }
 
-    private static string? LockdownMode()
-    {
-        var file = Path.Combine(KernelFileSystems.FindMounted("securityfs") ?? "/sys/kernel/security", "lockdown");
-        var text = File.Exists(file) ? ControlFile.TryReadText(file, out _) : null;
-        var m = text is null ? null : System.Text.RegularExpressions.Regex.Match(text, @"\[(\w+)\]");
-        return m is { Success: true } ? m.Groups[1].Value : null;
-    }
+    /// <summary>The lockdown mode the Lockdown probe finds (from securityfs, or inferred when it is not mounted).</summary>
+    private static string LockdownMode() => ReadLockdown().Mode;
 
     private static Capability ProbeBpftrace()
     {
@@ -424,10 +424,20 @@ public static class CapabilityProbe
 
     private static Capability ProbeLockdown()
     {
+        var (mode, source) = ReadLockdown();
+        if (mode == "none")
+            return new Capability("Lockdown", "host", true, source);
+        return Unavailable("Lockdown", "host", $"the kernel is locked down in {mode} mode ({source}); {LockdownEffects}",
+            "Lockdown cannot be lifted at run time: boot a kernel without CONFIG_LOCK_DOWN_KERNEL_FORCE_* and without lockdown= (and, with Secure Boot, without automatic lockdown).");
+    }
+
+    /// <summary>The lockdown mode (none, integrity, confidentiality) and where it was read; for none, the whole sentence.</summary>
+    private static (string Mode, string Source) ReadLockdown()
+    {
         string? securityFs = KernelFileSystems.FindMounted("securityfs");
         var file = Path.Combine(securityFs ?? "/sys/kernel/security", "lockdown");
         var text = File.Exists(file) ? ControlFile.TryReadText(file, out _)?.Trim() : null;
-        string? mode = null, source = null;
+        string mode, source;
         if (text is not null)
         {
             mode = System.Text.RegularExpressions.Regex.Match(text, @"\[(\w+)\]").Groups[1].Value;
@@ -443,18 +453,15 @@ public static class CapabilityProbe
             bool lsmActive = lsms?.Split(',').Contains("lockdown") ?? cfg?.IsEnabled("CONFIG_SECURITY_LOCKDOWN_LSM") ?? false;
             var arg = System.Text.RegularExpressions.Regex.Match(cmdline, @"(?:^|\s)lockdown=(\w+)");
             if (cfg is not null && !cfg.IsEnabled("CONFIG_SECURITY_LOCKDOWN_LSM"))
-                return new Capability("Lockdown", "host", true, "the lockdown LSM is not built in (" + KernelConfig.Explain("CONFIG_SECURITY_LOCKDOWN_LSM") + ")");
+                return ("none", "the lockdown LSM is not built in (" + KernelConfig.Explain("CONFIG_SECURITY_LOCKDOWN_LSM") + ")");
             if (!lsmActive)
-                return new Capability("Lockdown", "host", true, $"the lockdown LSM is built in but not in the active LSM list ({lsms})");
+                return ("none", $"the lockdown LSM is built in but not in the active LSM list ({lsms})");
             if (arg.Success) { mode = arg.Groups[1].Value; source = $"lockdown={mode} on the kernel command line"; }
             else if (cfg?.IsEnabled("CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY") == true) { mode = "confidentiality"; source = "CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY=y"; }
             else if (cfg?.IsEnabled("CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY") == true) { mode = "integrity"; source = "CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY=y with the lockdown LSM active"; }
             else { mode = "none"; source = "no lockdown= on the command line and none forced by the build (securityfs is not mounted, so the live mode is inferred)"; }
         }
-        if (mode == "none")
-            return new Capability("Lockdown", "host", true, $"kernel lockdown mode is none ({source})");
-        return Unavailable("Lockdown", "host", $"the kernel is locked down in {mode} mode ({source}); {LockdownEffects}",
-            "Lockdown cannot be lifted at run time: boot a kernel without CONFIG_LOCK_DOWN_KERNEL_FORCE_* and without lockdown= (and, with Secure Boot, without automatic lockdown).");
+        return mode == "none" ? ("none", $"kernel lockdown mode is none ({source})") : (mode, source);
     }
 
     // ---------- programs ----------

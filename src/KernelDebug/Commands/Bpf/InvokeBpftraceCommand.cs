@@ -62,6 +62,8 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             case BpftraceDiagnostic { Level: "error" } d: this.WriteKernelError(d.ToException(), d); break;
             case BpftraceDiagnostic { Level: "text" } d when !_drained: _notes.Add(d); break;
             case BpftraceDiagnostic { Level: "warning" or "text" } d: WriteWarning($"bpftrace: {d.Message}"); break;
+            // The traced command's own output goes to the host as Write-Host would put it (information stream, PSHOST tag).
+            case BpftraceDiagnostic { Level: "output" } d: WriteInformation(new HostInformationMessage { Message = d.Message }, new[] { "PSHOST" }); break;
             case BpftraceDiagnostic d: WriteVerbose($"bpftrace: {d.Message}"); break;
             default: WriteObject(item); break;
         }

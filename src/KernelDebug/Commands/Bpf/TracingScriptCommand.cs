@@ -18,7 +18,7 @@ public abstract class TracingScriptCommand : PSCmdlet
     [Parameter]
     public TimeSpan? Duration { get; set; }
 
-    /// <summary>A program for the tool to start and trace (-c); found on PATH when not a path.</summary>
+    /// <summary>A program for the tool to start and trace (-c); found on PATH when not a path, a relative path is resolved against the current location.</summary>
     [Parameter]
     public string? Command { get; set; }
 
@@ -38,7 +38,7 @@ public abstract class TracingScriptCommand : PSCmdlet
 
     /// <summary>The -c option for -Command and -ArgumentList, or nothing.</summary>
     protected IEnumerable<string> CommandOption() =>
-        Command is null ? Array.Empty<string>() : new[] { "-c", ScriptCommandLine.Build(Command, ArgumentList) };
+        Command is null ? Array.Empty<string>() : new[] { "-c", ScriptCommandLine.Build(Command, ArgumentList, GetUnresolvedProviderPathFromPSPath) };
 
     /// <summary>Runs the tool to its end, handing each parsed object to emit on the pipeline thread.</summary>
     protected void Run(ToolProcess tool, Func<string, IEnumerable<object>> parse, Action<object> emit, Func<string, bool>? isReady = null)
