@@ -232,6 +232,15 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         $warn | Should -BeNullOrEmpty
     }
 
+    It 'refuses a -Duration that is not longer than zero: <Value>' -ForEach @(@{ Value = '-00:00:01' }, @{ Value = '00:00:00' }) {
+        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Duration $Value -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidDuration*' -ExpectedMessage '-Duration must be longer than zero*'
+    }
+
+    It 'says there is no such process for a -ProcessId that does not exist (bpftrace says only ": No such process")' {
+        $gone = [System.Diagnostics.Process]::Start('/bin/true'); $gone.WaitForExit()
+        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -ProcessId $gone.Id -ErrorAction Stop } | Should -Throw -ErrorId 'ProcessNotFound*' -ExpectedMessage "There is no process with id $($gone.Id)."
+    }
+
     It 'says which relative -Command path it did not find' {
         Push-Location ([IO.Path]::GetTempPath())
         try {
@@ -331,6 +340,10 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         @{ Value = 'a|b' }, @{ Value = '$(id)' }, @{ Value = '`id`' }, @{ Value = '~' }, @{ Value = '{a,b}' }, @{ Value = 'a>b' }
     ) {
         { Invoke-SystemTap -Stage 1 -Script 'probe begin { exit() }' -Command sleep -ArgumentList $Value -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    }
+
+    It 'refuses a -Duration that is not longer than zero' {
+        { Invoke-SystemTap -Stage 1 -Script 'probe begin { exit() }' -Duration -00:00:01 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidDuration*'
     }
 
     It 'leaves no stub build tree behind' {

@@ -30,6 +30,10 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             var program = ProgramLocator.Find("bpftrace") ?? throw new KernelDebugException(
                 "bpftrace is not installed (not on PATH).", "BpftraceNotFound", ErrorCategory.NotInstalled)
                 { Remedy = "Install it: apt-get install bpftrace (Debian/Ubuntu) or dnf install bpftrace." };
+            CheckedDuration();
+            // bpftrace itself says only ": No such process" for a pid that does not exist.
+            if (ProcessId is { } target && !Directory.Exists($"/proc/{target}"))
+                throw new KernelDebugException($"There is no process with id {target}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = target.ToString(System.Globalization.CultureInfo.InvariantCulture) };
             var args = new List<string> { "-f", "json" };
             if (ProcessId is { } pid) args.AddRange(new[] { "-p", pid.ToString(System.Globalization.CultureInfo.InvariantCulture) });
             args.AddRange(CommandOption());

@@ -26,6 +26,7 @@ public sealed class InvokeSystemTapCommand : TracingScriptCommand
         {
             var stap = ProgramLocator.Find("stap") ?? throw new KernelDebugException("SystemTap (stap) is not installed.", "SystemTapNotFound", ErrorCategory.NotInstalled)
                 { Remedy = "Install it: apt-get install systemtap (Debian/Ubuntu) or dnf install systemtap." };
+            CheckedDuration();
             var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
             if (Stage >= 2 && !Directory.Exists($"/lib/modules/{release}/build"))
                 throw new KernelDebugException($"SystemTap stage {Stage} needs the kernel headers for {release} (/lib/modules/{release}/build is missing); only stage 1 (parse) runs without them.",
