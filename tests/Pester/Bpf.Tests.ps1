@@ -232,6 +232,19 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         $warn | Should -BeNullOrEmpty
     }
 
+    It 'emits join(), time(), cat() and print() output as typed text objects' {
+        $out = Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_execve /pid == cpid/ { join(args->argv); time("%Y\n"); cat("/proc/sys/kernel/osrelease"); print(5); print((1, "two")); exit(); }' `
+            -Command /bin/echo -ArgumentList kd-join 6> $null
+        $out | ForEach-Object { $_ | Should -BeOfType [KernelDebug.BpftraceText] }
+        @($out.Kind) | Should -Be @('join', 'time', 'cat', 'value', 'value')
+        $out[0].Text | Should -Be '/bin/echo kd-join'
+        $out[1].Text | Should -Be ([DateTime]::Now.Year.ToString())
+        $out[2].Text | Should -Be (Get-Content /proc/sys/kernel/osrelease)
+        $out[3].Value | Should -BeOfType [int]
+        $out[3].Value | Should -Be 5
+        $out[4].Value | Should -Be @(1, 'two')
+    }
+
     It 'refuses a -Duration that is not longer than zero: <Value>' -ForEach @(@{ Value = '-00:00:01' }, @{ Value = '00:00:00' }) {
         { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Duration $Value -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidDuration*' -ExpectedMessage '-Duration must be longer than zero*'
     }

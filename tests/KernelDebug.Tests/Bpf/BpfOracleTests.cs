@@ -13,8 +13,9 @@ public sealed class BpfWorld : IDisposable
     internal BpfTestObjects Objects { get; } = new();
     public bool Available { get; }
     public string? Why { get; }
-    public uint FilterId, CounterId, RawTpId, CountMapId, BtfHashId, PerCpuId, BtfId, TracepointLinkId, RawTpLinkId, CgroupLinkId, CgroupProgId, NestedId, PerCpuBtfId;
-    public ulong CgroupId;
+    public uint FilterId, CounterId, RawTpId, CountMapId, BtfHashId, PerCpuId, BtfId, TracepointLinkId, RawTpLinkId, CgroupLinkId, CgroupProgId, NestedId, PerCpuBtfId, UprobeLinkId, UprobeProgId;
+    public ulong CgroupId, UprobeOffset;
+    public string UprobePath = "";
     public const int GetppidCalls = 7;
 
     public BpfWorld()
@@ -50,6 +51,12 @@ public sealed class BpfWorld : IDisposable
             var tpLink = o.AttachToTracepoint(counter, "syscalls", "sys_enter_getppid");
             var rawLink = o.AttachRawTracepoint(rawtp, "sys_enter");
             var (cgLink, cgId, cgProg) = o.AttachToPrivateCgroup();
+            // A uprobe on libc's getpgid, for this process only (a function entry, so no other process is disturbed).
+            UprobePath = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length >= 6)
+                .Select(f => f[5]).First(f => System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(f), @"^libc(\.so\.6|-[\d.]+\.so)$"));
+            using (var elf = KernelDebug.Probes.ElfSymbolResolver.Open(UprobePath)) UprobeOffset = elf.ResolveFileOffset("getpgid");
+            var uprobeProg = o.LoadProgram(2 /* kprobe */, "kd_uprobe", BpfTestObjects.ReturnZero);
+            var uprobeLink = o.AttachUprobe(uprobeProg, UprobePath, UprobeOffset);
             for (int i = 0; i < GetppidCalls; i++) Interop.syscall(SyscallNumbers.Pick(110, 173), 0, 0, 0, 0, 0, 0);
 
             FilterId = BpfTestObjects.IdOf<BpfProgInfo>(filter);
@@ -66,6 +73,8 @@ public sealed class BpfWorld : IDisposable
             CgroupLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(cgLink);
             CgroupProgId = BpfTestObjects.IdOf<BpfProgInfo>(cgProg);
             CgroupId = cgId;
+            UprobeLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(uprobeLink);
+            UprobeProgId = BpfTestObjects.IdOf<BpfProgInfo>(uprobeProg);
             Available = true;
         }
         catch (Exception e) when (e is KernelDebugException or InvalidOperationException)
@@ -269,6 +278,17 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.Equal(t.GetProperty("cgroup_id").GetUInt64(), (ulong)cg.Details["CgroupId"]);
         Assert.Equal(_w.CgroupId, (ulong)cg.Details["CgroupId"]);
         Assert.Equal($"cgroup {_w.CgroupId}", cg.Target);
+
+        // A uprobe's perf_event link names the file and offset (kernel 6.6+), which the test chose from libc's symbols.
+        var up = Run<BpfLink>($"Get-BpfLink -Id {_w.UprobeLinkId}").Single();
+        Assert.Equal(theirs[up.Id].GetProperty("type").GetString(), up.Type);
+        Assert.Equal("perf_event", up.Type);
+        Assert.Equal(_w.UprobeProgId, up.ProgramId);
+        Assert.Equal("uprobe", up.PerfEventType);
+        Assert.Equal($"{_w.UprobePath}+0x{_w.UprobeOffset:x}", up.Target);
+        Assert.Equal(_w.UprobeOffset, Convert.ToUInt64(up.Details["Offset"]));
+        Assert.Contains(Run<BpfLink>("Get-BpfLink -Type perf*"), l => l.Id == up.Id);
+        Assert.Equal("kprobe", Run<BpfProgram>($"Get-BpfLink -Id {_w.UprobeLinkId} | Get-BpfProgram").Single().Type);
     }
 
     [Fact]

@@ -143,6 +143,24 @@ internal sealed class BpfTestObjects : IDisposable
         return Keep(Interop.BpfFd(Interop.BPF_LINK_CREATE, ref link, "BPF_LINK_CREATE", ev));
     }
 
+    /// <summary>
+    /// perf_event_open of a uprobe (the uprobe PMU: config1 the path, config2 the file offset) limited to this process,
+    /// then BPF_LINK_CREATE of a kprobe-type program to it.
+    /// </summary>
+    public unsafe SafeFileDescriptor AttachUprobe(SafeFileDescriptor prog, string path, ulong offset)
+    {
+        uint pmu = uint.Parse(File.ReadAllText("/sys/bus/event_source/devices/uprobe/type").Trim());
+        var name = Encoding.UTF8.GetBytes(path + "\0");
+        SafeFileDescriptor perf;
+        fixed (byte* n = name)
+        {
+            var attr = new PerfEventAttr { Type = pmu, Config1 = (ulong)n, Config2 = offset, SamplePeriodOrFreq = 1 };
+            perf = Keep(Interop.PerfEventOpen(ref attr, Environment.ProcessId, -1, -1, $"uprobe {path}+0x{offset:x}"));
+        }
+        var link = new BpfLinkCreateAttr { ProgFd = (uint)prog.Fd, TargetFd = (uint)perf.Fd, AttachType = (uint)Array.IndexOf(BpfNames.AttachTypes, "perf_event") };
+        return Keep(Interop.BpfFd(Interop.BPF_LINK_CREATE, ref link, "BPF_LINK_CREATE", path));
+    }
+
     public unsafe SafeFileDescriptor AttachRawTracepoint(SafeFileDescriptor prog, string name)
     {
         var n = Encoding.ASCII.GetBytes(name + "\0");
