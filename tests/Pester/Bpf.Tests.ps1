@@ -364,8 +364,41 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_${PID}_stap_*" | Should -BeNullOrEmpty
     }
 
-    It 'explains what stages 2-5 need when headers are missing' -Skip:(Test-KernelDebugCapability SystemTap) {
-        { Invoke-SystemTap -Script 'probe begin { exit() }' -ErrorAction Stop } | Should -Throw -ErrorId 'SystemTapHeadersMissing*'
+    It 'explains what stages 4 and 5 need when headers are missing: stage <Stage>' -Skip:(Test-KernelDebugCapability SystemTap) -ForEach @(@{ Stage = 4 }, @{ Stage = 5 }) {
+        { Invoke-SystemTap -Stage $Stage -Script 'probe begin { exit() }' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SystemTapHeadersMissing*' -ExpectedMessage "SystemTap stage $Stage needs the kernel headers for *; only stages 1-3 (parse, elaborate, translate) run without them."
+    }
+
+    It 'elaborates (stage 2) and translates (stage 3) a script that needs no kernel debug info' {
+        $two = Invoke-SystemTap -Stage 2 -Script 'probe begin { printf("hi\n"); exit() }'
+        $two | ForEach-Object { $_.Stage | Should -Be 2 }
+        $two.Text | Should -Contain '# probes'
+        $two.Text | Should -Contain 'begin /* <- begin */'
+        $three = Invoke-SystemTap -Stage 3 -Script 'probe begin { printf("hi\n"); exit() }'
+        $three.Text | Should -Contain 'MODULE_LICENSE("GPL");'
+        Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_${PID}_stap_*" | Should -BeNullOrEmpty
+    }
+
+    It 'reports a semantic error (stage 2) with file, line and column' {
+        $f = Join-Path ([IO.Path]::GetTempPath()) "kd-sem-$PID.stp"
+        Set-Content $f "probe begin {`n  nosuchfn(1)`n}"
+        try {
+            $null = Invoke-SystemTap -Stage 2 -Path $f -ErrorVariable err -ErrorAction SilentlyContinue
+            $err.Count | Should -Be 1
+            $err[0].TargetObject.Kind | Should -Be 'semantic error'
+            $err[0].TargetObject.Message | Should -Match '^unresolved function nosuchfn'
+            ($err[0].TargetObject.File, $err[0].TargetObject.Line, $err[0].TargetObject.Column) | Should -Be @($f, 2, 3)
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'SystemTapScriptError*'
+            $err[0].ErrorDetails.RecommendedAction | Should -BeNullOrEmpty -Because 'an unknown function is the script''s own mistake'
+        } finally { Remove-Item $f }
+    }
+
+    It 'says a kernel probe point needs the headers and debug info it lacks' -Skip:(Test-KernelDebugCapability SystemTap) {
+        $null = Invoke-SystemTap -Stage 2 -Script 'probe syscall.openat { printf("x") }' -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -BeGreaterThan 0
+        $err[0].TargetObject.Kind | Should -Be 'semantic error'
+        $err[0].TargetObject.Column | Should -Be 7
+        $err[0].ErrorDetails.RecommendedAction | Should -Match 'kernel probe points .* cannot be resolved here: install linux-headers-'
     }
 
     It 'runs a script at stage 5' -Skip:(-not (Test-KernelDebugCapability SystemTap)) {
@@ -417,7 +450,8 @@ Describe 'Bpf capability details' {
         $release = (Get-Content /proc/sys/kernel/osrelease).Trim()
         if (-not (Test-Path "/lib/modules/$release/build")) {
             $c.Available | Should -BeFalse
-            $c.Detail | Should -Match ([regex]::Escape("the kernel headers for $release are missing (/lib/modules/$release/build does not exist), so scripts can only be parsed (stage 1)"))
+            $c.Detail | Should -Match ([regex]::Escape("the kernel headers for $release are missing (/lib/modules/$release/build does not exist), so scripts can only be parsed, elaborated and translated (stages 1-3"))
+            $c.Detail | Should -Match ([regex]::Escape('compiling and running them (stages 4-5) needs the headers'))
             $c.Remedy | Should -Match "linux-headers-$([regex]::Escape($release))"
         } elseif (-not $c.Available) { $c.Detail | Should -Match 'no kernel debug info' }
     }

@@ -491,7 +491,7 @@ public static class CapabilityProbe
         var release = ControlFile.TryReadText("/proc/sys/kernel/osrelease", out _)?.Trim() ?? "";
         var build = $"/lib/modules/{release}/build";
         if (!Directory.Exists(build))
-            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts can only be parsed (stage 1)",
+            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts can only be parsed, elaborated and translated (stages 1-3, and kernel probe points cannot be resolved); compiling and running them (stages 4-5) needs the headers",
                 $"Install the headers for the running kernel (apt-get install linux-headers-{release}) and its debug symbols (linux-image-{release}-dbg).");
         string[] debug = { $"/usr/lib/debug/boot/vmlinux-{release}", $"/usr/lib/debug/lib/modules/{release}/vmlinux", $"/boot/vmlinux-{release}" };
         if (!debug.Any(File.Exists))
