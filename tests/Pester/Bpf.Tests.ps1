@@ -334,18 +334,22 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         $out[0].Stage | Should -Be 1
     }
 
-    It 'reports a parse error with file, line and column' {
+    It 'reports a <Kind> (stage <Stage>) with file, line and column' -ForEach @(
+        @{ Stage = 1; Kind = 'parse error'; Source = "probe begin {`n  x = `n}"; Line = 3; Column = 1; Message = '^expected literal string or number' }
+        @{ Stage = 2; Kind = 'semantic error'; Source = "probe begin {`n  nosuchfn(1)`n}"; Line = 2; Column = 3; Message = '^unresolved function nosuchfn' }
+    ) {
         $f = Join-Path ([IO.Path]::GetTempPath()) "kd-$PID.stp"
-        Set-Content $f "probe begin {`n  x = `n}"
+        Set-Content $f $Source
         try {
-            $null = Invoke-SystemTap -Stage 1 -Path $f -ErrorVariable err -ErrorAction SilentlyContinue
+            $null = Invoke-SystemTap -Stage $Stage -Path $f -ErrorVariable err -ErrorAction SilentlyContinue
             $err.Count | Should -Be 1
-            $err[0].TargetObject.File | Should -Be $f
-            $err[0].TargetObject.Line | Should -Be 3
-            $err[0].TargetObject.Column | Should -Be 1
-            $err[0].TargetObject.Kind | Should -Be 'parse error'
-            $err[0].Exception.Message | Should -Match ([regex]::Escape("${f}:3:1: parse error"))
+            $err[0].TargetObject.Kind | Should -Be $Kind
+            $err[0].TargetObject.Message | Should -Match $Message
+            ($err[0].TargetObject.File, $err[0].TargetObject.Line, $err[0].TargetObject.Column) | Should -Be @($f, $Line, $Column)
+            $err[0].Exception.Message | Should -Match ([regex]::Escape("${f}:${Line}:${Column}: $Kind"))
             $err[0].CategoryInfo.Category | Should -Be 'ParserError'
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'SystemTapScriptError*'
+            $err[0].ErrorDetails.RecommendedAction | Should -BeNullOrEmpty -Because 'the mistake is the script''s own'
         } finally { Remove-Item $f }
     }
 
@@ -377,20 +381,6 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         $three = Invoke-SystemTap -Stage 3 -Script 'probe begin { printf("hi\n"); exit() }'
         $three.Text | Should -Contain 'MODULE_LICENSE("GPL");'
         Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_${PID}_stap_*" | Should -BeNullOrEmpty
-    }
-
-    It 'reports a semantic error (stage 2) with file, line and column' {
-        $f = Join-Path ([IO.Path]::GetTempPath()) "kd-sem-$PID.stp"
-        Set-Content $f "probe begin {`n  nosuchfn(1)`n}"
-        try {
-            $null = Invoke-SystemTap -Stage 2 -Path $f -ErrorVariable err -ErrorAction SilentlyContinue
-            $err.Count | Should -Be 1
-            $err[0].TargetObject.Kind | Should -Be 'semantic error'
-            $err[0].TargetObject.Message | Should -Match '^unresolved function nosuchfn'
-            ($err[0].TargetObject.File, $err[0].TargetObject.Line, $err[0].TargetObject.Column) | Should -Be @($f, 2, 3)
-            $err[0].FullyQualifiedErrorId | Should -BeLike 'SystemTapScriptError*'
-            $err[0].ErrorDetails.RecommendedAction | Should -BeNullOrEmpty -Because 'an unknown function is the script''s own mistake'
-        } finally { Remove-Item $f }
     }
 
     It 'says a kernel probe point needs the headers and debug info it lacks' -Skip:(Test-KernelDebugCapability SystemTap) {
@@ -445,7 +435,7 @@ Describe 'Bpf capability details' {
         }
     }
 
-    It 'says what SystemTap lacks beyond stage 1' -Skip:(-not $HasStap) {
+    It 'says what SystemTap lacks beyond stage 3' -Skip:(-not $HasStap) {
         $c = Get-KernelDebugCapability -Name SystemTap
         $release = (Get-Content /proc/sys/kernel/osrelease).Trim()
         if (-not (Test-Path "/lib/modules/$release/build")) {
