@@ -446,8 +446,19 @@ Describe 'Bpf capability details' {
         } elseif (-not $c.Available) { $c.Detail | Should -Match 'no kernel debug info' }
     }
 
-    It 'says which bpftrace probe types work here' -Skip:(-not $HasBpftrace) {
+    It 'says which bpftrace probe types work here, as bpftrace --info and kprobe_events tell' -Skip:(-not $HasBpftrace) {
         $c = Get-KernelDebugCapability -Name Bpftrace
-        if (-not (Test-Path "$TraceFs/kprobe_events")) { $c.Detail | Should -Match 'kprobe and kfunc probes will fail' }
+        if (-not (Test-Path "$TraceFs/kprobe_events")) { $c.Detail | Should -Match 'kprobe probes will fail \(the kernel was built without CONFIG_KPROBES' }
+        else { $c.Detail | Should -Not -Match 'kprobe probes will fail' }
+        # bpftrace's own feature report is the oracle for the other probe types.
+        $info = & (Get-Command bpftrace -CommandType Application | Select-Object -First 1).Source --info 2>&1 | Out-String
+        $no = @([regex]::Match($info, '(?ms)^Probe types\r?\n(.*?)(\r?\n\S|\z)').Groups[1].Value -split '\r?\n' |
+            Where-Object { $_ -match '^\s+(\S+): no\s*$' } | ForEach-Object { $Matches[1] } | Where-Object { $_ -ne 'kprobe' })
+        if ($no) { $c.Detail | Should -Match ([regex]::Escape("bpftrace --info finds no support for $($no -join ', ') probes")) }
+        if ($no -contains 'kfunc') {
+            # And it is so: a kfunc probe fails with bpftrace's reason.
+            $null = Invoke-Bpftrace -Expression 'kfunc:vfs_read { exit(); }' -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].Exception.Message | Should -Match 'kfunc/kretfunc not available'
+        }
     }
 }

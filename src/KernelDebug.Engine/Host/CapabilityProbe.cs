@@ -326,9 +326,27 @@ public static class CapabilityProbe
         if (!bpf.Available) return Unavailable("Bpftrace", "program", $"{prog.Detail}; but {bpf.Detail}", bpf.Remedy);
         if (LockdownMode() == "confidentiality")
             return Unavailable("Bpftrace", "program", $"{prog.Detail}; but the kernel is locked down in confidentiality mode, which refuses bpf reads of kernel memory", "Boot without lockdown=confidentiality.");
-        string kprobes = File.Exists(Path.Combine(KernelFileSystems.FindMounted("tracefs") ?? KernelFileSystems.DefaultTraceFsPath, "kprobe_events"))
-            ? "" : $"; kprobe and kfunc probes will fail ({KernelConfig.Explain("CONFIG_KPROBES")}), tracepoint, uprobe, profile and interval probes work";
-        return new Capability("Bpftrace", "program", true, $"{prog.Detail}; {BpfCapabilities(out _)}{kprobes}");
+        bool kprobes = File.Exists(Path.Combine(KernelFileSystems.FindMounted("tracefs") ?? KernelFileSystems.DefaultTraceFsPath, "kprobe_events"));
+        // bpftrace --info tests each probe type by loading a program (kfunc needs BTF and BPF trampolines, iter needs BPF
+        // iterators); its kprobe check only loads one, so kprobe_events says whether kprobes can attach.
+        var info = ProgramLocator.Find("bpftrace") is { } bt ? ProgramLocator.Run(bt, new[] { "--info" }, TimeSpan.FromSeconds(10)) : null;
+        var missing = info is { ExitCode: 0 } r ? BpftraceMissingProbeTypes(r.StdOut + r.StdErr).Where(t => t != "kprobe").ToList() : new List<string>();
+        string notes = (kprobes ? "" : $"; kprobe probes will fail ({KernelConfig.Explain("CONFIG_KPROBES")})") +
+            (missing.Count == 0 ? "" : $"; bpftrace --info finds no support for {string.Join(", ", missing)} probes, which will fail") +
+            "; tracepoint, uprobe, profile and interval probes need only bpf() and perf events";
+        return new Capability("Bpftrace", "program", true, $"{prog.Detail}; {BpfCapabilities(out _)}{notes}");
+    }
+
+    /// <summary>The probe types bpftrace --info lists as "no" under "Probe types".</summary>
+    internal static IEnumerable<string> BpftraceMissingProbeTypes(string infoText)
+    {
+        bool inSection = false;
+        foreach (var line in infoText.Split('\n'))
+        {
+            if (!line.StartsWith(' ') && line.Trim().Length > 0) { inSection = line.Trim() == "Probe types"; continue; }
+            var m = System.Text.RegularExpressions.Regex.Match(line, @"^\s+(\S+): no\s*$");
+            if (inSection && m.Success) yield return m.Groups[1].Value;
+        }
     }
 
     private static Capability ProbeBtf()
