@@ -254,6 +254,14 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -ProcessId $gone.Id -ErrorAction Stop } | Should -Throw -ErrorId 'ProcessNotFound*' -ExpectedMessage "There is no process with id $($gone.Id)."
     }
 
+    It 'hands the command''s stderr to the host too, not as bpftrace warnings' {
+        # dd reports on stderr, which it shares with bpftrace.
+        $null = Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_read /pid == cpid/ { @reads = count(); }' -Command dd -ArgumentList 'if=/dev/null', 'of=/dev/null' `
+            -InformationVariable info -WarningVariable warn -WarningAction SilentlyContinue 6> $null
+        $warn | Should -BeNullOrEmpty
+        @($info | ForEach-Object { "$_" }) | Should -Contain '0+0 records in'
+    }
+
     It 'says which relative -Command path it did not find' {
         Push-Location ([IO.Path]::GetTempPath())
         try {

@@ -199,6 +199,22 @@ public sealed class BpftraceOutputParser
     private static readonly Regex ErrorLine = new(@"^(?<file>[^:\s]+):(?<line>\d+):(?<col>\d+)(?:-(?<end>\d+))?: (?<level>ERROR|WARNING): (?<msg>.*)$", RegexOptions.Compiled);
 
     /// <summary>
+    /// Diagnostics for bpftrace's stderr when it started a command (-c) after the first readyLines lines: later lines
+    /// that are not bpftrace's own ERROR/WARNING messages are the command's stderr, kept verbatim as output.
+    /// </summary>
+    public static IEnumerable<BpftraceDiagnostic> ParseStderr(IReadOnlyList<string> lines, int readyLines)
+    {
+        int cut = readyLines < 0 ? lines.Count : Math.Min(readyLines, lines.Count);
+        foreach (var d in ParseStderr(lines.Take(cut))) yield return d;
+        foreach (var line in lines.Skip(cut))
+        {
+            bool own = line.StartsWith("ERROR: ", StringComparison.Ordinal) || line.StartsWith("WARNING: ", StringComparison.Ordinal) || ErrorLine.IsMatch(line);
+            if (own) foreach (var d in ParseStderr(new[] { line })) yield return d;
+            else if (line.Length > 0) yield return new BpftraceDiagnostic("output", line);
+        }
+    }
+
+    /// <summary>
     /// Groups stderr lines into diagnostics: a located "file:line:col-end: ERROR: message" with the source line and
     /// squiggle that follow it, or a plain "ERROR: message". The harmless RLIMIT_MEMLOCK complaint becomes verbose.
     /// </summary>

@@ -91,6 +91,16 @@ public class BpftraceParserTests
         Assert.Equal(("output", "  hello from the command"), (after.Level, after.Message));
     }
 
+    [Fact]
+    public void StderrAfterTheAttachIsTheCommandsUnlessBpftracePrefixedIt()
+    {
+        var lines = new[] { "ERROR: Unknown error -1: couldn't set RLIMIT_MEMLOCK for bpftrace.", "0+0 records in", "WARNING: late", "  indented" };
+        var d = BpftraceOutputParser.ParseStderr(lines, 1).Select(x => (x.Level, x.Message)).ToList();
+        Assert.Equal(new[] { ("verbose", "Unknown error -1: couldn't set RLIMIT_MEMLOCK for bpftrace."), ("output", "0+0 records in"), ("warning", "late"), ("output", "  indented") }, d);
+        // Never ready (or no command): every line is bpftrace's.
+        Assert.DoesNotContain(BpftraceOutputParser.ParseStderr(lines, -1), x => x.Level == "output");
+    }
+
     [Theory]
     [InlineData(0, "0"), InlineData(1, "1"), InlineData(512, "512"), InlineData(1000, "1000"), InlineData(1024, "1K"), InlineData(3072, "3K"),
      InlineData(524288, "512K"), InlineData(1048576, "1M"), InlineData(3145728, "3M"), InlineData(1L << 30, "1G"), InlineData(1L << 31, "2G"),

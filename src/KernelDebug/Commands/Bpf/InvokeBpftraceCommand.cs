@@ -46,7 +46,8 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             Run(tool, parser.ParseLine, Emit, line => line.Contains("\"attached_probes\"", StringComparison.Ordinal));
             foreach (var item in parser.Flush()) Emit(item);
             _drained = true;
-            var diagnostics = _notes.Concat(BpftraceOutputParser.ParseStderr(tool.StandardError)).ToList();
+            var stderr = BpftraceOutputParser.ParseStderr(tool.StandardError, Command is null ? -1 : tool.StandardErrorLinesWhenReady);
+            var diagnostics = _notes.Concat(stderr).ToList();
             if (Failed(tool) && !diagnostics.Any(d => d.Level == "error"))
             {
                 // bpftrace says some failures without an ERROR: prefix ("No probes to attach"): those lines are the reason.
