@@ -8,6 +8,13 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
+    # Runs a script in a child pwsh that imports the module, behind a launcher (setpriv, env) given as its first words.
+    function Invoke-ChildPwsh([string[]] $Launcher, [string] $Script) {
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $cmd = "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; $Script"
+        & $Launcher[0] @($Launcher | Select-Object -Skip 1) $self @pwshArgs -NoProfile -NonInteractive -Command $cmd 2>&1 | Out-String
+    }
     function Get-BpftoolPrograms { @(& bpftool -j prog show | ConvertFrom-Json) }
     function ConvertTo-OldBpftoolText([string] $Text) {
         # bpftool before 7.4 (this host's is 7.1) predates the per-CPU address move of kernel 6.9 and prints it as a plain move.
@@ -206,8 +213,74 @@ Describe 'Invoke-Bpftrace' -Skip:(-not $HasBpftrace) {
         $warn | Where-Object { "$_" -match 'RLIMIT_MEMLOCK' } | Should -BeNullOrEmpty
     }
 
-    It 'refuses -ArgumentList values bpftrace would split' {
-        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Command sleep -ArgumentList 'a b' -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    It 'refuses -ArgumentList values bpftrace would split: <Value>' -ForEach @(
+        @{ Value = 'a b' }, @{ Value = 'a;b' }, @{ Value = '$HOME' }, @{ Value = '*' }, @{ Value = "a`tb" }, @{ Value = '' }
+    ) {
+        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Command sleep -ArgumentList $Value -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    }
+
+    It 'resolves a relative -Command path against the current location and hands the command''s output to the host' {
+        # bpftrace -c needs an absolute path; the command shares bpftrace's stdout, so its lines are not bpftrace's JSON.
+        Push-Location /usr
+        try {
+            $out = Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("exec %s\n", str(args->filename)); }' `
+                -Command bin/echo -ArgumentList kd-relative -InformationVariable info -WarningVariable warn -WarningAction SilentlyContinue 6> $null
+        } finally { Pop-Location }
+        $out.Text | Should -Be 'exec /usr/bin/echo'
+        "$info" | Should -Be 'kd-relative'
+        $info[0].Tags | Should -Contain 'PSHOST'
+        $warn | Should -BeNullOrEmpty
+    }
+
+    It 'emits join(), time(), cat() and print() output as typed text objects' {
+        $out = Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_execve /pid == cpid/ { join(args->argv); time("%Y\n"); cat("/proc/sys/kernel/osrelease"); print(5); print((1, "two")); exit(); }' `
+            -Command /bin/echo -ArgumentList kd-join 6> $null
+        $out | ForEach-Object { $_ | Should -BeOfType [KernelDebug.BpftraceText] }
+        @($out.Kind) | Should -Be @('join', 'time', 'cat', 'value', 'value')
+        $out[0].Text | Should -Be '/bin/echo kd-join'
+        $out[1].Text | Should -Be ([DateTime]::Now.Year.ToString())
+        $out[2].Text | Should -Be (Get-Content /proc/sys/kernel/osrelease)
+        $out[3].Value | Should -BeOfType [int]
+        $out[3].Value | Should -Be 5
+        $out[4].Value | Should -Be @(1, 'two')
+    }
+
+    It 'refuses a -Duration that is not longer than zero: <Value>' -ForEach @(@{ Value = '-00:00:01' }, @{ Value = '00:00:00' }) {
+        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Duration $Value -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidDuration*' -ExpectedMessage '-Duration must be longer than zero*'
+    }
+
+    It 'says there is no such process for a -ProcessId that does not exist (bpftrace says only ": No such process")' {
+        $gone = [System.Diagnostics.Process]::Start('/bin/true'); $gone.WaitForExit()
+        { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -ProcessId $gone.Id -ErrorAction Stop } | Should -Throw -ErrorId 'ProcessNotFound*' -ExpectedMessage "There is no process with id $($gone.Id)."
+    }
+
+    It 'hands the command''s stderr to the host too, not as bpftrace warnings' {
+        # dd reports on stderr, which it shares with bpftrace.
+        $null = Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_read /pid == cpid/ { @reads = count(); }' -Command dd -ArgumentList 'if=/dev/null', 'of=/dev/null' `
+            -InformationVariable info -WarningVariable warn -WarningAction SilentlyContinue 6> $null
+        $warn | Should -BeNullOrEmpty
+        @($info | ForEach-Object { "$_" }) | Should -Contain '0+0 records in'
+    }
+
+    It 'says which relative -Command path it did not find' {
+        Push-Location ([IO.Path]::GetTempPath())
+        try {
+            { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -Command ./kd-no-such-program -ErrorAction Stop } |
+                Should -Throw -ErrorId 'CommandNotFound*' -ExpectedMessage "*no file $(Join-Path ([IO.Path]::GetTempPath()) 'kd-no-such-program')*"
+        } finally { Pop-Location }
+    }
+
+    It 'prints maps, stats and histograms exactly as bpftrace prints them' {
+        # bpftrace itself (text output) is the oracle for the format view: a BEGIN-only program gives both runs the same maps.
+        $program = 'BEGIN { @n = count(); @n = count(); @sum["k"] = sum(40); @avg = avg(7); @min = min(-3); @max = max(12); @st = stats(10); @st = stats(-4); ' +
+            '@k[1, "x"] = count(); @k[2, "yy"] = count(); @k[2, "yy"] = count(); @neg = hist(-9); @neg = hist(0); @neg = hist(1); @neg = hist(3000); @neg = hist(3000); ' +
+            '@big = hist(1500000); @big = hist(1 << 30); @lin = lhist(5, 10, 100, 10); @lin = lhist(55, 10, 100, 10); @lin = lhist(500, 10, 100, 10); ' +
+            '@kilo = lhist(2048, 0, 4096, 1024); @keyed[7] = hist(100); @keyed[9] = hist(9); @lkeyed["a"] = lhist(3, 0, 10, 2); exit(); }'
+        $bpftrace = (Get-Command bpftrace -CommandType Application | Select-Object -First 1).Source
+        $theirs = @(& $bpftrace -e $program 2> $null | Where-Object { $_.Trim() -and $_ -notlike 'Attaching *' } | ForEach-Object { $_.TrimEnd() })
+        $ours = @((Invoke-Bpftrace -Expression $program | Out-String -Width 200) -split '\r?\n' | Where-Object { $_.Trim() } | ForEach-Object { $_.TrimEnd() })
+        $theirs.Count | Should -BeGreaterThan 30
+        $ours | Should -Be $theirs
     }
 
     It 'leaves no bpftrace process behind when the pipeline stops early' {
@@ -269,19 +342,33 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         $out[0].Stage | Should -Be 1
     }
 
-    It 'reports a parse error with file, line and column' {
+    It 'reports a <Kind> (stage <Stage>) with file, line and column' -ForEach @(
+        @{ Stage = 1; Kind = 'parse error'; Source = "probe begin {`n  x = `n}"; Line = 3; Column = 1; Message = '^expected literal string or number' }
+        @{ Stage = 2; Kind = 'semantic error'; Source = "probe begin {`n  nosuchfn(1)`n}"; Line = 2; Column = 3; Message = '^unresolved function nosuchfn' }
+    ) {
         $f = Join-Path ([IO.Path]::GetTempPath()) "kd-$PID.stp"
-        Set-Content $f "probe begin {`n  x = `n}"
+        Set-Content $f $Source
         try {
-            $null = Invoke-SystemTap -Stage 1 -Path $f -ErrorVariable err -ErrorAction SilentlyContinue
+            $null = Invoke-SystemTap -Stage $Stage -Path $f -ErrorVariable err -ErrorAction SilentlyContinue
             $err.Count | Should -Be 1
-            $err[0].TargetObject.File | Should -Be $f
-            $err[0].TargetObject.Line | Should -Be 3
-            $err[0].TargetObject.Column | Should -Be 1
-            $err[0].TargetObject.Kind | Should -Be 'parse error'
-            $err[0].Exception.Message | Should -Match ([regex]::Escape("${f}:3:1: parse error"))
+            $err[0].TargetObject.Kind | Should -Be $Kind
+            $err[0].TargetObject.Message | Should -Match $Message
+            ($err[0].TargetObject.File, $err[0].TargetObject.Line, $err[0].TargetObject.Column) | Should -Be @($f, $Line, $Column)
+            $err[0].Exception.Message | Should -Match ([regex]::Escape("${f}:${Line}:${Column}: $Kind"))
             $err[0].CategoryInfo.Category | Should -Be 'ParserError'
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'SystemTapScriptError*'
+            $err[0].ErrorDetails.RecommendedAction | Should -BeNullOrEmpty -Because 'the mistake is the script''s own'
         } finally { Remove-Item $f }
+    }
+
+    It 'refuses command arguments stap''s wordexp would expand or hand to a shell: <Value>' -ForEach @(
+        @{ Value = 'a|b' }, @{ Value = '$(id)' }, @{ Value = '`id`' }, @{ Value = '~' }, @{ Value = '{a,b}' }, @{ Value = 'a>b' }
+    ) {
+        { Invoke-SystemTap -Stage 1 -Script 'probe begin { exit() }' -Command sleep -ArgumentList $Value -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeCommandArgument*'
+    }
+
+    It 'refuses a -Duration that is not longer than zero' {
+        { Invoke-SystemTap -Stage 1 -Script 'probe begin { exit() }' -Duration -00:00:01 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidDuration*'
     }
 
     It 'leaves no stub build tree behind' {
@@ -289,8 +376,27 @@ Describe 'Invoke-SystemTap' -Skip:(-not $HasStap) {
         Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_${PID}_stap_*" | Should -BeNullOrEmpty
     }
 
-    It 'explains what stages 2-5 need when headers are missing' -Skip:(Test-KernelDebugCapability SystemTap) {
-        { Invoke-SystemTap -Script 'probe begin { exit() }' -ErrorAction Stop } | Should -Throw -ErrorId 'SystemTapHeadersMissing*'
+    It 'explains what stages 4 and 5 need when headers are missing: stage <Stage>' -Skip:(Test-KernelDebugCapability SystemTap) -ForEach @(@{ Stage = 4 }, @{ Stage = 5 }) {
+        { Invoke-SystemTap -Stage $Stage -Script 'probe begin { exit() }' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SystemTapHeadersMissing*' -ExpectedMessage "SystemTap stage $Stage needs the kernel headers for *; only stages 1-3 (parse, elaborate, translate) run without them."
+    }
+
+    It 'elaborates (stage 2) and translates (stage 3) a script that needs no kernel debug info' {
+        $two = Invoke-SystemTap -Stage 2 -Script 'probe begin { printf("hi\n"); exit() }'
+        $two | ForEach-Object { $_.Stage | Should -Be 2 }
+        $two.Text | Should -Contain '# probes'
+        $two.Text | Should -Contain 'begin /* <- begin */'
+        $three = Invoke-SystemTap -Stage 3 -Script 'probe begin { printf("hi\n"); exit() }'
+        $three.Text | Should -Contain 'MODULE_LICENSE("GPL");'
+        Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "kerneldebug_${PID}_stap_*" | Should -BeNullOrEmpty
+    }
+
+    It 'says a kernel probe point needs the headers and debug info it lacks' -Skip:(Test-KernelDebugCapability SystemTap) {
+        $null = Invoke-SystemTap -Stage 2 -Script 'probe syscall.openat { printf("x") }' -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -BeGreaterThan 0
+        $err[0].TargetObject.Kind | Should -Be 'semantic error'
+        $err[0].TargetObject.Column | Should -Be 7
+        $err[0].ErrorDetails.RecommendedAction | Should -Match 'kernel probe points .* cannot be resolved here: install linux-headers-'
     }
 
     It 'runs a script at stage 5' -Skip:(-not (Test-KernelDebugCapability SystemTap)) {
@@ -306,8 +412,61 @@ Describe 'Bpf capability details' {
         if ($eff -band (1 -shl 21)) { $c.Detail | Should -Match 'CAP_SYS_ADMIN' }
     }
 
-    It 'says which bpftrace probe types work here' -Skip:(-not $HasBpftrace) {
+    It 'says which capabilities are missing when CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN are dropped' -Skip:(-not (Get-Command setpriv -CommandType Application -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        $drop = '-bpf,-perfmon,-sys_admin'
+        $out = Invoke-ChildPwsh @('setpriv', "--inh-caps=$drop", "--bounding-set=$drop", '--') (
+            "`$c = Get-KernelDebugCapability -Name Bpf, Bpftrace; `$c | ForEach-Object { 'CAP ' + `$_.Name + ' ' + `$_.Available + ' | ' + `$_.Detail + ' | ' + `$_.Remedy }; " +
+            "try { Get-BpfProgram -ErrorAction Stop } catch { 'ERR ' + `$_.FullyQualifiedErrorId + ' | ' + `$_.Exception.Message + ' | ' + `$_.ErrorDetails.RecommendedAction }")
+        $out | Should -Match 'CAP Bpf False \| the bpf\(\) syscall refused BPF_PROG_GET_NEXT_ID with EPERM'
+        $out | Should -Match 'missing CAP_BPF, CAP_PERFMON: loading tracing programs needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN'
+        $out | Should -Match 'Run as root, or grant CAP_BPF and CAP_PERFMON'
+        $out | Should -Match 'CAP Bpftrace False \| /usr/bin/bpftrace: bpftrace v[\d.]+; but the bpf\(\) syscall refused'
+        $out | Should -Match 'ERR [^|]*\| .*EPERM'
+    }
+
+    It 'says bpftrace is missing when it is not on PATH, and Invoke-Bpftrace says how to install it' {
+        $out = Invoke-ChildPwsh @('env', 'PATH=/nonexistent') (
+            "`$c = Get-KernelDebugCapability -Name Bpftrace; 'CAP ' + `$c.Available + ' | ' + `$c.Detail + ' | ' + `$c.Remedy; " +
+            "try { Invoke-Bpftrace -Expression 'BEGIN { exit(); }' -ErrorAction Stop } catch { 'ERR ' + `$_.FullyQualifiedErrorId + ' | ' + `$_.CategoryInfo.Category }")
+        $out | Should -Match 'CAP False \| bpftrace is not on PATH \| Install it: apt-get install bpftrace'
+        $out | Should -Match 'ERR BpftraceNotFound,KernelDebug.Commands.InvokeBpftraceCommand \| NotInstalled'
+    }
+
+    It 'names the lockdown mode the Lockdown probe finds' {
+        $lockdown = Get-KernelDebugCapability -Name Lockdown
+        $bpf = Get-KernelDebugCapability -Name Bpf
+        if ($lockdown.Available) { $bpf.Detail | Should -Not -Match 'lockdown=' }
+        else {
+            $mode = [regex]::Match($lockdown.Detail, 'locked down in (\w+) mode').Groups[1].Value
+            $mode | Should -BeIn 'integrity', 'confidentiality'
+            $bpf.Detail | Should -Match "lockdown=${mode}: "
+        }
+    }
+
+    It 'says what SystemTap lacks beyond stage 3' -Skip:(-not $HasStap) {
+        $c = Get-KernelDebugCapability -Name SystemTap
+        $release = (Get-Content /proc/sys/kernel/osrelease).Trim()
+        if (-not (Test-Path "/lib/modules/$release/build")) {
+            $c.Available | Should -BeFalse
+            $c.Detail | Should -Match ([regex]::Escape("the kernel headers for $release are missing (/lib/modules/$release/build does not exist), so scripts can only be parsed, elaborated and translated (stages 1-3"))
+            $c.Detail | Should -Match ([regex]::Escape('compiling and running them (stages 4-5) needs the headers'))
+            $c.Remedy | Should -Match "linux-headers-$([regex]::Escape($release))"
+        } elseif (-not $c.Available) { $c.Detail | Should -Match 'no kernel debug info' }
+    }
+
+    It 'says which bpftrace probe types work here, as bpftrace --info and kprobe_events tell' -Skip:(-not $HasBpftrace) {
         $c = Get-KernelDebugCapability -Name Bpftrace
-        if (-not (Test-Path "$TraceFs/kprobe_events")) { $c.Detail | Should -Match 'kprobe and kfunc probes will fail' }
+        if (-not (Test-Path "$TraceFs/kprobe_events")) { $c.Detail | Should -Match 'kprobe probes will fail \(the kernel was built without CONFIG_KPROBES' }
+        else { $c.Detail | Should -Not -Match 'kprobe probes will fail' }
+        # bpftrace's own feature report is the oracle for the other probe types.
+        $info = & (Get-Command bpftrace -CommandType Application | Select-Object -First 1).Source --info 2>&1 | Out-String
+        $no = @([regex]::Match($info, '(?ms)^Probe types\r?\n(.*?)(\r?\n\S|\z)').Groups[1].Value -split '\r?\n' |
+            Where-Object { $_ -match '^\s+(\S+): no\s*$' } | ForEach-Object { $Matches[1] } | Where-Object { $_ -ne 'kprobe' })
+        if ($no) { $c.Detail | Should -Match ([regex]::Escape("bpftrace --info finds no support for $($no -join ', ') probes")) }
+        if ($no -contains 'kfunc') {
+            # And it is so: a kfunc probe fails with bpftrace's reason.
+            $null = Invoke-Bpftrace -Expression 'kfunc:vfs_read { exit(); }' -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].Exception.Message | Should -Match 'kfunc/kretfunc not available'
+        }
     }
 }

@@ -362,7 +362,10 @@ public static class BpfInspector
         return (info, CString(name), data);
     }
 
-    /// <summary>The parsed BTF of an object id, with the kernel's vmlinux BTF as base when the object is split BTF.</summary>
+    /// <summary>
+    /// The parsed BTF of an object id. Program and map BTF (what Read-BpfMap decodes through) is self-contained; the split
+    /// BTF of kernel modules would number its types after vmlinux's and is not what this reads.
+    /// </summary>
     public static BtfSpec LoadBtf(uint id)
     {
         using var fd = Open(Kind.Btf, id);

@@ -49,7 +49,7 @@ public sealed class BpftraceHistogramBucket
     public ulong Count { get; init; }
     /// <summary>The bucket's bar, scaled to the largest bucket of its histogram (52 characters), as bpftrace draws it.</summary>
     public string Bar { get; init; } = "";
-    /// <summary>The bucket as bpftrace labels it: [64, 128), [0], (..., -1].</summary>
+    /// <summary>The bucket as bpftrace labels it: [64, 128), [0], (..., 0), [512K, 1M), [100, ...).</summary>
     public string Range { get; init; } = "";
 
     public override string ToString() => $"{Range} {Count}";

@@ -14,6 +14,7 @@ namespace KernelDebug.Bpf;
 public sealed class BpftraceOutputParser
 {
     private readonly StringBuilder _printf = new();
+    private bool _attached;
 
     /// <summary>Objects for one stdout line (printf text is emitted per complete line).</summary>
     public IEnumerable<object> ParseLine(string line)
@@ -23,8 +24,13 @@ public sealed class BpftraceOutputParser
         bool json = true;
         try { root = JsonDocument.Parse(line).RootElement.Clone(); }
         catch (JsonException) { json = false; }
-        // bpftrace prints some messages as plain text on stdout even with -f json ("No probes to attach").
-        if (!json || root.ValueKind != JsonValueKind.Object) { yield return new BpftraceDiagnostic("text", line.Trim()); yield break; }
+        // bpftrace prints some messages as plain text on stdout even with -f json ("No probes to attach"); once the probes
+        // are attached, plain lines are the output of the command it started (-c), which shares its stdout.
+        if (!json || root.ValueKind != JsonValueKind.Object)
+        {
+            yield return _attached ? new BpftraceDiagnostic("output", line) : new BpftraceDiagnostic("text", line.Trim());
+            yield break;
+        }
         string type = root.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
         var data = root.TryGetProperty("data", out var d) ? d : default;
         switch (type)
@@ -51,6 +57,7 @@ public sealed class BpftraceOutputParser
                 yield return new BpftraceDiagnostic("warning", $"bpftrace lost {data.GetRawText()} events (the perf buffer was full).");
                 break;
             case "attached_probes":
+                _attached = true;
                 yield return new BpftraceDiagnostic("verbose", $"bpftrace attached {(data.TryGetProperty("probes", out var n) ? n.GetRawText() : "?")} probes.");
                 break;
             default:
@@ -124,7 +131,8 @@ public sealed class BpftraceOutputParser
             {
                 Histogram = name, Key = key, Min = b.Min, Max = b.Max, Count = b.Count,
                 Range = Range(b.Min, b.Max),
-                Bar = top == 0 ? "" : new string('@', (int)(b.Count * BarWidth / top)),
+                // bpftrace scales in single precision: (int)(count / (float)max * 52).
+                Bar = top == 0 ? "" : new string('@', (int)((float)b.Count / top * BarWidth)),
             }).ToArray(),
         };
     }
@@ -132,11 +140,25 @@ public sealed class BpftraceOutputParser
     private static string Range(long? min, long? max) => (min, max) switch
     {
         (null, null) => "(...)",
-        (null, long hi) => $"(..., {hi + 1})",
-        (long lo, null) => $"[{lo}, ...)",
+        (null, long hi) => $"(..., {Label(hi + 1)})",
+        (long lo, null) => $"[{Label(lo)}, ...)",
         (long lo, long hi) when lo == hi => $"[{lo}]",
-        (long lo, long hi) => $"[{lo}, {hi + 1})",
+        (long lo, long hi) => $"[{Label(lo)}, {Label(hi + 1)})",
     };
+
+    /// <summary>
+    /// A bucket bound as bpftrace labels it: multiples of 1M and 1K with a suffix (lhist), powers of two from 1G up as
+    /// G and T (hist, whose other bounds are powers of two and read the same by the K/M rule).
+    /// </summary>
+    public static string Label(long n)
+    {
+        const long K = 1024, M = K * K, G = M * K, T = G * K;
+        if (n == 0) return "0";
+        if (n >= G && (n & (n - 1)) == 0) return n >= T ? $"{n / T}T" : $"{n / G}G";
+        if (n % M == 0) return $"{n / M}M";
+        if (n % K == 0) return $"{n / K}K";
+        return n.ToString(CultureInfo.InvariantCulture);
+    }
 
     /// <summary>JSON values as .NET values: integers as Int32 where they fit, else Int64/UInt64; tuples as object[].</summary>
     public static object? ToValue(JsonElement e) => e.ValueKind switch
@@ -175,6 +197,22 @@ public sealed class BpftraceOutputParser
     }
 
     private static readonly Regex ErrorLine = new(@"^(?<file>[^:\s]+):(?<line>\d+):(?<col>\d+)(?:-(?<end>\d+))?: (?<level>ERROR|WARNING): (?<msg>.*)$", RegexOptions.Compiled);
+
+    /// <summary>
+    /// Diagnostics for bpftrace's stderr when it started a command (-c) after the first readyLines lines: later lines
+    /// that are not bpftrace's own ERROR/WARNING messages are the command's stderr, kept verbatim as output.
+    /// </summary>
+    public static IEnumerable<BpftraceDiagnostic> ParseStderr(IReadOnlyList<string> lines, int readyLines)
+    {
+        int cut = readyLines < 0 ? lines.Count : Math.Min(readyLines, lines.Count);
+        foreach (var d in ParseStderr(lines.Take(cut))) yield return d;
+        foreach (var line in lines.Skip(cut))
+        {
+            bool own = line.StartsWith("ERROR: ", StringComparison.Ordinal) || line.StartsWith("WARNING: ", StringComparison.Ordinal) || ErrorLine.IsMatch(line);
+            if (own) foreach (var d in ParseStderr(new[] { line })) yield return d;
+            else if (line.Length > 0) yield return new BpftraceDiagnostic("output", line);
+        }
+    }
 
     /// <summary>
     /// Groups stderr lines into diagnostics: a located "file:line:col-end: ERROR: message" with the source line and
@@ -223,7 +261,7 @@ public sealed class BpftraceDiagnostic
 {
     public BpftraceDiagnostic(string level, string message) { Level = level; Message = message; }
 
-    /// <summary>error, warning, verbose, or text (an unprefixed line: a warning, or the reason when bpftrace fails).</summary>
+    /// <summary>error, warning, verbose, text (an unprefixed line: a warning, or the reason when bpftrace fails), or output (a line of the traced command).</summary>
     public string Level { get; }
     public string Message { get; }
     public string? File { get; init; }

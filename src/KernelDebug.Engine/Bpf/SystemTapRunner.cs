@@ -13,8 +13,9 @@ public static class SystemTapRunner
     private static readonly Regex Location = new(@"\bat (?<file>\S+?):(?<line>\d+):(?<col>\d+)\b", RegexOptions.Compiled);
 
     /// <summary>
-    /// Stage 1 only parses, but stap still checks the kernel build tree first. When the running kernel's tree is
-    /// missing, a private stub tree (kernel.release, the running .config, an empty Module.symvers) lets the parse run.
+    /// Stages 1-3 (parse, elaborate, translate) do not compile anything, but stap still checks the kernel build tree
+    /// first. When the running kernel's tree is missing, a private stub tree (kernel.release, the running .config, an
+    /// empty Module.symvers) lets them run for scripts that need no kernel debug info (begin, end, timer probes).
     /// </summary>
     public static string? CreateParseOnlyBuildTree(string release)
     {
@@ -76,11 +77,19 @@ public static class SystemTapRunner
         }
     }
 
-    public static KernelDebugException ToException(SystemTapDiagnostic d)
+    /// <param name="stubRelease">The kernel release when stap ran on a stub build tree: a probe point stap cannot resolve
+    /// may then be one the missing headers and debug info would have resolved, and the remedy says so.</param>
+    public static KernelDebugException ToException(SystemTapDiagnostic d, string? stubRelease = null)
     {
         var where = d.File is null ? "" : $"{d.File}:{d.Line}:{d.Column}: ";
         var text = $"stap: {where}{d.Kind}: {d.Message}" + (d.Context.Length == 0 ? "" : "\n" + string.Join("\n", d.Context));
         return new KernelDebugException(text, d.File is null ? "SystemTapError" : "SystemTapScriptError",
-            d.File is null ? ErrorCategory.InvalidOperation : ErrorCategory.ParserError) { Position = d.Column - 1, Target = d.File };
+            d.File is null ? ErrorCategory.InvalidOperation : ErrorCategory.ParserError)
+        {
+            Position = d.Column - 1, Target = d.File,
+            Remedy = stubRelease is not null && d.Kind == "semantic error" && (d.Message.Contains("probe point", StringComparison.Ordinal) || d.Message == "no match")
+                ? $"The kernel headers and debug info for {stubRelease} are missing, so kernel probe points (syscall.*, kernel.function, tracepoints) cannot be resolved here: install linux-headers-{stubRelease} and linux-image-{stubRelease}-dbg. Get-KernelDebugCapability SystemTap says what is missing."
+                : null,
+        };
     }
 }

@@ -36,6 +36,10 @@ public sealed class ToolProcess : IDisposable
 
     public IReadOnlyList<string> StandardError { get { lock (_stderr) return _stderr.ToArray(); } }
 
+    /// <summary>How many stderr lines had arrived when the tool said it was ready (-1: it never did). A command the tool
+    /// starts after that shares its stderr, so later lines may be the command's.</summary>
+    public int StandardErrorLinesWhenReady { get; private set; } = -1;
+
     /// <summary>
     /// Producer side: starts the program and posts what parse makes of each stdout line until it exits. The duration
     /// starts when isReady first says a line shows the probes attached (at once when isReady is null).
@@ -52,10 +56,16 @@ public sealed class ToolProcess : IDisposable
         using var timer = duration is { } d ? new Timer(_ => Interrupt()) : null;
         if (isReady is null) timer?.Change(duration!.Value, Timeout.InfiniteTimeSpan);
         bool armed = isReady is null;
+        if (armed) StandardErrorLinesWhenReady = 0;
         using var cancel = pump.Token.Register(() => Stop(TimeSpan.FromSeconds(5)));
         while (_process.StandardOutput.ReadLine() is { } line)
         {
-            if (!armed && isReady!(line)) { armed = true; timer?.Change(duration!.Value, Timeout.InfiniteTimeSpan); }
+            if (!armed && isReady!(line))
+            {
+                armed = true;
+                lock (_stderr) StandardErrorLinesWhenReady = _stderr.Count;
+                timer?.Change(duration!.Value, Timeout.InfiniteTimeSpan);
+            }
             foreach (var o in parse(line))
                 if (!pump.Post(o)) break;
         }

@@ -283,7 +283,12 @@ public static class CapabilityProbe
         int err = r < 0 ? Errno.Last : 0;
         var unpriv = ControlFile.TryReadText("/proc/sys/kernel/unprivileged_bpf_disabled", out _)?.Trim();
         string caps = BpfCapabilities(out var missing);
-        string lockdown = LockdownMode() is { } mode and not "none" ? $"; lockdown={mode}: bpf reads of kernel memory are refused" + (mode == "confidentiality" ? " (bpftrace and tracing programs cannot read kernel data)" : " only in confidentiality mode") : "";
+        string lockdown = LockdownMode() switch
+        {
+            "none" => "",
+            "confidentiality" => "; lockdown=confidentiality: bpf reads of kernel memory are refused (bpftrace and tracing programs cannot read kernel data), and so is bpf_probe_write_user",
+            var mode => $"; lockdown={mode}: bpf_probe_write_user is refused (bpf reads of kernel memory are refused only in confidentiality mode)",
+        };
         if (err is 0 or Errno.ENOENT)
             return new Capability("Bpf", "bpf", true, $"the bpf() syscall answers (BPF_PROG_GET_NEXT_ID); unprivileged_bpf_disabled={unpriv}; {caps}{lockdown}");
         if (err == Errno.ENOSYS)
@@ -310,13 +315,8 @@ public static class CapabilityProbe
             (missing.Length > 0 ? $" (missing {string.Join(", ", missing)}: loading tracing programs needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
     }
 
-    private static string? LockdownMode()
-    {
-        var file = Path.Combine(KernelFileSystems.FindMounted("securityfs") ?? "/sys/kernel/security", "lockdown");
-        var text = File.Exists(file) ? ControlFile.TryReadText(file, out _) : null;
-        var m = text is null ? null : System.Text.RegularExpressions.Regex.Match(text, @"\[(\w+)\]");
-        return m is { Success: true } ? m.Groups[1].Value : null;
-    }
+    /// <summary>The lockdown mode the Lockdown probe finds (from securityfs, or inferred when it is not mounted).</summary>
+    private static string LockdownMode() => ReadLockdown().Mode;
 
     private static Capability ProbeBpftrace()
     {
@@ -326,9 +326,27 @@ public static class CapabilityProbe
         if (!bpf.Available) return Unavailable("Bpftrace", "program", $"{prog.Detail}; but {bpf.Detail}", bpf.Remedy);
         if (LockdownMode() == "confidentiality")
             return Unavailable("Bpftrace", "program", $"{prog.Detail}; but the kernel is locked down in confidentiality mode, which refuses bpf reads of kernel memory", "Boot without lockdown=confidentiality.");
-        string kprobes = File.Exists(Path.Combine(KernelFileSystems.FindMounted("tracefs") ?? KernelFileSystems.DefaultTraceFsPath, "kprobe_events"))
-            ? "" : $"; kprobe and kfunc probes will fail ({KernelConfig.Explain("CONFIG_KPROBES")}), tracepoint, uprobe, profile and interval probes work";
-        return new Capability("Bpftrace", "program", true, $"{prog.Detail}; {BpfCapabilities(out _)}{kprobes}");
+        bool kprobes = File.Exists(Path.Combine(KernelFileSystems.FindMounted("tracefs") ?? KernelFileSystems.DefaultTraceFsPath, "kprobe_events"));
+        // bpftrace --info tests each probe type by loading a program (kfunc needs BTF and BPF trampolines, iter needs BPF
+        // iterators); its kprobe check only loads one, so kprobe_events says whether kprobes can attach.
+        var info = ProgramLocator.Find("bpftrace") is { } bt ? ProgramLocator.Run(bt, new[] { "--info" }, TimeSpan.FromSeconds(10)) : null;
+        var missing = info is { ExitCode: 0 } r ? BpftraceMissingProbeTypes(r.StdOut + r.StdErr).Where(t => t != "kprobe").ToList() : new List<string>();
+        string notes = (kprobes ? "" : $"; kprobe probes will fail ({KernelConfig.Explain("CONFIG_KPROBES")})") +
+            (missing.Count == 0 ? "" : $"; bpftrace --info finds no support for {string.Join(", ", missing)} probes, which will fail") +
+            "; tracepoint, uprobe, profile and interval probes need only bpf() and perf events";
+        return new Capability("Bpftrace", "program", true, $"{prog.Detail}; {BpfCapabilities(out _)}{notes}");
+    }
+
+    /// <summary>The probe types bpftrace --info lists as "no" under "Probe types".</summary>
+    internal static IEnumerable<string> BpftraceMissingProbeTypes(string infoText)
+    {
+        bool inSection = false;
+        foreach (var line in infoText.Split('\n'))
+        {
+            if (!line.StartsWith(' ') && line.Trim().Length > 0) { inSection = line.Trim() == "Probe types"; continue; }
+            var m = System.Text.RegularExpressions.Regex.Match(line, @"^\s+(\S+): no\s*$");
+            if (inSection && m.Success) yield return m.Groups[1].Value;
+        }
     }
 
     private static Capability ProbeBtf()
@@ -424,10 +442,20 @@ public static class CapabilityProbe
 
     private static Capability ProbeLockdown()
     {
+        var (mode, source) = ReadLockdown();
+        if (mode == "none")
+            return new Capability("Lockdown", "host", true, source);
+        return Unavailable("Lockdown", "host", $"the kernel is locked down in {mode} mode ({source}); {LockdownEffects}",
+            "Lockdown cannot be lifted at run time: boot a kernel without CONFIG_LOCK_DOWN_KERNEL_FORCE_* and without lockdown= (and, with Secure Boot, without automatic lockdown).");
+    }
+
+    /// <summary>The lockdown mode (none, integrity, confidentiality) and where it was read; for none, the whole sentence.</summary>
+    private static (string Mode, string Source) ReadLockdown()
+    {
         string? securityFs = KernelFileSystems.FindMounted("securityfs");
         var file = Path.Combine(securityFs ?? "/sys/kernel/security", "lockdown");
         var text = File.Exists(file) ? ControlFile.TryReadText(file, out _)?.Trim() : null;
-        string? mode = null, source = null;
+        string mode, source;
         if (text is not null)
         {
             mode = System.Text.RegularExpressions.Regex.Match(text, @"\[(\w+)\]").Groups[1].Value;
@@ -443,18 +471,15 @@ public static class CapabilityProbe
             bool lsmActive = lsms?.Split(',').Contains("lockdown") ?? cfg?.IsEnabled("CONFIG_SECURITY_LOCKDOWN_LSM") ?? false;
             var arg = System.Text.RegularExpressions.Regex.Match(cmdline, @"(?:^|\s)lockdown=(\w+)");
             if (cfg is not null && !cfg.IsEnabled("CONFIG_SECURITY_LOCKDOWN_LSM"))
-                return new Capability("Lockdown", "host", true, "the lockdown LSM is not built in (" + KernelConfig.Explain("CONFIG_SECURITY_LOCKDOWN_LSM") + ")");
+                return ("none", "the lockdown LSM is not built in (" + KernelConfig.Explain("CONFIG_SECURITY_LOCKDOWN_LSM") + ")");
             if (!lsmActive)
-                return new Capability("Lockdown", "host", true, $"the lockdown LSM is built in but not in the active LSM list ({lsms})");
+                return ("none", $"the lockdown LSM is built in but not in the active LSM list ({lsms})");
             if (arg.Success) { mode = arg.Groups[1].Value; source = $"lockdown={mode} on the kernel command line"; }
             else if (cfg?.IsEnabled("CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY") == true) { mode = "confidentiality"; source = "CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY=y"; }
             else if (cfg?.IsEnabled("CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY") == true) { mode = "integrity"; source = "CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY=y with the lockdown LSM active"; }
             else { mode = "none"; source = "no lockdown= on the command line and none forced by the build (securityfs is not mounted, so the live mode is inferred)"; }
         }
-        if (mode == "none")
-            return new Capability("Lockdown", "host", true, $"kernel lockdown mode is none ({source})");
-        return Unavailable("Lockdown", "host", $"the kernel is locked down in {mode} mode ({source}); {LockdownEffects}",
-            "Lockdown cannot be lifted at run time: boot a kernel without CONFIG_LOCK_DOWN_KERNEL_FORCE_* and without lockdown= (and, with Secure Boot, without automatic lockdown).");
+        return mode == "none" ? ("none", $"kernel lockdown mode is none ({source})") : (mode, source);
     }
 
     // ---------- programs ----------
@@ -484,7 +509,7 @@ public static class CapabilityProbe
         var release = ControlFile.TryReadText("/proc/sys/kernel/osrelease", out _)?.Trim() ?? "";
         var build = $"/lib/modules/{release}/build";
         if (!Directory.Exists(build))
-            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts can only be parsed (stage 1)",
+            return Unavailable("SystemTap", "program", $"{prog.Detail}; but the kernel headers for {release} are missing ({build} does not exist), so scripts can only be parsed, elaborated and translated (stages 1-3, and kernel probe points cannot be resolved); compiling and running them (stages 4-5) needs the headers",
                 $"Install the headers for the running kernel (apt-get install linux-headers-{release}) and its debug symbols (linux-image-{release}-dbg).");
         string[] debug = { $"/usr/lib/debug/boot/vmlinux-{release}", $"/usr/lib/debug/lib/modules/{release}/vmlinux", $"/boot/vmlinux-{release}" };
         if (!debug.Any(File.Exists))

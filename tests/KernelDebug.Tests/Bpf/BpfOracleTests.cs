@@ -13,8 +13,9 @@ public sealed class BpfWorld : IDisposable
     internal BpfTestObjects Objects { get; } = new();
     public bool Available { get; }
     public string? Why { get; }
-    public uint FilterId, CounterId, RawTpId, CountMapId, BtfHashId, PerCpuId, BtfId, TracepointLinkId, RawTpLinkId, CgroupLinkId, CgroupProgId;
-    public ulong CgroupId;
+    public uint FilterId, CounterId, RawTpId, CountMapId, BtfHashId, PerCpuId, BtfId, TracepointLinkId, RawTpLinkId, CgroupLinkId, CgroupProgId, NestedId, PerCpuBtfId, UprobeLinkId, UprobeProgId;
+    public ulong CgroupId, UprobeOffset;
+    public string UprobePath = "";
     public const int GetppidCalls = 7;
 
     public BpfWorld()
@@ -31,6 +32,16 @@ public sealed class BpfWorld : IDisposable
             var btfHash = o.CreateMap(1 /* hash */, "kd_btf_hash", 4, 24, 16, btf, 1, 6);
             BpfTestObjects.Update(btfHash, BpfTestObjects.U32Bytes(1), BpfTestObjects.KdValue(42, "alpha", 7));
             BpfTestObjects.Update(btfHash, BpfTestObjects.U32Bytes(9), BpfTestObjects.KdValue(-5, "beta", 0x80000000));
+            // Struct keys, a nested struct with an array and an enum behind a typedef, and per-CPU values with BTF.
+            var nested = o.CreateMap(1 /* hash */, "kd_nested", 12, 40, 8, btf, 9, 12);
+            BpfTestObjects.Update(nested, BpfTestObjects.KdKey(100, "init"), BpfTestObjects.KdNested(1, "one", 3, new uint[] { 1, 2, 3 }, 2));
+            BpfTestObjects.Update(nested, BpfTestObjects.KdKey(4242, "bash"), BpfTestObjects.KdNested(-7, "two", 0, new uint[] { 0, 9, 0xffffffff }, 0));
+            BpfTestObjects.Update(nested, BpfTestObjects.KdKey(7, "x"), BpfTestObjects.KdNested(0, "", 1, new uint[] { 5, 5, 5 }, 1 /* no enumerator */));
+            var perCpuBtf = o.CreateMap(5 /* percpu_hash */, "kd_pcpu_btf", 12, 8, 4, btf, 9, 2);
+            int ncpu = BpfMapReader.PossibleCpus();
+            var longs = new byte[8 * ncpu];
+            for (int c = 0; c < ncpu; c++) BitConverter.GetBytes(-1000L * (c + 1)).CopyTo(longs, 8 * c);
+            BpfTestObjects.Update(perCpuBtf, BpfTestObjects.KdKey(1, "cpu"), longs);
             var perCpu = o.CreateMap(6 /* percpu_array */, "kd_percpu", 4, 8, 2);
             int cpus = BpfMapReader.PossibleCpus();
             var values = new byte[8 * cpus];
@@ -40,6 +51,12 @@ public sealed class BpfWorld : IDisposable
             var tpLink = o.AttachToTracepoint(counter, "syscalls", "sys_enter_getppid");
             var rawLink = o.AttachRawTracepoint(rawtp, "sys_enter");
             var (cgLink, cgId, cgProg) = o.AttachToPrivateCgroup();
+            // A uprobe on libc's getpgid, for this process only (a function entry, so no other process is disturbed).
+            UprobePath = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length >= 6)
+                .Select(f => f[5]).First(f => System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(f), @"^libc(\.so\.6|-[\d.]+\.so)$"));
+            using (var elf = KernelDebug.Probes.ElfSymbolResolver.Open(UprobePath)) UprobeOffset = elf.ResolveFileOffset("getpgid");
+            var uprobeProg = o.LoadProgram(2 /* kprobe */, "kd_uprobe", BpfTestObjects.ReturnZero);
+            var uprobeLink = o.AttachUprobe(uprobeProg, UprobePath, UprobeOffset);
             for (int i = 0; i < GetppidCalls; i++) Interop.syscall(SyscallNumbers.Pick(110, 173), 0, 0, 0, 0, 0, 0);
 
             FilterId = BpfTestObjects.IdOf<BpfProgInfo>(filter);
@@ -48,12 +65,16 @@ public sealed class BpfWorld : IDisposable
             CountMapId = BpfTestObjects.IdOf<BpfMapInfo>(countMap);
             BtfHashId = BpfTestObjects.IdOf<BpfMapInfo>(btfHash);
             PerCpuId = BpfTestObjects.IdOf<BpfMapInfo>(perCpu);
+            NestedId = BpfTestObjects.IdOf<BpfMapInfo>(nested);
+            PerCpuBtfId = BpfTestObjects.IdOf<BpfMapInfo>(perCpuBtf);
             BtfId = BpfTestObjects.IdOf<BpfBtfInfo>(btf);
             TracepointLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(tpLink);
             RawTpLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(rawLink);
             CgroupLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(cgLink);
             CgroupProgId = BpfTestObjects.IdOf<BpfProgInfo>(cgProg);
             CgroupId = cgId;
+            UprobeLinkId = BpfTestObjects.IdOf<BpfLinkInfo>(uprobeLink);
+            UprobeProgId = BpfTestObjects.IdOf<BpfProgInfo>(uprobeProg);
             Available = true;
         }
         catch (Exception e) when (e is KernelDebugException or InvalidOperationException)
@@ -95,29 +116,53 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
 
     private static uint[] Ids(JsonElement array) => array.EnumerateArray().Select(e => e.GetProperty("id").GetUInt32()).OrderBy(i => i).ToArray();
 
-    /// <summary>Other processes on the host may load or unload objects meanwhile: compare the sets a few times.</summary>
-    private void SameIds(string noun, string cmdlet)
+    /// <summary>
+    /// The same objects as bpftool's list, with the same type (where bpftool knows the type's name), name and, for links,
+    /// program. Other processes on the host may load or unload objects meanwhile: compare a few times.
+    /// </summary>
+    private void SameObjects(string noun, string cmdlet)
     {
         for (int attempt = 0; ; attempt++)
         {
-            var theirs = Ids(BpfWorld.Bpftool(noun, "show"));
-            var ours = Run<object>(cmdlet).Select(o => (uint)o.GetType().GetProperty("Id")!.GetValue(o)!).OrderBy(i => i).ToArray();
-            if (theirs.SequenceEqual(ours) || attempt == 4) { Assert.Equal(theirs, ours); return; }
+            var theirs = BpfWorld.Bpftool(noun, "show").EnumerateArray().Select(Describe).OrderBy(d => d.Id).ToArray();
+            var ours = Run<object>(cmdlet).Select(o => Describe(o, theirs)).OrderBy(d => d.Id).ToArray();
+            if (theirs.SequenceEqual(ours) || attempt == 4)
+            {
+                Assert.Equal(theirs.Select(d => d.Id), ours.Select(d => d.Id));
+                Assert.Equal(theirs, ours);
+                Assert.NotEmpty(ours);
+                return;
+            }
             Thread.Sleep(200);
         }
     }
 
-    [Fact]
-    public void ProgramIdsAreBpftools() => SameIds("prog", "Get-BpfProgram");
+    private static (uint Id, string? Type, string Name, uint ProgramId) Describe(JsonElement e) => (
+        e.GetProperty("id").GetUInt32(),
+        e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null,
+        e.TryGetProperty("name", out var n) ? n.GetString()! : "",
+        e.TryGetProperty("prog_id", out var p) ? p.GetUInt32() : 0);
+
+    private static (uint Id, string? Type, string Name, uint ProgramId) Describe(object o, (uint Id, string? Type, string Name, uint ProgramId)[] theirs)
+    {
+        uint id = (uint)o.GetType().GetProperty("Id")!.GetValue(o)!;
+        // bpftool 7.1 prints a number for a type newer than itself (and nothing for BTF objects): compare the name only where it has one.
+        bool typed = theirs.Any(t => t.Id == id && t.Type is not null);
+        return (id, typed ? (string?)o.GetType().GetProperty("Type")?.GetValue(o) : null,
+            (string?)o.GetType().GetProperty("Name")?.GetValue(o) ?? "", (uint?)o.GetType().GetProperty("ProgramId")?.GetValue(o) ?? 0);
+    }
 
     [Fact]
-    public void MapIdsAreBpftools() => SameIds("map", "Get-BpfMap");
+    public void ProgramsAreBpftools() => SameObjects("prog", "Get-BpfProgram");
 
     [Fact]
-    public void LinkIdsAreBpftools() => SameIds("link", "Get-BpfLink");
+    public void MapsAreBpftools() => SameObjects("map", "Get-BpfMap");
 
     [Fact]
-    public void BtfIdsAreBpftools() => SameIds("btf", "Get-BpfBtf");
+    public void LinksAreBpftools() => SameObjects("link", "Get-BpfLink");
+
+    [Fact]
+    public void BtfObjectIdsAndNamesAreBpftools() => SameObjects("btf", "Get-BpfBtf");
 
     [Theory]
     [InlineData("filter"), InlineData("counter"), InlineData("rawtp")]
@@ -200,7 +245,7 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
             Assert.Contains(Environment.ProcessId, m.ProcessIds);
         }
         Assert.Equal(_w.BtfId, Run<BpfMap>($"Get-BpfMap -Id {_w.BtfHashId}").Single().BtfId);
-        Assert.Equal(new[] { "array", "hash", "percpu_array" }, Run<BpfMap>("Get-BpfMap -Name kd_*").Where(m => m.ProcessIds.Contains(Environment.ProcessId)).Select(m => m.Type).OrderBy(x => x));
+        Assert.Equal(new[] { "array", "hash", "hash", "percpu_array", "percpu_hash" }, Run<BpfMap>("Get-BpfMap -Name kd_*").Where(m => m.ProcessIds.Contains(Environment.ProcessId)).Select(m => m.Type).OrderBy(x => x));
     }
 
     [Fact]
@@ -233,6 +278,17 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.Equal(t.GetProperty("cgroup_id").GetUInt64(), (ulong)cg.Details["CgroupId"]);
         Assert.Equal(_w.CgroupId, (ulong)cg.Details["CgroupId"]);
         Assert.Equal($"cgroup {_w.CgroupId}", cg.Target);
+
+        // A uprobe's perf_event link names the file and offset (kernel 6.6+), which the test chose from libc's symbols.
+        var up = Run<BpfLink>($"Get-BpfLink -Id {_w.UprobeLinkId}").Single();
+        Assert.Equal(theirs[up.Id].GetProperty("type").GetString(), up.Type);
+        Assert.Equal("perf_event", up.Type);
+        Assert.Equal(_w.UprobeProgId, up.ProgramId);
+        Assert.Equal("uprobe", up.PerfEventType);
+        Assert.Equal($"{_w.UprobePath}+0x{_w.UprobeOffset:x}", up.Target);
+        Assert.Equal(_w.UprobeOffset, Convert.ToUInt64(up.Details["Offset"]));
+        Assert.Contains(Run<BpfLink>("Get-BpfLink -Type perf*"), l => l.Id == up.Id);
+        Assert.Equal("kprobe", Run<BpfProgram>($"Get-BpfLink -Id {_w.UprobeLinkId} | Get-BpfProgram").Single().Type);
     }
 
     [Fact]
@@ -248,7 +304,7 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
             Assert.Equal(t.TryGetProperty("map_ids", out var mi) ? mi.EnumerateArray().Select(e => e.GetUInt32()).Order() : Enumerable.Empty<uint>(), b.MapIds.Order());
         }
         var ours = Run<BpfBtf>($"Get-BpfBtf -Id {_w.BtfId}").Single();
-        Assert.Equal(new[] { _w.BtfHashId }, ours.MapIds);
+        Assert.Equal(new[] { _w.BtfHashId, _w.NestedId, _w.PerCpuBtfId }.Order(), ours.MapIds.Order());
         Assert.Contains(Run<BpfBtf>("Get-BpfBtf -Name vmlinux"), b => b.Kernel);
     }
 
@@ -275,6 +331,71 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.All(raw, r => Assert.IsType<byte[]>(r.Value));
     }
 
+    /// <summary>A decoded key or value is what bpftool's BTF dumper prints, field by field (its "formatted" JSON).</summary>
+    private static void SameAsBpftool(JsonElement theirs, object? ours, string path)
+    {
+        switch (theirs.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var o = Assert.IsType<PSObject>(ours);
+                Assert.Equal(theirs.EnumerateObject().Select(p => p.Name), o.Properties.Select(p => p.Name));
+                foreach (var p in theirs.EnumerateObject()) SameAsBpftool(p.Value, o.Properties[p.Name].Value, $"{path}.{p.Name}");
+                break;
+            case JsonValueKind.Array:
+                var a = Assert.IsType<object[]>(ours);
+                Assert.True(theirs.GetArrayLength() == a.Length, $"{path}: {theirs.GetArrayLength()} elements, we have {a.Length}");
+                int i = 0;
+                foreach (var e in theirs.EnumerateArray()) { SameAsBpftool(e, a[i], $"{path}[{i}]"); i++; }
+                break;
+            case JsonValueKind.String:
+                Assert.True(theirs.GetString() == Assert.IsType<string>(ours), $"{path}: bpftool {theirs.GetString()}, we {ours}");
+                break;
+            case JsonValueKind.Number:
+                Assert.True(ours is sbyte or byte or short or ushort or int or uint or long or ulong, $"{path}: {ours?.GetType()} is not an integer");
+                Assert.True(theirs.GetRawText() == Convert.ToString(ours, System.Globalization.CultureInfo.InvariantCulture), $"{path}: bpftool {theirs.GetRawText()}, we {ours}");
+                break;
+            default:
+                Assert.Fail($"{path}: unexpected {theirs.ValueKind} from bpftool");
+                break;
+        }
+    }
+
+    [Fact]
+    public void StructKeysNestedStructsArraysAndEnumsAreBpftools()
+    {
+        var dump = BpfWorld.Bpftool("map", "dump", "id", _w.NestedId.ToString()).EnumerateArray().Select(e => e.GetProperty("formatted")).ToList();
+        var entries = Run<BpfMapEntry>($"Read-BpfMap -Id {_w.NestedId}");
+        Assert.Equal(3, entries.Count);
+        Assert.Equal(dump.Count, entries.Count);
+        for (int i = 0; i < dump.Count; i++)
+        {
+            // Both walk the map with BPF_MAP_GET_NEXT_KEY, so the order is the same.
+            SameAsBpftool(dump[i].GetProperty("key"), entries[i].Key, $"entry {i} key");
+            SameAsBpftool(dump[i].GetProperty("value"), entries[i].Value, $"entry {i} value");
+        }
+        var bash = entries.Single(e => (uint)((PSObject)e.Key!).Properties["pid"].Value == 4242);
+        Assert.Equal("bash", ((PSObject)bash.Key!).Properties["comm"].Value);
+        var v = (PSObject)bash.Value!;
+        Assert.Equal(-7L, ((PSObject)v.Properties["inner"].Value).Properties["count"].Value);
+        Assert.Equal(new object[] { 0u, 9u, 0xffffffffu }, (object[])v.Properties["hist"].Value);
+        Assert.Equal("KD_IDLE", v.Properties["state"].Value);
+        // A value with no enumerator stays a number.
+        Assert.Equal(1L, ((PSObject)entries.Single(e => (uint)((PSObject)e.Key!).Properties["pid"].Value == 7).Value!).Properties["state"].Value);
+    }
+
+    [Fact]
+    public void PerCpuValuesDecodeThroughBtfAsBpftoolFormatsThem()
+    {
+        var dump = BpfWorld.Bpftool("map", "dump", "id", _w.PerCpuBtfId.ToString()).EnumerateArray().Single().GetProperty("formatted");
+        var entry = Run<BpfMapEntry>($"Read-BpfMap -Id {_w.PerCpuBtfId}").Single();
+        SameAsBpftool(dump.GetProperty("key"), entry.Key, "key");
+        Assert.Null(entry.Value);
+        var theirs = dump.GetProperty("values").EnumerateArray().ToList();
+        Assert.Equal(theirs.Count, entry.CpuValues!.Length);
+        foreach (var c in theirs) SameAsBpftool(c.GetProperty("value"), entry.CpuValues[c.GetProperty("cpu").GetInt32()], $"cpu {c.GetProperty("cpu")}");
+        Assert.Equal(-1000L, entry.CpuValues[0]);
+    }
+
     [Fact]
     public void PerCpuValuesComePerCpu()
     {
@@ -287,6 +408,10 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
             .Select(v => BitConverter.ToUInt64(v.GetProperty("value").EnumerateArray().Select(x => Convert.ToByte(x.GetString(), 16)).ToArray())).ToArray();
         Assert.Equal(theirValues, one.CpuValues!.Select(v => BitConverter.ToUInt64((byte[])v!)).ToArray());
         Assert.Equal(100UL, BitConverter.ToUInt64((byte[])one.CpuValues![0]!));
+        // The table shows bytes without BTF in hex, one group per CPU.
+        var text = Run<string>($"Read-BpfMap -Id {_w.PerCpuId} | Out-String -Width 200").Single();
+        var expected = string.Join(" | ", Enumerable.Range(0, one.CpuValues.Length).Select(c => $"{100 + c:x2} 00 00 00 00 00 00 00"));
+        Assert.Matches($@"(?m)^1 +{System.Text.RegularExpressions.Regex.Escape(expected)}\s*$", text);
     }
 
     [Fact]
@@ -328,7 +453,7 @@ public class BtfDecoderTests
     public void DecodesStructsEnumsAndBitfields()
     {
         var spec = BtfSpec.Parse(BpfTestObjects.EncodeTestBtf());
-        Assert.Equal(8, spec.Types.Count);
+        Assert.Equal(12, spec.Types.Count);
         Assert.Equal(24UL, spec.SizeOf(6));
         var v = Assert.IsType<PSObject>(spec.Decode(6, BpfTestObjects.KdValue(3, "abc", 9)));
         Assert.Equal(new[] { "count", "name", "flags" }, v.Properties.Select(p => p.Name));

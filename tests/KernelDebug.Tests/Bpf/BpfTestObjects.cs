@@ -143,6 +143,24 @@ internal sealed class BpfTestObjects : IDisposable
         return Keep(Interop.BpfFd(Interop.BPF_LINK_CREATE, ref link, "BPF_LINK_CREATE", ev));
     }
 
+    /// <summary>
+    /// perf_event_open of a uprobe (the uprobe PMU: config1 the path, config2 the file offset) limited to this process,
+    /// then BPF_LINK_CREATE of a kprobe-type program to it.
+    /// </summary>
+    public unsafe SafeFileDescriptor AttachUprobe(SafeFileDescriptor prog, string path, ulong offset)
+    {
+        uint pmu = uint.Parse(File.ReadAllText("/sys/bus/event_source/devices/uprobe/type").Trim());
+        var name = Encoding.UTF8.GetBytes(path + "\0");
+        SafeFileDescriptor perf;
+        fixed (byte* n = name)
+        {
+            var attr = new PerfEventAttr { Type = pmu, Config1 = (ulong)n, Config2 = offset, SamplePeriodOrFreq = 1 };
+            perf = Keep(Interop.PerfEventOpen(ref attr, Environment.ProcessId, -1, -1, $"uprobe {path}+0x{offset:x}"));
+        }
+        var link = new BpfLinkCreateAttr { ProgFd = (uint)prog.Fd, TargetFd = (uint)perf.Fd, AttachType = (uint)Array.IndexOf(BpfNames.AttachTypes, "perf_event") };
+        return Keep(Interop.BpfFd(Interop.BPF_LINK_CREATE, ref link, "BPF_LINK_CREATE", path));
+    }
+
     public unsafe SafeFileDescriptor AttachRawTracepoint(SafeFileDescriptor prog, string name)
     {
         var n = Encoding.ASCII.GetBytes(name + "\0");
@@ -186,7 +204,9 @@ internal sealed class BpfTestObjects : IDisposable
     /// <summary>
     /// A BTF blob with: [1] unsigned int, [2] long long, [3] char, [4] int, [5] char[8], [6] struct kd_value
     /// { long long count; char name[8]; unsigned int flags; } (24 bytes), [7] enum kd_state { KD_IDLE = 0, KD_BUSY = 2 },
-    /// [8] struct kd_bits { unsigned int low:3; unsigned int high:5; kd_state state; }.
+    /// [8] struct kd_bits { unsigned int low:3; unsigned int high:5; kd_state state; }, [9] struct kd_key { unsigned int pid;
+    /// char comm[8]; } (12 bytes), [10] unsigned int[3], [11] typedef enum kd_state kd_state_t, [12] struct kd_nested
+    /// { struct kd_value inner; unsigned int hist[3]; kd_state_t state; } (40 bytes).
     /// </summary>
     public static byte[] EncodeTestBtf()
     {
@@ -219,6 +239,15 @@ internal sealed class BpfTestObjects : IDisposable
         U32(Str("low")); U32(1); U32((3u << 24) | 0);
         U32(Str("high")); U32(1); U32((5u << 24) | 3);
         U32(Str("state")); U32(7); U32(32);
+        Type("kd_key", 4, 2, 12);                                    // 9
+        U32(Str("pid")); U32(1); U32(0);
+        U32(Str("comm")); U32(5); U32(32);
+        Type("", 3, 0, 0); U32(1); U32(1); U32(3);                   // 10 unsigned int[3]
+        Type("kd_state_t", 8, 0, 7);                                 // 11 typedef enum kd_state kd_state_t
+        Type("kd_nested", 4, 3, 40);                                 // 12
+        U32(Str("inner")); U32(6); U32(0);
+        U32(Str("hist")); U32(10); U32(192);
+        U32(Str("state")); U32(11); U32(288);
 
         var t = types.ToArray();
         var s = strings.ToArray();
@@ -241,6 +270,23 @@ internal sealed class BpfTestObjects : IDisposable
         BinaryPrimitives.WriteInt64LittleEndian(v, count);
         Encoding.ASCII.GetBytes(name).CopyTo(v, 8);
         BinaryPrimitives.WriteUInt32LittleEndian(v.AsSpan(16), flags);
+        return v;
+    }
+
+    public static byte[] KdKey(uint pid, string comm)
+    {
+        var k = new byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(k, pid);
+        Encoding.ASCII.GetBytes(comm).CopyTo(k, 4);
+        return k;
+    }
+
+    public static byte[] KdNested(long count, string name, uint flags, uint[] hist, uint state)
+    {
+        var v = new byte[40];
+        KdValue(count, name, flags).CopyTo(v, 0);
+        for (int i = 0; i < 3; i++) BinaryPrimitives.WriteUInt32LittleEndian(v.AsSpan(24 + 4 * i), hist[i]);
+        BinaryPrimitives.WriteUInt32LittleEndian(v.AsSpan(36), state);
         return v;
     }
 

@@ -81,6 +81,33 @@ public class BpftraceParserTests
     }
 
     [Fact]
+    public void PlainLinesAreBpftracesBeforeAttachAndTheCommandsAfter()
+    {
+        var p = new BpftraceOutputParser();
+        var before = Assert.IsType<BpftraceDiagnostic>(p.ParseLine("No probes to attach").Single());
+        Assert.Equal(("text", "No probes to attach"), (before.Level, before.Message));
+        Assert.Single(p.ParseLine("{\"type\": \"attached_probes\", \"data\": {\"probes\": 1}}"));
+        var after = Assert.IsType<BpftraceDiagnostic>(p.ParseLine("  hello from the command").Single());
+        Assert.Equal(("output", "  hello from the command"), (after.Level, after.Message));
+    }
+
+    [Fact]
+    public void StderrAfterTheAttachIsTheCommandsUnlessBpftracePrefixedIt()
+    {
+        var lines = new[] { "ERROR: Unknown error -1: couldn't set RLIMIT_MEMLOCK for bpftrace.", "0+0 records in", "WARNING: late", "  indented" };
+        var d = BpftraceOutputParser.ParseStderr(lines, 1).Select(x => (x.Level, x.Message)).ToList();
+        Assert.Equal(new[] { ("verbose", "Unknown error -1: couldn't set RLIMIT_MEMLOCK for bpftrace."), ("output", "0+0 records in"), ("warning", "late"), ("output", "  indented") }, d);
+        // Never ready (or no command): every line is bpftrace's.
+        Assert.DoesNotContain(BpftraceOutputParser.ParseStderr(lines, -1), x => x.Level == "output");
+    }
+
+    [Theory]
+    [InlineData(0, "0"), InlineData(1, "1"), InlineData(512, "512"), InlineData(1000, "1000"), InlineData(1024, "1K"), InlineData(3072, "3K"),
+     InlineData(524288, "512K"), InlineData(1048576, "1M"), InlineData(3145728, "3M"), InlineData(1L << 30, "1G"), InlineData(1L << 31, "2G"),
+     InlineData(1L << 40, "1T"), InlineData(1L << 50, "1024T"), InlineData(5000000, "5000000")]
+    public void BucketBoundsAreLabelledAsBpftraceLabelsThem(long bound, string label) => Assert.Equal(label, BpftraceOutputParser.Label(bound));
+
+    [Fact]
     public void KeysAreTyped()
     {
         Assert.IsType<int>(BpftraceOutputParser.TypedKey("42"));

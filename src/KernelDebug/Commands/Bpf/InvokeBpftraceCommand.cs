@@ -30,6 +30,10 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             var program = ProgramLocator.Find("bpftrace") ?? throw new KernelDebugException(
                 "bpftrace is not installed (not on PATH).", "BpftraceNotFound", ErrorCategory.NotInstalled)
                 { Remedy = "Install it: apt-get install bpftrace (Debian/Ubuntu) or dnf install bpftrace." };
+            CheckedDuration();
+            // bpftrace itself says only ": No such process" for a pid that does not exist.
+            if (ProcessId is { } target && !Directory.Exists($"/proc/{target}"))
+                throw new KernelDebugException($"There is no process with id {target}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = target.ToString(System.Globalization.CultureInfo.InvariantCulture) };
             var args = new List<string> { "-f", "json" };
             if (ProcessId is { } pid) args.AddRange(new[] { "-p", pid.ToString(System.Globalization.CultureInfo.InvariantCulture) });
             args.AddRange(CommandOption());
@@ -42,7 +46,8 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             Run(tool, parser.ParseLine, Emit, line => line.Contains("\"attached_probes\"", StringComparison.Ordinal));
             foreach (var item in parser.Flush()) Emit(item);
             _drained = true;
-            var diagnostics = _notes.Concat(BpftraceOutputParser.ParseStderr(tool.StandardError)).ToList();
+            var stderr = BpftraceOutputParser.ParseStderr(tool.StandardError, Command is null ? -1 : tool.StandardErrorLinesWhenReady);
+            var diagnostics = _notes.Concat(stderr).ToList();
             if (Failed(tool) && !diagnostics.Any(d => d.Level == "error"))
             {
                 // bpftrace says some failures without an ERROR: prefix ("No probes to attach"): those lines are the reason.
@@ -62,6 +67,8 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             case BpftraceDiagnostic { Level: "error" } d: this.WriteKernelError(d.ToException(), d); break;
             case BpftraceDiagnostic { Level: "text" } d when !_drained: _notes.Add(d); break;
             case BpftraceDiagnostic { Level: "warning" or "text" } d: WriteWarning($"bpftrace: {d.Message}"); break;
+            // The traced command's own output goes to the host as Write-Host would put it (information stream, PSHOST tag).
+            case BpftraceDiagnostic { Level: "output" } d: WriteInformation(new HostInformationMessage { Message = d.Message }, new[] { "PSHOST" }); break;
             case BpftraceDiagnostic d: WriteVerbose($"bpftrace: {d.Message}"); break;
             default: WriteObject(item); break;
         }

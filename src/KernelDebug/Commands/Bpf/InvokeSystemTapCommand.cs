@@ -26,13 +26,15 @@ public sealed class InvokeSystemTapCommand : TracingScriptCommand
         {
             var stap = ProgramLocator.Find("stap") ?? throw new KernelDebugException("SystemTap (stap) is not installed.", "SystemTapNotFound", ErrorCategory.NotInstalled)
                 { Remedy = "Install it: apt-get install systemtap (Debian/Ubuntu) or dnf install systemtap." };
+            CheckedDuration();
             var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-            if (Stage >= 2 && !Directory.Exists($"/lib/modules/{release}/build"))
-                throw new KernelDebugException($"SystemTap stage {Stage} needs the kernel headers for {release} (/lib/modules/{release}/build is missing); only stage 1 (parse) runs without them.",
+            // Parsing, elaboration and translation (stages 1-3) run on a stub build tree; compiling the module needs the headers.
+            if (Stage >= 4 && !Directory.Exists($"/lib/modules/{release}/build"))
+                throw new KernelDebugException($"SystemTap stage {Stage} needs the kernel headers for {release} (/lib/modules/{release}/build is missing); only stages 1-3 (parse, elaborate, translate) run without them.",
                     "SystemTapHeadersMissing", ErrorCategory.NotInstalled)
-                    { Remedy = $"Install the headers and debug symbols of the running kernel (apt-get install linux-headers-{release} linux-image-{release}-dbg), or use -Stage 1. Get-KernelDebugCapability SystemTap says what is missing." };
+                    { Remedy = $"Install the headers and debug symbols of the running kernel (apt-get install linux-headers-{release} linux-image-{release}-dbg), or use -Stage 1 to 3. Get-KernelDebugCapability SystemTap says what is missing." };
             var args = new List<string> { $"-p{Stage}" };
-            if (Stage == 1 && (stub = SystemTapRunner.CreateParseOnlyBuildTree(release)) is not null) args.AddRange(new[] { "-r", stub });
+            if (Stage <= 3 && (stub = SystemTapRunner.CreateParseOnlyBuildTree(release)) is not null) args.AddRange(new[] { "-r", stub });
             args.AddRange(CommandOption());
             if (ParameterSetName == "Path") args.Add(ScriptFile("SystemTap script"));
             else args.AddRange(new[] { "-e", Script });
@@ -43,7 +45,7 @@ public sealed class InvokeSystemTapCommand : TracingScriptCommand
             var diagnostics = SystemTapRunner.ParseStderr(tool.StandardError, stub is not null).ToList();
             foreach (var d in diagnostics)
             {
-                if (d.Level == "error") this.WriteKernelError(SystemTapRunner.ToException(d), d);
+                if (d.Level == "error") this.WriteKernelError(SystemTapRunner.ToException(d, stub is null ? null : release), d);
                 else if (d.Level == "warning") WriteWarning($"stap: {d.Message}");
                 else WriteVerbose($"stap: {d.Message}");
             }

@@ -4,23 +4,31 @@ using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
-/// <summary>The -c command line of bpftrace and stap: an absolute program path and arguments the tool splits on spaces.</summary>
+/// <summary>The -c command line of bpftrace and stap: an absolute program path and arguments the tool splits itself.</summary>
 internal static class ScriptCommandLine
 {
-    public static string Build(string command, string[]? arguments)
+    // bpftrace splits -c on spaces; stap runs it through wordexp(3), which expands $, `, globs and ~, and falls back to
+    // "sh -c" when it meets | & ; < > ( ) { } or a newline. Refusing all of these keeps every word literal and no shell in between.
+    private static readonly char[] Unsafe = " \t\r\n\"'\\|&;<>(){}$`*?[~".ToCharArray();
+
+    /// <param name="resolvePath">Turns a relative path into an absolute one against PowerShell's current location.</param>
+    public static string Build(string command, string[]? arguments, Func<string, string> resolvePath)
     {
-        var path = ProgramLocator.Find(command) ?? throw new KernelDebugException(
-            $"The program '{command}' to trace was not found (not a file, and not on PATH).", "CommandNotFound", ErrorCategory.ObjectNotFound) { Target = command };
+        // A path (it has a slash) is relative to PowerShell's location, not the process's working directory; bpftrace -c
+        // needs it absolute. A bare name is looked up on PATH, as a shell would.
+        var candidate = command.Contains('/') ? resolvePath(command) : command;
+        var path = ProgramLocator.Find(candidate) ?? throw new KernelDebugException(
+            $"The program '{command}' to trace was not found ({(command.Contains('/') ? $"no file {candidate}" : "not on PATH")}).", "CommandNotFound", ErrorCategory.ObjectNotFound) { Target = command };
         path = System.IO.Path.GetFullPath(path);
         var parts = new List<string> { path };
         parts.AddRange(arguments ?? Array.Empty<string>());
         foreach (var p in parts)
         {
-            // The tool splits its -c string itself, on spaces and without a shell: refuse what it would split or interpret.
-            int bad = p.IndexOfAny(new[] { ' ', '\t', '\n', '"', '\'', '\\' });
+            int bad = p.IndexOfAny(Unsafe);
             if (bad >= 0 || p.Length == 0)
-                throw new KernelDebugException($"The command argument '{p}' contains whitespace or quotes, which the tracing tool's -c option cannot pass through.",
-                    "UnsafeCommandArgument", ErrorCategory.InvalidArgument) { Target = p, Position = bad };
+                throw new KernelDebugException(bad < 0 ? "An empty command argument cannot pass through the tracing tool's -c option."
+                    : $"The command argument '{p}' contains {(char.IsWhiteSpace(p[bad]) ? "whitespace" : $"'{p[bad]}'")}, which the tracing tool's -c option would split, expand or hand to a shell.",
+                    "UnsafeCommandArgument", ErrorCategory.InvalidArgument) { Target = p, Position = bad < 0 ? null : bad };
         }
         return string.Join(" ", parts);
     }

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using KernelDebug.Bpf;
 using KernelDebug.Common;
+using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
@@ -18,7 +19,7 @@ public abstract class TracingScriptCommand : PSCmdlet
     [Parameter]
     public TimeSpan? Duration { get; set; }
 
-    /// <summary>A program for the tool to start and trace (-c); found on PATH when not a path.</summary>
+    /// <summary>A program for the tool to start and trace (-c); found on PATH when not a path, a relative path is resolved against the current location.</summary>
     [Parameter]
     public string? Command { get; set; }
 
@@ -36,9 +37,14 @@ public abstract class TracingScriptCommand : PSCmdlet
         return file;
     }
 
+    /// <summary>The tool's time limit: -Duration, which must be longer than zero (a Timer refuses a negative one with a raw message).</summary>
+    protected TimeSpan? CheckedDuration() => Duration is { } d && d <= TimeSpan.Zero
+        ? throw new KernelDebugException($"-Duration must be longer than zero (it is {d}).", "InvalidDuration", ErrorCategory.InvalidArgument) { Target = d.ToString() }
+        : Duration;
+
     /// <summary>The -c option for -Command and -ArgumentList, or nothing.</summary>
     protected IEnumerable<string> CommandOption() =>
-        Command is null ? Array.Empty<string>() : new[] { "-c", ScriptCommandLine.Build(Command, ArgumentList) };
+        Command is null ? Array.Empty<string>() : new[] { "-c", ScriptCommandLine.Build(Command, ArgumentList, GetUnresolvedProviderPathFromPSPath) };
 
     /// <summary>Runs the tool to its end, handing each parsed object to emit on the pipeline thread.</summary>
     protected void Run(ToolProcess tool, Func<string, IEnumerable<object>> parse, Action<object> emit, Func<string, bool>? isReady = null)
@@ -47,7 +53,8 @@ public abstract class TracingScriptCommand : PSCmdlet
         using (_pump = new PipelinePump<object>(1024))
         using (ConsoleInterrupt.TryStart(Host, tool.Interrupt))
         {
-            var producer = _pump.RunProducer(p => tool.Run(p, parse, Duration, isReady));
+            var duration = CheckedDuration();
+            var producer = _pump.RunProducer(p => tool.Run(p, parse, duration, isReady));
             foreach (var item in _pump.Drain()) emit(item);
             producer.Wait();
         }
