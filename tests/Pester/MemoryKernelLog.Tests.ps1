@@ -125,6 +125,31 @@ Describe 'Get-KernelLog -Path (saved logs)' {
         finally { Remove-Item $dir -Recurse -Force }
     }
 
+    It 'reads dmesg --time-format iso, -T, -d and -e output of this host like the live log' -Skip:(-not ($HasKmsg -and $HasDmesg)) {
+        $dir = Join-Path ([System.IO.Path]::GetTempPath()) "kerneldebug_$PID"
+        New-Item -ItemType Directory $dir -Force | Out-Null
+        try {
+            $live = @(Get-KernelLog)
+            & dmesg --time-format iso > "$dir/iso.txt"; & dmesg -T > "$dir/ctime.txt"; & dmesg -d > "$dir/delta.txt"; & dmesg -e > "$dir/reltime.txt"
+            foreach ($f in 'iso', 'ctime', 'delta', 'reltime') {
+                $saved = @(Get-KernelLog -Path "$dir/$f.txt")
+                $n = [Math]::Min($live.Count, $saved.Count)
+                $n | Should -BeGreaterThan 10
+                [Math]::Abs($saved.Count - $live.Count) | Should -BeLessOrEqual 2 -Because "$f has one entry per record (another process may log in between)"
+                for ($i = 0; $i -lt $n; $i++) {
+                    $saved[$i].Message | Should -BeExactly $live[$i].Message -Because "$f record $i"
+                    switch ($f) {
+                        # util-linux 2.38 prints the record's own microseconds after boot second + record second, so iso
+                        # stamps, like -T's, are right to the second only (and its boot time may differ from ours by a fraction).
+                        { $_ -in 'iso', 'ctime' } { [Math]::Abs(($saved[$i].Timestamp - $live[$i].Timestamp).TotalSeconds) | Should -BeLessThan 2 -Because "$f record $i" }
+                        'delta' { $saved[$i].TimeSinceBoot | Should -Be $live[$i].TimeSinceBoot -Because "delta record $i" }
+                    }
+                }
+            }
+        }
+        finally { Remove-Item $dir -Recurse -Force }
+    }
+
     It 'reads a serial console log with [seconds][ Tpid] caller ids (0-day CI report)' {
         $e = @(Get-KernelLog -Path (Join-Path $Fixtures 'kasan-6.13-idxd-lkp-caller.txt'))
         $withCaller = @($e | Where-Object Caller)

@@ -130,3 +130,35 @@ public class KernelFrameParserTests
     [InlineData("kfree", "kfree")]
     public void NormalizesCompilerClones(string symbol, string expected) => Assert.Equal(expected, KernelFrameParser.NormalizeSymbol(symbol));
 }
+
+public class DmesgTimeFormatTests
+{
+    // Lines as util-linux 2.38 dmesg prints this host's amd_pstate record in each time format.
+    [Theory]
+    [InlineData("2026-11-25T21:12:55,421071+00:00 amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[    0.421071 <    0.002229>] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[  +0.000003] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[Nov25 21:12] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[Wed Nov 25 21:12:55 2026] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    public void StripsEveryTimePrefix(string line) =>
+        Assert.Equal("amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled", DmesgTextParser.Parse(new[] { line }).Single().Message);
+
+    [Fact]
+    public void IsoTimestampAndDelta()
+    {
+        var iso = DmesgTextParser.Parse(new[] { "2026-11-25T21:12:55,421071+00:00 x" }).Single();
+        Assert.Equal(new DateTime(2026, 11, 25, 21, 12, 55, DateTimeKind.Utc).AddTicks(4210710), iso.Timestamp!.Value.ToUniversalTime());
+        var delta = DmesgTextParser.Parse(new[] { "[    0.421071 <    0.002229>] x" }).Single();
+        Assert.Equal(TimeSpan.FromTicks(4210710), delta.TimeSinceBoot);
+    }
+
+    [Fact]
+    public void UnindentedTextIsNotAContinuation()
+    {
+        // A console also carries user-space text without a stamp (syzkaller report/306): its own entry, not part of the record.
+        var e = DmesgTextParser.Parse(new[] { "[  218.536726] Call Trace:", "22:45:44 executing program 5:", "[  218.552992]  dump_stack+0x1c4/0x2b4" }).ToList();
+        Assert.Equal(3, e.Count);
+        Assert.Equal("Call Trace:", e[0].Message);
+        Assert.Null(e[1].TimeSinceBoot);
+    }
+}
