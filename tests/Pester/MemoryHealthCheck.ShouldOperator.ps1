@@ -9,8 +9,7 @@ function Should-HaveNoMemoryErrors {
             "$($f.Title) (task $($f.Task)/$($f.ProcessId)$where, signature $($f.Signature))"
         }
         elseif ($f -is [KernelDebug.KmemleakObject]) {
-            $from = $f.Backtrace | Where-Object { $_.Symbol -and $_.Symbol -notmatch '^(__)?(kmemleak|kmalloc|kmem_cache|kzalloc|krealloc|kvrealloc|kvmalloc|slab_|__do_kmalloc|vmalloc|__vmalloc)' } | Select-Object -First 1
-            "kmemleak: $($f.Size) bytes at 0x$('{0:x}' -f $f.Address) allocated by $($f.Comm)/$($f.ProcessId)$(if ($from) { " in $($from.Symbol)" })"
+            "kmemleak: $($f.Size) bytes at 0x$('{0:x}' -f $f.Address) allocated by $($f.Comm)/$($f.ProcessId)$(if ($f.AllocatedIn) { " in $($f.AllocatedIn)" })"
         }
         else { "$f" }
     }

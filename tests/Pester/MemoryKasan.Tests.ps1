@@ -232,6 +232,23 @@ Describe 'Get-KasanReport on real reports' {
             Should -Be @('BUG: KASAN: global-out-of-bounds in validate_nla lib/nlattr.c:388 [inline]', 'BUG: KASAN: global-out-of-bounds in __nla_validate_parse+0x19d7/0x29a0 lib/nlattr.c:603')
     }
 
+    It 'expands wildcards in -Path and reports a directory or a pattern that matches nothing' {
+        @(Get-KasanReport -Path (Join-Path $Fixtures 'kfence-*.txt')).Count | Should -Be @(Get-ChildItem (Join-Path $Fixtures 'kfence-*.txt') | Get-KasanReport).Count
+        @(Get-KasanReport -Path (Join-Path $Fixtures 'kfence-*.txt')).Count | Should -BeGreaterThan 6
+        Get-KasanReport -Path $Fixtures -ErrorVariable e1 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e1[0].FullyQualifiedErrorId | Should -BeLike 'LogFileIsDirectory*'
+        Get-KernelLog -Path (Join-Path $Fixtures 'nothing-*.txt') -ErrorVariable e2 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e2[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'lists a report with a hex address, its call trace one frame a line, and the callers that allocated and freed' {
+        $t = (Get-Fixture kasan-6.1-lkdtm.txt)[0] | Format-List | Out-String -Width 200
+        $t | Should -Match 'Address\s+: 0xffff888006639010'
+        $t | Should -Match 'FreedBy\s+: task 105: lkdtm_READ_AFTER_FREE\.cold\+0x7a/0x200' -Because 'the allocator and KASAN frames of the track are skipped'
+        $t | Should -Match '(?m)^\s+direct_entry\.cold\+0x2e/0x62$'
+        (Get-Fixture kasan-6.1-lkdtm.txt)[0].FreedBy.Caller.Symbol | Should -Be 'lkdtm_READ_AFTER_FREE.cold'
+    }
+
     It 'filters by detector' {
         @(Get-KasanReport -Path (Join-Path $Fixtures kfence-doc-5.8.txt), (Join-Path $Fixtures kasan-doc-4.19.txt) -Detector KASAN).Count | Should -Be 1
     }

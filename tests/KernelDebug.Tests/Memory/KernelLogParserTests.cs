@@ -162,3 +162,23 @@ public class DmesgTimeFormatTests
         Assert.Null(e[1].TimeSinceBoot);
     }
 }
+
+public class AllocatorFrameTests
+{
+    [Theory]
+    // Frames of the tracks and backtraces in tests/fixtures/memory.
+    [InlineData("kmalloc_trace", true)]
+    [InlineData("kmem_cache_alloc_node_noprof", true)]
+    [InlineData("__kmalloc_noprof", true)]
+    [InlineData("slab_free_freelist_hook", true)]
+    [InlineData("____kasan_slab_free", true)]
+    [InlineData("kasan_save_stack", true)]
+    [InlineData("__kmem_cache_free", true)]
+    [InlineData("kfree", true)]
+    [InlineData("__vmalloc_node_range", true)]
+    [InlineData("__alloc_skb", false)]
+    [InlineData("kfree_skb", false)]
+    [InlineData("lkdtm_READ_AFTER_FREE.cold", false)]
+    [InlineData("prepare_creds", false)]
+    public void TellsAllocatorFromCaller(string symbol, bool allocator) => Assert.Equal(allocator, KernelFrameParser.IsAllocatorFrame(symbol));
+}
