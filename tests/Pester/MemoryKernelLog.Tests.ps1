@@ -25,6 +25,14 @@ Describe 'Get-KernelLog (live /dev/kmsg)' -Skip:(-not $HasKmsg) {
         for ($i = 0; $i -lt $n; $i++) {
             $ours[$i].Message.TrimEnd("`n") | Should -BeExactly $theirs[$i].msg.TrimEnd("`n") -Because "record $i"
             [Math]::Round($ours[$i].TimeSinceBoot.TotalSeconds, 6) | Should -Be ([double] $theirs[$i].time) -Because "record $i"
+            if ($theirs[$i].PSObject.Properties['fac']) {
+                $ours[$i].Facility.ToString().ToLowerInvariant() | Should -Be $theirs[$i].fac -Because "record $i"
+                [int] $ours[$i].Level | Should -Be $theirs[$i].pri -Because "record $i"
+            }
+            else {
+                # util-linux 2.38 prints "pri" as facility | level, unshifted (user.info comes out as 7): the level for kern records.
+                ([int] $ours[$i].Facility -bor [int] $ours[$i].Level) | Should -Be $theirs[$i].pri -Because "record $i"
+            }
         }
     }
 

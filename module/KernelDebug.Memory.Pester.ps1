@@ -1,5 +1,7 @@
 # Should -HaveNoMemoryErrors: passes when nothing is piped in; fails listing every KASAN/KFENCE/UBSAN report and
-# kmemleak suspect it got. Dot-source this file in BeforeAll (docs/en-US/about_KernelDebug_HealthChecks.md).
+# kmemleak suspect it got. Shipped in the module's folder; in a Pester file's BeforeAll, after Import-Module KernelDebug:
+#   . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
+# (about_KernelDebug_HealthChecks). Needs Pester 5 (Add-ShouldOperator) loaded.
 function Should-HaveNoMemoryErrors {
     param($ActualValue, [switch] $Negate, [string] $Because)
     $found = @($ActualValue | Where-Object { $null -ne $_ })
