@@ -169,6 +169,24 @@ Describe 'KASAN reports provoked through LKDTM on the debug kernel' -Tag KernelV
         $r[0].Object.Offset | Should -BeGreaterOrEqual $r[0].Object.Size -Because 'the write landed to the right of the object'
     }
 
+    It 'Get-KasanReport -Follow emits a new report when the kernel logs it, and stops on Stop()' {
+        $mark = [double]((Get-Content /proc/uptime -Raw) -split ' ')[0]
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Get-KasanReport -Follow | Where-Object { `$_.TimeSinceBoot.TotalSeconds -gt $mark } | Select-Object -First 1")
+            $h = $ps.BeginInvoke()
+            Start-Sleep -Seconds 2
+            $h.IsCompleted | Should -BeFalse -Because 'the reports logged before the mark are filtered out and it keeps following'
+            $null = Invoke-Lkdtm 'READ_AFTER_FREE'
+            $h.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds(60)) | Should -BeTrue -Because 'the report arrives through /dev/kmsg'
+            $r = @($ps.EndInvoke($h))
+            $r | Should -HaveCount 1
+            $r[0].Title | Should -BeLike 'KASAN: use-after-free Read in lkdtm_READ_AFTER_FREE*'
+            $r[0].AllocatedBy.Stack | Should -Not -BeNullOrEmpty
+        }
+        finally { $ps.Dispose() }
+    }
+
     It 'fails the health check (Should -HaveNoMemoryErrors) naming both reports' {
         . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
         { Get-KasanReport -Detector KASAN, KFENCE | Should -HaveNoMemoryErrors } |

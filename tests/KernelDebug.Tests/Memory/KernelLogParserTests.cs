@@ -45,6 +45,17 @@ public class KernelLogParserTests
         Assert.Equal(expected, KmsgRecord.Unescape(Encoding.ASCII.GetBytes(escaped)));
 
     [Fact]
+    public void CallerAndUnknownHeaderFields()
+    {
+        // /dev/kmsg records of a CONFIG_PRINTK_CALLER kernel with a further header field, as a printk patch on the
+        // kernel mailing list shows them ("+ via /dev/kmsg"): readers must take caller= and skip what they do not know.
+        var e = KmsgRecord.Parse(Encoding.ASCII.GetBytes("6,3,0,-,caller=T0,cycle=1036890;BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"), null)!;
+        Assert.Equal("T0", e.Caller);
+        Assert.Equal(3UL, e.Sequence);
+        Assert.Equal("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable", e.Message);
+    }
+
+    [Fact]
     public void MalformedHeaderIsNotARecord() =>
         Assert.Null(KmsgRecord.Parse(Encoding.ASCII.GetBytes("no header here"), null));
 
