@@ -173,6 +173,8 @@ Describe 'Get-KasanReport on real reports' {
            Object = @{ Cache = 'fasync_cache'; Size = 96; Offset = 64 }; Alloc = @(0, 0); Free = @(0, 0) }
         @{ File = 'kasan-syzbot-4.9-wild-memory-access.txt'; Why = '4.9 wild-memory-access'
            Expect = @{ BugType = 'wild-memory-access'; AccessType = 'Read'; AccessSize = 4096; Address = 0xffe70873f7f2b000u; Function = 'sg_read'; ProcessId = 13133; Title = 'KASAN: wild-memory-access Read in sg_read' } }
+        @{ File = 'kasan-syzbot-4.9-console-dropped.txt'; Why = 'a console line led by "** 93 printk messages dropped **"'
+           Expect = @{ BugType = 'slab-out-of-bounds'; Address = 0xffff8801c464b568u; Function = 'do_raw_write_lock'; TimeSinceBoot = [TimeSpan]::FromTicks(3229621390) } }
         @{ File = 'kasan-syzbot-4.14-stack-oob.txt'; Why = '4.14 stack-out-of-bounds'
            Expect = @{ BugType = 'stack-out-of-bounds'; AccessType = 'Read'; AccessSize = 4; Address = 0xffff8801ca7c7960u; Function = 'xfrm_state_find'; ProcessId = 12380; Title = 'KASAN: stack-out-of-bounds Read in xfrm_state_find' } }
         @{ File = 'kasan-syzbot-4.15-corrupt-pid.txt'; Why = 'a corrupted stack prints a pid past Int32: no exception'

@@ -27,6 +27,9 @@ public static class DmesgTextParser
     // [  T123] (dmesg) or [T123] / [    T1] right after the time (console).
     private static readonly Regex CallerPrefix = new(@"^ ?\[\s*(?<caller>[TC]\d+)\]", RegexOptions.Compiled);
 
+    // The console's note that it skipped records, glued in front of the next record's line: "** 93 printk messages dropped ** [  322.96] …".
+    private static readonly Regex DroppedPrefix = new(@"^\*\* \d+ printk messages dropped \*\* ?", RegexOptions.Compiled);
+
     private static readonly string[] LevelNames = { "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug" };
     private static readonly string[] FacilityNames =
     {
@@ -56,6 +59,7 @@ public static class DmesgTextParser
         {
             lineNumber++;
             var line = raw.TrimEnd('\r');
+            if (DroppedPrefix.Match(line) is { Success: true } dropped) line = line[dropped.Length..];
             if (KmsgLine.IsMatch(line))
             {
                 if (pending is not null) yield return pending.Build(bootTimeUtc, source);
