@@ -170,7 +170,7 @@ Describe 'KASAN reports provoked through LKDTM on the debug kernel' -Tag KernelV
         $r[0].Object.Offset | Should -BeGreaterOrEqual $r[0].Object.Size -Because 'the write landed to the right of the object'
     }
 
-    It 'Get-KasanReport -Follow emits a new report when the kernel logs it, and stops on Stop()' {
+    It 'Get-KasanReport -Follow emits a new report when the kernel logs it, and ends when the pipeline has enough' {
         $mark = [double]((Get-Content /proc/uptime -Raw) -split ' ')[0]
         $ps = [powershell]::Create()
         try {
