@@ -51,6 +51,61 @@ Describe 'kmemleak on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEB
         $report | ForEach-Object Address | Should -Contain $ours[0].Address
     }
 
+    It 'Set-KmemleakOption -AutoScan off stops kmemleak''s scan thread; -ScanInterval and -AutoScan on start it again' {
+        # The kmemleak kthread exists while automatic scanning is on: the oracle for the settings (they have no read-back).
+        function Test-ScanThread {
+            [bool](Get-ChildItem /proc -Directory | Where-Object Name -match '^\d+$' |
+                Where-Object { (Get-Content "$($_.FullName)/comm" -ErrorAction Ignore) -eq 'kmemleak' })
+        }
+        function Wait-ScanThread([bool] $Present) {
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            while ((Test-ScanThread) -ne $Present -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 200 }
+            Test-ScanThread
+        }
+        try {
+            Wait-ScanThread $true | Should -BeTrue -Because 'CONFIG_DEBUG_KMEMLEAK_AUTO_SCAN=y starts it at boot'
+            Set-KmemleakOption -AutoScan off -WhatIf
+            Test-ScanThread | Should -BeTrue -Because '-WhatIf changes nothing'
+            Set-KmemleakOption -AutoScan off -Confirm:$false
+            Wait-ScanThread $false | Should -BeFalse
+            Set-KmemleakOption -ScanInterval 900 -Stack off -Confirm:$false
+            Wait-ScanThread $true | Should -BeTrue -Because 'scan=<seconds> restarts the thread with the new period'
+            Set-KmemleakOption -AutoScan off -Confirm:$false
+            Wait-ScanThread $false | Should -BeFalse
+        }
+        finally { Set-KmemleakOption -AutoScan on -Stack on -Confirm:$false }
+        Wait-ScanThread $true | Should -BeTrue
+    }
+
+    It 'Clear-KmemleakReport -WhatIf keeps the suspects; Clear-KmemleakReport empties the list' {
+        $before = @(Get-KmemleakReport)
+        $before.Count | Should -BeGreaterThan 0 -Because 'the earlier test left the module''s leaks reported'
+        # The health check of about_KernelDebug_HealthChecks fails on them, naming where the module allocated (busybox
+        # insmod's comm; the module's init code is freed, so the frame is a bare address).
+        . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
+        { Get-KmemleakReport | Where-Object ProcessId -eq $LoaderPid | Should -HaveNoMemoryErrors } | Should -Throw -ExpectedMessage "*kmemleak: * bytes at 0x* allocated by busybox/$LoaderPid in 0xffffffff*"
+        Clear-KmemleakReport -WhatIf
+        @(Get-KmemleakReport).Count | Should -Be $before.Count
+        Clear-KmemleakReport -Confirm:$false
+        @(Get-KmemleakReport | Where-Object ProcessId -eq $LoaderPid) | Should -BeNullOrEmpty -Because 'cleared suspects are marked grey and never reported again'
+        Invoke-KmemleakScan | Where-Object ProcessId -eq $LoaderPid | Should -HaveNoMemoryErrors
+    }
+
+    It 'Set-KmemleakOption -Disable changes nothing with -WhatIf, and asks even with -Confirm:$false (no one to answer: refused)' {
+        Set-KmemleakOption -Disable -WhatIf
+        { Get-KmemleakReport } | Should -Not -Throw
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Set-KmemleakOption -Disable -Confirm:`$false")
+            $err = $null
+            try { $null = $ps.Invoke() } catch { $err = $_ }
+            ($err -or $ps.HadErrors) | Should -BeTrue -Because 'a host that cannot prompt cannot confirm an irreversible change'
+        }
+        finally { $ps.Dispose() }
+        { Get-KmemleakReport } | Should -Not -Throw -Because 'kmemleak is still on'
+        Test-KernelDebugCapability Kmemleak | Should -BeTrue
+    }
+
     It 'reads Get-KernelDebugCapability Kmemleak as available while it runs' {
         Test-KernelDebugCapability Kmemleak | Should -BeTrue
     }
@@ -113,6 +168,30 @@ Describe 'KASAN reports provoked through LKDTM on the debug kernel' -Tag KernelV
         Test-Path "/proc/$PID/task/$($r[0].ProcessId)" | Should -BeTrue
         $r[0].Object | Should -Not -BeNullOrEmpty
         $r[0].Object.Offset | Should -BeGreaterOrEqual $r[0].Object.Size -Because 'the write landed to the right of the object'
+    }
+
+    It 'Get-KasanReport -Follow emits a new report when the kernel logs it, and ends when the pipeline has enough' {
+        $mark = [double]((Get-Content /proc/uptime -Raw) -split ' ')[0]
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:KERNELDEBUG_MODULE_PATH'; Get-KasanReport -Follow | Where-Object { `$_.TimeSinceBoot.TotalSeconds -gt $mark } | Select-Object -First 1")
+            $h = $ps.BeginInvoke()
+            Start-Sleep -Seconds 2
+            $h.IsCompleted | Should -BeFalse -Because 'the reports logged before the mark are filtered out and it keeps following'
+            $null = Invoke-Lkdtm 'READ_AFTER_FREE'
+            $h.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds(60)) | Should -BeTrue -Because 'the report arrives through /dev/kmsg'
+            $r = @($ps.EndInvoke($h))
+            $r | Should -HaveCount 1
+            $r[0].Title | Should -BeLike 'KASAN: use-after-free Read in lkdtm_READ_AFTER_FREE*'
+            $r[0].AllocatedBy.Stack | Should -Not -BeNullOrEmpty
+        }
+        finally { $ps.Dispose() }
+    }
+
+    It 'fails the health check (Should -HaveNoMemoryErrors) naming both reports' {
+        . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
+        { Get-KasanReport -Detector KASAN, KFENCE | Should -HaveNoMemoryErrors } |
+            Should -Throw -ExpectedMessage '*KASAN: use-after-free Read in lkdtm_READ_AFTER_FREE*KASAN: slab-out-of-bounds Write in lkdtm_SLAB_LINEAR_OVERFLOW*'
     }
 
     It 'keeps the guest alive, tainted with a bad-page report' {

@@ -8,7 +8,8 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
-    . (Join-Path $PSScriptRoot 'MemoryHealthCheck.ShouldOperator.ps1')
+    # The operator ships in the module folder, as about_KernelDebug_HealthChecks tells users to load it.
+    . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
     $script:Fixtures = Join-Path $RepoRoot 'tests/fixtures/memory'
 }
 

@@ -162,6 +162,95 @@ Describe 'Get-KasanReport on real reports' {
         $r.Signature | Should -Be (Get-Fixture kasan-6.1-lkdtm.txt)[0].Signature
     }
 
+    It 'reads <File> (<Why>)' -ForEach @(
+        @{ File = 'kasan-syzbot-3.18-null-ptr-deref.txt'; Why = '3.18: "on address (null)", no function in the header'
+           Expect = @{ BugType = 'null-ptr-deref'; AccessType = 'Read'; AccessSize = 4; Address = 0; Task = 'syz-executor'; ProcessId = 22534; Cpu = 3; KernelVersion = '3.18.0' } }
+        @{ File = 'kasan-syzbot-4.3-old-layout.txt'; Why = '4.3: "at addr" in the header, "Read of size 8 by task", "Object at …, in cache", "Allocated:"/"PID = "'
+           Expect = @{ BugType = 'use-after-free'; AccessType = 'Read'; AccessSize = 8; Address = 0xffff8800b5a9f8c0u; Function = '__lock_acquire'; ProcessId = 20709; KernelVersion = '4.3.5+' }
+           Object = @{ Cache = 'shmem_inode_cache'; Size = 1168; Offset = 816 }; Alloc = @(20706, 13); Free = @(20702, 7) }
+        @{ File = 'kasan-syzbot-4.9-old-layout-no-stack.txt'; Why = '4.9: "(stack is not available)" tracks'
+           Expect = @{ BugType = 'slab-out-of-bounds'; AccessType = 'Read'; AccessSize = 8; Address = 0xffff8801a85de8c0u; Function = 'sg_remove_request'; ProcessId = 6860 }
+           Object = @{ Cache = 'fasync_cache'; Size = 96; Offset = 64 }; Alloc = @(0, 0); Free = @(0, 0) }
+        @{ File = 'kasan-syzbot-4.9-wild-memory-access.txt'; Why = '4.9 wild-memory-access'
+           Expect = @{ BugType = 'wild-memory-access'; AccessType = 'Read'; AccessSize = 4096; Address = 0xffe70873f7f2b000u; Function = 'sg_read'; ProcessId = 13133; Title = 'KASAN: wild-memory-access Read in sg_read' } }
+        @{ File = 'kasan-syzbot-4.9-console-dropped.txt'; Why = 'a console line led by "** 93 printk messages dropped **"'
+           Expect = @{ BugType = 'slab-out-of-bounds'; Address = 0xffff8801c464b568u; Function = 'do_raw_write_lock'; TimeSinceBoot = [TimeSpan]::FromTicks(3229621390) } }
+        @{ File = 'kasan-syzbot-4.14-stack-oob.txt'; Why = '4.14 stack-out-of-bounds'
+           Expect = @{ BugType = 'stack-out-of-bounds'; AccessType = 'Read'; AccessSize = 4; Address = 0xffff8801ca7c7960u; Function = 'xfrm_state_find'; ProcessId = 12380; Title = 'KASAN: stack-out-of-bounds Read in xfrm_state_find' } }
+        @{ File = 'kasan-syzbot-4.15-corrupt-pid.txt'; Why = 'a corrupted stack prints a pid past Int32: no exception'
+           Expect = @{ BugType = 'slab-out-of-bounds'; AccessType = 'Write'; AccessSize = 88; Function = '__unwind_start'; ProcessId = 4078 } }
+        @{ File = 'kasan-syzbot-4.16-double-free.txt'; Why = '4.16 double-free, no access line'
+           Expect = @{ BugType = 'double-free'; AccessType = $null; Function = 'kvfree'; ProcessId = 4260; Title = 'KASAN: double-free in kvfree' }
+           Object = @{ Cache = 'kmalloc-32'; Size = 32; Offset = 0 }; Alloc = @(7667, 10); Free = @(7667, 9) }
+        @{ File = 'kasan-syzbot-4.19-global-oob-console.txt'; Why = '4.19 global-out-of-bounds; fuzzer lines without time stamps inside the report'
+           Expect = @{ BugType = 'global-out-of-bounds'; AccessType = 'Read'; AccessSize = 1; Address = 0xffffffff88000008u; Function = 'memcmp'; ProcessId = 8786 }
+           Object = @{ Variable = '__start_rodata' } }
+        @{ File = 'kasan-syzbot-5.1-null-ptr-deref.txt'; Why = '5.1 null-ptr-deref'
+           Expect = @{ BugType = 'null-ptr-deref'; AccessType = 'Read'; AccessSize = 1; Address = 0; Function = 'read_word_at_a_time'; Task = 'v4l_id'; ProcessId = 5436 } }
+        @{ File = 'kasan-syzbot-5.11-arm64-tag-invalid-access.txt'; Why = 'arm64 tag-based KASAN: tagged pointer, [C0] caller ids'
+           Expect = @{ BugType = 'invalid-access'; AccessType = 'Read'; AccessSize = $null; Address = 0x03ff00002b8b2da0; Function = '__run_timers.part.0'; ProcessId = 5829; Caller = 'C0' }
+           Object = @{ Cache = 'kmalloc-4k'; Size = 4096; Offset = 3488 }; Alloc = @(5829, 26); Free = @(5074, 22) }
+        @{ File = 'kasan-syzbot-6.0-stack-oob.txt'; Why = '6.0 stack-out-of-bounds'
+           Expect = @{ BugType = 'stack-out-of-bounds'; AccessType = 'Read'; AccessSize = 8; Address = 0xffffc9000b7df95fu; Function = 'lock_acquire'; ProcessId = 13922; KernelVersion = '6.0.0-rc6-syzkaller' } }
+        @{ File = 'kasan-6.1.70-global-oob-inline-headers.txt'; Why = 'the header repeated per inlined frame is one report'
+           Expect = @{ BugType = 'global-out-of-bounds'; AccessSize = 1; Address = 0xffffffff8b09cb60u; Function = 'validate_nla'; ProcessId = 323862; Task = 'syz.1.66276' }
+           Object = @{ Variable = 'wwan_rtnl_policy' } }
+        @{ File = 'kasan-syzbot-6.8-global-oob.txt'; Why = '6.8 global-out-of-bounds, symbolized'
+           Expect = @{ BugType = 'global-out-of-bounds'; AccessSize = 8; Address = 0xffffffff94884578u; Function = 'timer_is_static_object'; ProcessId = 7343; Cpu = 1 }
+           Object = @{ Variable = 'xa_init_flags.__key' } }
+        @{ File = 'kfence-syzbot-5.11-use-after-free.txt'; Why = 'KFENCE use-after-free (syzbot 5.11)'
+           Expect = @{ Detector = 'KFENCE'; BugType = 'use-after-free'; AccessType = 'Read'; Address = 0xffff88823bc8cf68u; Function = 'memcmp'; ProcessId = 9991 }
+           Object = @{ Cache = 'kmalloc-512'; Size = 424; Offset = 360 }; Alloc = @(9997, 11); Free = @(9997, 11) }
+        @{ File = 'kfence-5.11-kunit-double-free.txt'; Why = 'KFENCE invalid free (double free, KUnit)'
+           Expect = @{ Detector = 'KFENCE'; BugType = 'invalid-free'; AccessType = 'Free'; Address = 0xffff8c2aae244fe0u; Function = 'test_double_free'; Title = 'KFENCE: invalid-free in test_double_free' }
+           Object = @{ Cache = 'kmalloc-32'; Size = 32; Offset = 0 }; Alloc = @(116, 6); Free = @(116, 5) }
+        @{ File = 'ubsan-syzbot-4.5-overflow.txt'; Why = 'UBSAN 4.5: the check named by the handler, the function past handle_overflow'
+           Expect = @{ Detector = 'UBSAN'; BugType = 'add-overflow'; Function = 'ip_idents_reserve'; Location = './arch/x86/include/asm/atomic.h:156:2'; ProcessId = 3235 } }
+        @{ File = 'ubsan-syzbot-5.4-undefined-behaviour.txt'; Why = 'UBSAN 5.4: a .cold handler clone'
+           Expect = @{ Detector = 'UBSAN'; BugType = 'shift-out-of-bounds'; Function = 'xprt_calc_majortimeo'; Location = 'net/sunrpc/xprt.c:597:14'; Description = "shift exponent 536871040 is too large for 64-bit type 'long unsigned int'" } }
+        @{ File = 'ubsan-syzbot-6.14-shift-jfs.txt'; Why = 'UBSAN 6.14 shift-out-of-bounds, "CPU: 0 UID: 0 PID:"'
+           Expect = @{ Detector = 'UBSAN'; BugType = 'shift-out-of-bounds'; Function = 'dbAllocAG'; Location = 'fs/jfs/jfs_dmap.c:1400:9'; ProcessId = 5822; Cpu = 0; Description = 'shift exponent -335544310 is negative' } }
+    ) {
+        $r = @(Get-Fixture $File)
+        $r | Should -HaveCount 1
+        $r = $r[0]
+        foreach ($k in $Expect.Keys) { $r.$k | Should -Be $Expect[$k] -Because $k }
+        if (-not $Expect.ContainsKey('Detector')) { $r.Detector | Should -Be 'KASAN' }
+        if ($Object) { foreach ($k in $Object.Keys) { $r.Object.$k | Should -Be $Object[$k] -Because "Object.$k" } }
+        if ($Alloc) { $r.AllocatedBy.ProcessId | Should -Be $Alloc[0]; $r.AllocatedBy.Stack | Should -HaveCount $Alloc[1] }
+        if ($Free) { $r.FreedBy.ProcessId | Should -Be $Free[0]; $r.FreedBy.Stack | Should -HaveCount $Free[1] }
+        $r.Raw | Should -Not -Match 'executing program' -Because 'user-space text on the console is not part of the report'
+        $r.Signature | Should -Match '^[0-9a-f]{16}$'
+    }
+
+    It 'keeps the frames between the TASK markers, with file:line, in CallTrace of a symbolized report' {
+        $r = Get-Fixture kasan-syzbot-6.8-global-oob.txt
+        $r.CallTrace | Should -HaveCount 35
+        $r.CallTrace[5].Symbol | Should -Be 'timer_is_static_object'
+        $r.CallTrace[5].File | Should -Be 'kernel/time/timer.c'
+        $r.CallTrace[5].Line | Should -Be 735
+        $r.CallTrace[-1].Symbol | Should -Be 'entry_SYSCALL_64_after_hwframe'
+        (Get-Fixture kasan-6.1.70-global-oob-inline-headers.txt).Raw -split "`n" | Select-Object -First 2 |
+            Should -Be @('BUG: KASAN: global-out-of-bounds in validate_nla lib/nlattr.c:388 [inline]', 'BUG: KASAN: global-out-of-bounds in __nla_validate_parse+0x19d7/0x29a0 lib/nlattr.c:603')
+    }
+
+    It 'expands wildcards in -Path and reports a directory or a pattern that matches nothing' {
+        @(Get-KasanReport -Path (Join-Path $Fixtures 'kfence-*.txt')).Count | Should -Be @(Get-ChildItem (Join-Path $Fixtures 'kfence-*.txt') | Get-KasanReport).Count
+        @(Get-KasanReport -Path (Join-Path $Fixtures 'kfence-*.txt')).Count | Should -BeGreaterThan 6
+        Get-KasanReport -Path $Fixtures -ErrorVariable e1 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e1[0].FullyQualifiedErrorId | Should -BeLike 'LogFileIsDirectory*'
+        Get-KernelLog -Path (Join-Path $Fixtures 'nothing-*.txt') -ErrorVariable e2 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e2[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'lists a report with a hex address, its call trace one frame a line, and the callers that allocated and freed' {
+        $t = (Get-Fixture kasan-6.1-lkdtm.txt)[0] | Format-List | Out-String -Width 200
+        $t | Should -Match 'Address\s+: 0xffff888006639010'
+        $t | Should -Match 'FreedBy\s+: task 105: lkdtm_READ_AFTER_FREE\.cold\+0x7a/0x200' -Because 'the allocator and KASAN frames of the track are skipped'
+        $t | Should -Match '(?m)^\s+direct_entry\.cold\+0x2e/0x62$'
+        (Get-Fixture kasan-6.1-lkdtm.txt)[0].FreedBy.Caller.Symbol | Should -Be 'lkdtm_READ_AFTER_FREE.cold'
+    }
+
     It 'filters by detector' {
         @(Get-KasanReport -Path (Join-Path $Fixtures kfence-doc-5.8.txt), (Join-Path $Fixtures kasan-doc-4.19.txt) -Detector KASAN).Count | Should -Be 1
     }

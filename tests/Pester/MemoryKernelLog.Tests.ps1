@@ -25,6 +25,14 @@ Describe 'Get-KernelLog (live /dev/kmsg)' -Skip:(-not $HasKmsg) {
         for ($i = 0; $i -lt $n; $i++) {
             $ours[$i].Message.TrimEnd("`n") | Should -BeExactly $theirs[$i].msg.TrimEnd("`n") -Because "record $i"
             [Math]::Round($ours[$i].TimeSinceBoot.TotalSeconds, 6) | Should -Be ([double] $theirs[$i].time) -Because "record $i"
+            if ($theirs[$i].PSObject.Properties['fac']) {
+                $ours[$i].Facility.ToString().ToLowerInvariant() | Should -Be $theirs[$i].fac -Because "record $i"
+                [int] $ours[$i].Level | Should -Be $theirs[$i].pri -Because "record $i"
+            }
+            else {
+                # util-linux 2.38 prints "pri" as facility | level, unshifted (user.info comes out as 7): the level for kern records.
+                ([int] $ours[$i].Facility -bor [int] $ours[$i].Level) | Should -Be $theirs[$i].pri -Because "record $i"
+            }
         }
     }
 
@@ -121,6 +129,31 @@ Describe 'Get-KernelLog -Path (saved logs)' {
             $k = @(Get-KernelLog -Path "$dir/kmsg.txt")
             $k[0].Sequence | Should -Be $live[0].Sequence
             ($k | Where-Object Device | Select-Object -First 1).Device | Should -Be ($live | Where-Object Device | Select-Object -First 1).Device
+        }
+        finally { Remove-Item $dir -Recurse -Force }
+    }
+
+    It 'reads dmesg --time-format iso, -T, -d and -e output of this host like the live log' -Skip:(-not ($HasKmsg -and $HasDmesg)) {
+        $dir = Join-Path ([System.IO.Path]::GetTempPath()) "kerneldebug_$PID"
+        New-Item -ItemType Directory $dir -Force | Out-Null
+        try {
+            $live = @(Get-KernelLog)
+            & dmesg --time-format iso > "$dir/iso.txt"; & dmesg -T > "$dir/ctime.txt"; & dmesg -d > "$dir/delta.txt"; & dmesg -e > "$dir/reltime.txt"
+            foreach ($f in 'iso', 'ctime', 'delta', 'reltime') {
+                $saved = @(Get-KernelLog -Path "$dir/$f.txt")
+                $n = [Math]::Min($live.Count, $saved.Count)
+                $n | Should -BeGreaterThan 10
+                [Math]::Abs($saved.Count - $live.Count) | Should -BeLessOrEqual 2 -Because "$f has one entry per record (another process may log in between)"
+                for ($i = 0; $i -lt $n; $i++) {
+                    $saved[$i].Message | Should -BeExactly $live[$i].Message -Because "$f record $i"
+                    switch ($f) {
+                        # util-linux 2.38 prints the record's own microseconds after boot second + record second, so iso
+                        # stamps, like -T's, are right to the second only (and its boot time may differ from ours by a fraction).
+                        { $_ -in 'iso', 'ctime' } { [Math]::Abs(($saved[$i].Timestamp - $live[$i].Timestamp).TotalSeconds) | Should -BeLessThan 2 -Because "$f record $i" }
+                        'delta' { $saved[$i].TimeSinceBoot | Should -Be $live[$i].TimeSinceBoot -Because "delta record $i" }
+                    }
+                }
+            }
         }
         finally { Remove-Item $dir -Recurse -Force }
     }

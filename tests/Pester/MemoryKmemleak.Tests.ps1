@@ -66,6 +66,19 @@ Describe 'Get-KmemleakReport on real reports' {
         $p.Backtrace | Should -HaveCount 12
     }
 
+    It 'names the allocating frame past the allocator (AllocatedIn) and lists with hex address and crc' {
+        $s = @(Get-KmemleakReport -Path (Join-Path $Fixtures kmemleak-syzbot-6.18-crc-fileline.txt))
+        $s[0].AllocatedIn.Symbol | Should -Not -Match '^(kmem|kmalloc|slab|__kmalloc)'
+        $o = Get-KmemleakReport -Path (Join-Path $Fixtures kmemleak-6.1-test-module.txt) | Select-Object -Last 1
+        $o.AllocatedIn.Address | Should -Be 0xffffffffc0598300u -Because 'the module init code that allocated is already freed: a bare address'
+        $o.AllocatedIn.Symbol | Should -BeNullOrEmpty
+        $l = Get-KmemleakReport -Path (Join-Path $Fixtures kmemleak-6.11-crc-pointers.txt) | Format-List | Out-String -Width 200
+        $l | Should -Match 'Address\s+: 0xffff8881028beb00'
+        $l | Should -Match 'Crc\s+: 0x6c7031ca'
+        $l | Should -Match 'AllocatedIn\s+: __alloc_skb\+0x132/0x180'
+        $l | Should -Match 'HexDump\s+: 90 b0 21 17'
+    }
+
     It 'shows a table with the allocating frame' {
         $t = Get-KmemleakReport -Path (Join-Path $Fixtures kmemleak-6.11-crc-pointers.txt) | Format-Table | Out-String -Width 200
         $t | Should -Match '0xffff8881028beb00'

@@ -6,7 +6,7 @@ namespace KernelDebug.Memory;
 
 /// <summary>
 /// Reads saved kernel logs: dmesg output with or without [timestamps], dmesg -r (&lt;N&gt; priority prefixes),
-/// dmesg -x (facility:level names), dmesg -T (ctime stamps), caller ids ([T123], [C1]) as dmesg or the console print
+/// dmesg -x (facility:level names), dmesg -T (ctime stamps), --time-format iso, dmesg -d (deltas), dmesg -e (reltime, stripped), caller ids ([T123], [C1]) as dmesg or the console print
 /// them, serial console logs (the same prefixes), plain report text, and raw /dev/kmsg records (cat /dev/kmsg).
 /// </summary>
 public static class DmesgTextParser
@@ -16,11 +16,19 @@ public static class DmesgTextParser
     // kern  :info  : [    1.433437] …  (dmesg -x)
     private static readonly Regex DecodePrefix = new(@"^(?<fac>[a-z0-9]+)\s*:(?<lvl>[a-z]+)\s*: ", RegexOptions.Compiled);
     private static readonly Regex PriorityPrefix = new(@"^<(?<pri>\d{1,3})>", RegexOptions.Compiled);
-    private static readonly Regex TimePrefix = new(@"^\[\s*(?<ts>\d+\.\d+)\]", RegexOptions.Compiled);
+    // [    1.433437] and, with dmesg -d, [    1.433437 <    0.000012>]
+    private static readonly Regex TimePrefix = new(@"^\[\s*(?<ts>\d+\.\d+)(?: <\s*\d+\.\d+>)?\]", RegexOptions.Compiled);
+    // 2026-11-25T21:12:55,421071+00:00  (dmesg --time-format iso)
+    private static readonly Regex IsoPrefix = new(@"^(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d)(?= |$)", RegexOptions.Compiled);
+    // [Nov25 21:12] or [  +0.002229]  (dmesg -e / --time-format reltime): no absolute time to take from it.
+    private static readonly Regex RelTimePrefix = new(@"^\[(?:[A-Z][a-z]{2}\d{1,2} \d\d:\d\d|\s*\+\d+\.\d+)\]", RegexOptions.Compiled);
     // [Wed Nov 25 21:00:00 2026]  (dmesg -T)
     private static readonly Regex CtimePrefix = new(@"^\[(?<ct>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]", RegexOptions.Compiled);
     // [  T123] (dmesg) or [T123] / [    T1] right after the time (console).
     private static readonly Regex CallerPrefix = new(@"^ ?\[\s*(?<caller>[TC]\d+)\]", RegexOptions.Compiled);
+
+    // The console's note that it skipped records, glued in front of the next record's line: "** 93 printk messages dropped ** [  322.96] …".
+    private static readonly Regex DroppedPrefix = new(@"^\*\* \d+ printk messages dropped \*\* ?", RegexOptions.Compiled);
 
     private static readonly string[] LevelNames = { "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug" };
     private static readonly string[] FacilityNames =
@@ -42,7 +50,7 @@ public static class DmesgTextParser
         while ((line = reader.ReadLine()) is not null) yield return line;
     }
 
-    /// <summary>Parses lines of a saved log. A line without any prefix after a prefixed one continues that record (multi-line messages).</summary>
+    /// <summary>Parses lines of a saved log. An indented line without any prefix after a prefixed one continues that record (multi-line messages, as dmesg prints them).</summary>
     public static IEnumerable<KernelLogEntry> Parse(IEnumerable<string> lines, DateTime? bootTimeUtc = null, string? source = null)
     {
         Pending? pending = null;
@@ -51,6 +59,7 @@ public static class DmesgTextParser
         {
             lineNumber++;
             var line = raw.TrimEnd('\r');
+            if (DroppedPrefix.Match(line) is { Success: true } dropped) line = line[dropped.Length..];
             if (KmsgLine.IsMatch(line))
             {
                 if (pending is not null) yield return pending.Build(bootTimeUtc, source);
@@ -66,7 +75,8 @@ public static class DmesgTextParser
             var parsed = ParsePrefixed(line, lineNumber);
             if (parsed is null)
             {
-                if (pending is { Prefixed: true } && line.Length > 0)
+                // Only an indented line continues the record: a console also carries unprefixed text of user space (a fuzzer's log).
+                if (pending is { Prefixed: true } && line.Length > 0 && line[0] == ' ')
                 {
                     // dmesg indents the further lines of a record to the width of the first line's prefix.
                     int strip = 0;
@@ -115,6 +125,18 @@ public static class DmesgTextParser
                      DateTimeStyles.AssumeLocal, out var ct))
         {
             p.Timestamp = ct;
+            pos += m.Length;
+            any = true;
+        }
+        else if ((m = IsoPrefix.Match(line, pos, line.Length - pos)).Success && m.Index == pos &&
+                 DateTimeOffset.TryParseExact(m.Groups["iso"].Value, "yyyy-MM-dd'T'HH:mm:ss,ffffffzzz", CultureInfo.InvariantCulture, DateTimeStyles.None, out var iso))
+        {
+            p.Timestamp = iso.LocalDateTime;
+            pos += m.Length;
+            any = true;
+        }
+        else if ((m = RelTimePrefix.Match(line, pos, line.Length - pos)).Success && m.Index == pos)
+        {
             pos += m.Length;
             any = true;
         }

@@ -58,6 +58,24 @@ public static class KernelFrameParser
         return true;
     }
 
+    // The allocator, free and stack-saving code every allocation and free track starts in (kmalloc_trace, __kmalloc_noprof,
+    // kmem_cache_alloc_lru, slab_post_alloc_hook, kasan_save_stack, __kmem_cache_free, …): not where the caller is.
+    private static readonly Regex AllocatorFrame = new(
+        @"^_*(kmemleak\w*|kmalloc\w*|kmem_cache\w*|kzalloc\w*|kcalloc\w*|krealloc\w*|kvrealloc\w*|kvmalloc\w*|kvzalloc\w*|kvfree\w*|kfree|kfree_sensitive|" +
+        @"slab\w*|kasan\w*|kfence\w*|save_stack\w*|stack_trace\w*|stack_depot\w*|set_track|do_kmalloc\w*|vmalloc\w*|vzalloc\w*|alloc_pages\w*|" +
+        @"free_pages\w*|alloc_slab\w*|memcg_slab\w*|mempool_alloc\w*|mempool_free\w*|kmemdup\w*|kstrdup\w*|cache_alloc\w*|kmem_\w*)$",
+        RegexOptions.Compiled | RegexOptions.CultureInvariant);
+
+    /// <summary>True for a frame of the allocator or of KASAN's stack saving.</summary>
+    public static bool IsAllocatorFrame(string symbol) => AllocatorFrame.IsMatch(NormalizeSymbol(symbol));
+
+    /// <summary>
+    /// The first reliable frame outside the allocator: who allocated or freed. A bare address counts (code of a module
+    /// whose init text is already freed, as kmemleak-test's leaks show).
+    /// </summary>
+    public static KernelReportFrame? FirstCaller(IEnumerable<KernelReportFrame> stack) =>
+        stack.FirstOrDefault(f => f.Reliable && (f.Symbol is { } s ? !IsAllocatorFrame(s) : f.Address is not null));
+
     private static readonly Regex CompilerSuffix = new(@"(\.(cold|isra|constprop|part|llvm|lto_priv)(\.\d+)?)+$", RegexOptions.Compiled);
 
     /// <summary>The function without compiler clone suffixes (.cold, .isra.0, .constprop.0, .part.0): equal across builds.</summary>

@@ -17,6 +17,8 @@ public sealed class KmemleakObject
     public IReadOnlyList<KernelReportFrame> Backtrace { get; init; } = Array.Empty<KernelReportFrame>();
     /// <summary>The backtrace checksum kernels from 6.7 print ("backtrace (crc 8bde6d4c):"); equal for leaks from one call path.</summary>
     public uint? Crc { get; init; }
+    /// <summary>The first backtrace frame outside the allocator: the code that made the allocation.</summary>
+    public KernelReportFrame? AllocatedIn => Memory.KernelFrameParser.FirstCaller(Backtrace);
     public string? Source { get; init; }
     public int? LineNumber { get; init; }
     public string Raw { get; init; } = string.Empty;

@@ -1,3 +1,5 @@
+using KernelDebug.Memory;
+
 namespace KernelDebug;
 
 public enum MemoryErrorDetector { KASAN, KFENCE, UBSAN }
@@ -37,13 +39,11 @@ public sealed class MemoryTrack
     public int? Cpu { get; init; }
     public IReadOnlyList<KernelReportFrame> Stack { get; init; } = Array.Empty<KernelReportFrame>();
 
-    /// <summary>"task N: first frame outside KASAN's stack-saving code".</summary>
-    public override string ToString()
-    {
-        var frame = Stack.FirstOrDefault(f => f.Reliable && f.Symbol is { } s && !s.Contains("kasan", StringComparison.Ordinal) && !s.Contains("save_stack", StringComparison.Ordinal))
-                    ?? Stack.FirstOrDefault();
-        return $"task {ProcessId}: {frame?.ToString() ?? "(no stack)"}";
-    }
+    /// <summary>The first frame outside the allocator and KASAN's stack saving: the code that allocated or freed.</summary>
+    public KernelReportFrame? Caller => KernelFrameParser.FirstCaller(Stack) ?? Stack.FirstOrDefault();
+
+    /// <summary>"task N: caller frame".</summary>
+    public override string ToString() => $"task {ProcessId}: {Caller?.ToString() ?? "(no stack)"}";
 }
 
 /// <summary>The object the bad address belongs to.</summary>

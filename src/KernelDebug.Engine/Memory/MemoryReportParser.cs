@@ -14,12 +14,13 @@ namespace KernelDebug.Memory;
 public sealed class MemoryReportParser
 {
     private const RegexOptions Opts = RegexOptions.Compiled | RegexOptions.CultureInvariant;
-    private static readonly Regex KasanStart = new(@"^BUG: KASAN: (?<type>.+?) in (?<func>\S+)", Opts);
+    // 4.3–4.12 put the address in the header ("… in f+0x1/0x2 at addr ffff…"), the first ones said "on address X" without a function.
+    private static readonly Regex KasanStart = new(@"^BUG: KASAN: (?<type>.+?) (?:in (?<func>\S+)(?: at addr (?<addr>[0-9a-fA-F]+))?|on address\s+(?<addr>\S+))", Opts);
     private static readonly Regex KfenceStart = new(@"^BUG: KFENCE: (?<type>.+?) in (?<func>\S+)", Opts);
     private static readonly Regex UbsanStart = new(@"^UBSAN: (?<type>.+?) in (?<loc>\S+)", Opts);
     private static readonly Regex Separator = new(@"^={20,}\s*$", Opts);
     private static readonly Regex EndTrace = new(@"^-+\[ end trace", Opts);
-    private static readonly Regex KasanAccess = new(@"^(?<acc>Read|Write) (?:of size (?<size>\d+) )?at addr (?<addr>[0-9a-fA-Fx]+) by task (?<task>.+)/(?<pid>\d+)", Opts);
+    private static readonly Regex KasanAccess = new(@"^(?<acc>Read|Write) (?:of size (?<size>\d+) ?)?(?:at addr (?<addr>[0-9a-fA-Fx]+) )?by task (?<task>.+)/(?<pid>\d+)", Opts);
     private static readonly Regex KasanFree = new(@"^Free of addr (?<addr>[0-9a-fA-Fx]+) by task (?<task>.+)/(?<pid>\d+)", Opts);
     private static readonly Regex KfenceAccess = new(@"^(?<kind>Out-of-bounds|Use-after-free|Invalid) (?<acc>read|write) at (?<addr>0x[0-9a-fA-F]+)", Opts);
     private static readonly Regex KfenceFree = new(@"^Invalid free of (?<addr>0x[0-9a-fA-F]+)", Opts);
@@ -27,6 +28,12 @@ public sealed class MemoryReportParser
     private static readonly Regex KfenceObject = new(@"^kfence-#\d+:? \[?(?<start>0x[0-9a-fA-F]+)-(?<end>0x[0-9a-fA-F]+), size=(?<size>\d+), cache=(?<cache>[^\]\s]+)\]?(?: allocated by task (?<pid>\d+))?", Opts);
     private static readonly Regex TrackHeader = new(@"^(?<kind>Allocated|allocated|Freed|freed) by task (?<pid>\d+)(?: on cpu (?<cpu>\d+))?", Opts);
     private static readonly Regex CpuLine = new(@"^CPU: (?<cpu>\d+) (?:UID: \d+ )?PID: (?<pid>\d+) Comm: (?<comm>.+?)(?: (?<taint>Not tainted|Tainted: [^\d]*?))?\s+(?<ver>\d+\.\d+\S*)", Opts);
+    // The 4.3–4.9 layout: "Object at X, in cache C size: N", then "Allocated:" / "Freed:" with "PID = N" on the next line,
+    // and "Address belongs to variable v+0x18/0x40" for globals.
+    private static readonly Regex OldObject = new(@"^Object at (?<addr>[0-9a-fA-F]+), in cache (?<cache>\S+) size: (?<size>\d+)", Opts);
+    private static readonly Regex OldTrackHeader = new(@"^(?<kind>Allocated|Freed):$", Opts);
+    private static readonly Regex OldTrackPid = new(@"^PID = (?<pid>\d+)$", Opts);
+    private static readonly Regex OldVariable = new(@"^Address belongs to variable (?<var>\S+)", Opts);
     private static readonly Regex CallTraceHeader = new(@"^Call [Tt]race:", Opts);
     private static readonly Regex ObjectAt = new(@"^The buggy address belongs to the object at (?<addr>[0-9a-fA-Fx]+)", Opts);
     private static readonly Regex CacheLine = new(@"^which belongs to the cache (?<cache>\S+) of size (?<size>\d+)", Opts);
@@ -40,7 +47,8 @@ public sealed class MemoryReportParser
     {
         "dump_stack", "__dump_stack", "dump_stack_lvl", "show_stack", "dump_backtrace", "print_address_description",
         "print_report", "kasan_report", "__kasan_report", "kasan_report_invalid_free", "kasan_check_range", "check_memory_region",
-        "ubsan_epilogue", "kfence_report_error", "kfence_handle_page_fault", "report_bug",
+        "ubsan_epilogue", "ubsan_prologue", "handle_overflow", "handle_null_ptr_deref", "handle_misaligned_access", "handle_object_size_mismatch",
+        "kfence_report_error", "kfence_handle_page_fault", "report_bug",
     };
     private static readonly string[] MachineryPrefixes = { "__asan_", "__hwasan_", "__kasan_", "kasan_", "__ubsan_handle_", "__kfence_", "kfence_", "__pfx_" };
 
@@ -85,14 +93,19 @@ public sealed class MemoryReportParser
         var b = _current;
         // Another task's printk interleaved with the report: not part of it.
         if (b is not null && b.Caller is not null && entry.Caller is not null && entry.Caller != b.Caller) return null;
+        // In a log whose lines carry time stamps, a line without one is not the kernel's (a fuzzer's or a shell's output on the console).
+        if (b is not null && (b.R.TimeSinceBoot is not null || b.R.Timestamp is not null) && entry.TimeSinceBoot is null && entry.Timestamp is null) return null;
 
         MemoryErrorReport? finished = null;
         Match m;
         if ((m = KasanStart.Match(text)).Success || (m = KfenceStart.Match(text)).Success || (m = UbsanStart.Match(text)).Success)
         {
-            finished = b?.Build();
             var detector = text.StartsWith("BUG: KASAN", StringComparison.Ordinal) ? MemoryErrorDetector.KASAN
                 : text.StartsWith("BUG: KFENCE", StringComparison.Ordinal) ? MemoryErrorDetector.KFENCE : MemoryErrorDetector.UBSAN;
+            // Symbolized reports repeat the header once per inlined frame ("BUG: KASAN: … in f file.c:1 [inline]", then
+            // "… in g+0x1/0x2 file.c:2"): one report, named by the first (innermost) function.
+            if (b is not null && b.HeaderOnly && b.R.Detector == detector) { b.Raw.Add(line); return null; }
+            finished = b?.Build();
             _current = b = new Builder(detector, entry, lineNumber);
             b.Start(m);
             b.Raw.Add(line);
@@ -107,6 +120,7 @@ public sealed class MemoryReportParser
             return b.Build();
         }
         b.Raw.Add(line);
+        if (text.Length > 0) b.HeaderOnly = false;
         b.Handle(line, text);
         return null;
     }
@@ -116,6 +130,7 @@ public sealed class MemoryReportParser
         public readonly MemoryErrorReport R;
         public readonly List<string> Raw = new();
         public readonly string? Caller;
+        public bool HeaderOnly = true;
         private readonly List<KernelReportFrame> _callTrace = new();
         private List<KernelReportFrame>? _alloc, _free;
         private int? _allocPid, _freePid, _allocCpu, _freeCpu;
@@ -148,7 +163,8 @@ public sealed class MemoryReportParser
             {
                 case MemoryErrorDetector.KASAN:
                     R.BugType = type;
-                    R.Function = FunctionOf(m.Groups["func"].Value);
+                    if (m.Groups["func"].Success) R.Function = FunctionOf(m.Groups["func"].Value);
+                    if (m.Groups["addr"].Success) R.Address = m.Groups["addr"].Value == "(null)" ? 0 : TryHex(m.Groups["addr"].Value);
                     break;
                 case MemoryErrorDetector.KFENCE:
                     // "out-of-bounds read", "use-after-free write", "invalid free", "memory corruption", "invalid read".
@@ -187,6 +203,11 @@ public sealed class MemoryReportParser
                     return;
                 }
                 if (text.Length > 0 && StackNoise.IsMatch(text)) return;
+                if ((m = OldTrackPid.Match(text)).Success && _section is Section.Alloc or Section.Free)
+                {
+                    if (_section == Section.Alloc) _allocPid = Int(m.Groups["pid"].Value); else _freePid = Int(m.Groups["pid"].Value);
+                    return;
+                }
                 _section = Section.None;
             }
             if (_section == Section.Shadow)
@@ -202,8 +223,8 @@ public sealed class MemoryReportParser
 
             if ((m = CpuLine.Match(text)).Success)
             {
-                R.Cpu ??= int.Parse(m.Groups["cpu"].Value, CultureInfo.InvariantCulture);
-                R.ProcessId ??= int.Parse(m.Groups["pid"].Value, CultureInfo.InvariantCulture);
+                R.Cpu ??= Int(m.Groups["cpu"].Value);
+                R.ProcessId ??= Int(m.Groups["pid"].Value);
                 R.Task ??= m.Groups["comm"].Value;
                 R.KernelVersion ??= m.Groups["ver"].Value;
                 if (m.Groups["taint"].Success) R.Tainted ??= m.Groups["taint"].Value == "Not tainted" ? string.Empty : m.Groups["taint"].Value["Tainted: ".Length..].Trim();
@@ -218,10 +239,10 @@ public sealed class MemoryReportParser
             if ((m = KasanAccess.Match(text)).Success)
             {
                 R.AccessType = m.Groups["acc"].Value;
-                if (m.Groups["size"].Success) R.AccessSize = int.Parse(m.Groups["size"].Value, CultureInfo.InvariantCulture);
-                R.Address = Hex(m.Groups["addr"].Value);
+                if (m.Groups["size"].Success) R.AccessSize = Int(m.Groups["size"].Value);
+                if (m.Groups["addr"].Success) R.Address = Hex(m.Groups["addr"].Value);
                 R.Task = m.Groups["task"].Value;
-                R.ProcessId = int.Parse(m.Groups["pid"].Value, CultureInfo.InvariantCulture);
+                R.ProcessId = Int(m.Groups["pid"].Value);
                 return;
             }
             if ((m = KasanFree.Match(text)).Success)
@@ -229,7 +250,7 @@ public sealed class MemoryReportParser
                 R.AccessType = "Free";
                 R.Address = Hex(m.Groups["addr"].Value);
                 R.Task = m.Groups["task"].Value;
-                R.ProcessId = int.Parse(m.Groups["pid"].Value, CultureInfo.InvariantCulture);
+                R.ProcessId = Int(m.Groups["pid"].Value);
                 return;
             }
             if ((m = KfenceAccess.Match(text)).Success || (m = KfenceFree.Match(text)).Success || (m = KfenceCorrupt.Match(text)).Success)
@@ -242,19 +263,33 @@ public sealed class MemoryReportParser
             if ((m = KfenceObject.Match(text)).Success)
             {
                 _objectAddress = Hex(m.Groups["start"].Value);
-                _objectSize = long.Parse(m.Groups["size"].Value, CultureInfo.InvariantCulture);
+                _objectSize = Long(m.Groups["size"].Value);
                 _objectCache = m.Groups["cache"].Value;
-                if (m.Groups["pid"].Success) { _allocPid = int.Parse(m.Groups["pid"].Value, CultureInfo.InvariantCulture); _alloc = new(); _section = Section.Alloc; }
+                if (m.Groups["pid"].Success) { _allocPid = Int(m.Groups["pid"].Value); _alloc = new(); _section = Section.Alloc; }
                 return;
             }
             if ((m = TrackHeader.Match(text)).Success)
             {
-                int pid = int.Parse(m.Groups["pid"].Value, CultureInfo.InvariantCulture);
-                int? cpu = m.Groups["cpu"].Success ? int.Parse(m.Groups["cpu"].Value, CultureInfo.InvariantCulture) : null;
+                int? pid = Int(m.Groups["pid"].Value);
+                int? cpu = m.Groups["cpu"].Success ? Int(m.Groups["cpu"].Value) : null;
                 if (m.Groups["kind"].Value is "Allocated" or "allocated") { _allocPid = pid; _allocCpu = cpu; _alloc = new(); _section = Section.Alloc; }
                 else { _freePid = pid; _freeCpu = cpu; _free = new(); _section = Section.Free; }
                 return;
             }
+            if ((m = OldTrackHeader.Match(text)).Success)
+            {
+                if (m.Groups["kind"].Value == "Allocated") { _alloc = new(); _section = Section.Alloc; }
+                else { _free = new(); _section = Section.Free; }
+                return;
+            }
+            if ((m = OldObject.Match(text)).Success)
+            {
+                _objectAddress = Hex(m.Groups["addr"].Value);
+                _objectCache = m.Groups["cache"].Value;
+                _objectSize = Long(m.Groups["size"].Value);
+                return;
+            }
+            if ((m = OldVariable.Match(text)).Success) { _variable ??= FunctionOf(m.Groups["var"].Value); return; }
             if (CallTraceHeader.IsMatch(text))
             {
                 // A second trace (the register dump of an oops that follows, or a page-owner trace) is not the access stack.
@@ -265,18 +300,18 @@ public sealed class MemoryReportParser
             if ((m = CacheLine.Match(text)).Success)
             {
                 _objectCache = m.Groups["cache"].Value;
-                _objectSize = long.Parse(m.Groups["size"].Value, CultureInfo.InvariantCulture);
+                _objectSize = Long(m.Groups["size"].Value);
                 return;
             }
             if ((m = Located.Match(text)).Success)
             {
-                _locatedOffset = long.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture);
+                _locatedOffset = Long(m.Groups["n"].Value);
                 _locatedWhere = m.Groups["where"].Value;
                 return;
             }
             if ((m = Region.Match(text)).Success)
             {
-                _objectSize ??= long.Parse(m.Groups["size"].Value, CultureInfo.InvariantCulture);
+                _objectSize ??= Long(m.Groups["size"].Value);
                 _objectAddress ??= Hex(m.Groups["start"].Value);
                 return;
             }
@@ -298,7 +333,7 @@ public sealed class MemoryReportParser
             if (_objectCache is not null || _objectSize is not null || _variable is not null || _objectAddress is not null)
             {
                 long? offset = null;
-                if (R.Address is { } a && _objectAddress is { } o) offset = (long)(a - o);
+                if (R.Address is { } a && _objectAddress is { } o) offset = (long)(Untag(a) - Untag(o));
                 else if (_locatedOffset is { } n)
                     offset = _locatedWhere switch { "to the left of" => -n, "to the right of" => (_objectSize ?? 0) + n, _ => n };
                 R.Object = new MemoryObjectInfo { Cache = _objectCache, Size = _objectSize, Address = _objectAddress, Offset = offset, Variable = _variable };
@@ -307,18 +342,19 @@ public sealed class MemoryReportParser
             if (_description.Count > 0) R.Description = string.Join("\n", _description);
 
             var top = TopFrames(_callTrace, 3);
+            // Reports without a function in the header (3.18's "on address", UBSAN) are named by the first frame past the reporting code.
+            R.Function ??= top.FirstOrDefault();
             if (R.Detector == MemoryErrorDetector.UBSAN)
             {
-                R.Function ??= top.FirstOrDefault();
                 if (R.BugType.StartsWith("Undefined behaviour", StringComparison.Ordinal))
                 {
                     // Kernels before 5.x print one generic header; the handler frame names the check.
                     var handler = _callTrace.FirstOrDefault(f => f.Symbol?.StartsWith("__ubsan_handle_", StringComparison.Ordinal) == true)?.Symbol;
-                    if (handler is not null) R.BugType = handler["__ubsan_handle_".Length..].Replace('_', '-');
+                    if (handler is not null) R.BugType = KernelFrameParser.NormalizeSymbol(handler)["__ubsan_handle_".Length..].Replace('_', '-');
                 }
             }
             var fn = R.Function is null ? "?" : KernelFrameParser.NormalizeSymbol(R.Function);
-            R.Title = R.AccessType is null ? $"{R.Detector}: {R.BugType} in {fn}" : $"{R.Detector}: {R.BugType} {R.AccessType} in {fn}";
+            R.Title = R.AccessType is null or "Free" ? $"{R.Detector}: {R.BugType} in {fn}" : $"{R.Detector}: {R.BugType} {R.AccessType} in {fn}";
             var key = $"{R.Detector}|{R.BugType}|{string.Join("|", top.Count > 0 ? top : new List<string> { fn })}";
             R.Signature = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16].ToLowerInvariant();
             R.Raw = string.Join("\n", Raw);
@@ -344,6 +380,14 @@ public sealed class MemoryReportParser
         private static bool IsMachinery(string s) =>
             Array.IndexOf(Machinery, s) >= 0 || MachineryPrefixes.Any(p => s.StartsWith(p, StringComparison.Ordinal));
     }
+
+    private static int? Int(string s) => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+    private static long? Long(string s) => long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+    private static ulong? TryHex(string s) =>
+        ulong.TryParse(s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s.AsSpan(2) : s.AsSpan(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var v) ? v : null;
+
+    // Tag-based KASAN (arm64) prints pointers with the tag in the top byte, and the object's start untagged (0xff).
+    private static ulong Untag(ulong address) => (address >> 56) is 0 ? address : address | 0xff00000000000000UL;
 
     private static ulong Hex(string s) =>
         ulong.Parse(s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s.AsSpan(2) : s.AsSpan(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);

@@ -45,6 +45,17 @@ public class KernelLogParserTests
         Assert.Equal(expected, KmsgRecord.Unescape(Encoding.ASCII.GetBytes(escaped)));
 
     [Fact]
+    public void CallerAndUnknownHeaderFields()
+    {
+        // /dev/kmsg records of a CONFIG_PRINTK_CALLER kernel with a further header field, as a printk patch on the
+        // kernel mailing list shows them ("+ via /dev/kmsg"): readers must take caller= and skip what they do not know.
+        var e = KmsgRecord.Parse(Encoding.ASCII.GetBytes("6,3,0,-,caller=T0,cycle=1036890;BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"), null)!;
+        Assert.Equal("T0", e.Caller);
+        Assert.Equal(3UL, e.Sequence);
+        Assert.Equal("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable", e.Message);
+    }
+
+    [Fact]
     public void MalformedHeaderIsNotARecord() =>
         Assert.Null(KmsgRecord.Parse(Encoding.ASCII.GetBytes("no header here"), null));
 
@@ -129,4 +140,56 @@ public class KernelFrameParserTests
     [InlineData("__vsock_create.constprop.0", "__vsock_create")]
     [InlineData("kfree", "kfree")]
     public void NormalizesCompilerClones(string symbol, string expected) => Assert.Equal(expected, KernelFrameParser.NormalizeSymbol(symbol));
+}
+
+public class DmesgTimeFormatTests
+{
+    // Lines as util-linux 2.38 dmesg prints this host's amd_pstate record in each time format.
+    [Theory]
+    [InlineData("2026-11-25T21:12:55,421071+00:00 amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[    0.421071 <    0.002229>] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[  +0.000003] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[Nov25 21:12] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    [InlineData("[Wed Nov 25 21:12:55 2026] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled")]
+    public void StripsEveryTimePrefix(string line) =>
+        Assert.Equal("amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled", DmesgTextParser.Parse(new[] { line }).Single().Message);
+
+    [Fact]
+    public void IsoTimestampAndDelta()
+    {
+        var iso = DmesgTextParser.Parse(new[] { "2026-11-25T21:12:55,421071+00:00 x" }).Single();
+        Assert.Equal(new DateTime(2026, 11, 25, 21, 12, 55, DateTimeKind.Utc).AddTicks(4210710), iso.Timestamp!.Value.ToUniversalTime());
+        var delta = DmesgTextParser.Parse(new[] { "[    0.421071 <    0.002229>] x" }).Single();
+        Assert.Equal(TimeSpan.FromTicks(4210710), delta.TimeSinceBoot);
+    }
+
+    [Fact]
+    public void UnindentedTextIsNotAContinuation()
+    {
+        // A console also carries user-space text without a stamp (syzkaller report/306): its own entry, not part of the record.
+        var e = DmesgTextParser.Parse(new[] { "[  218.536726] Call Trace:", "22:45:44 executing program 5:", "[  218.552992]  dump_stack+0x1c4/0x2b4" }).ToList();
+        Assert.Equal(3, e.Count);
+        Assert.Equal("Call Trace:", e[0].Message);
+        Assert.Null(e[1].TimeSinceBoot);
+    }
+}
+
+public class AllocatorFrameTests
+{
+    [Theory]
+    // Frames of the tracks and backtraces in tests/fixtures/memory.
+    [InlineData("kmalloc_trace", true)]
+    [InlineData("kmem_cache_alloc_node_noprof", true)]
+    [InlineData("__kmalloc_noprof", true)]
+    [InlineData("slab_free_freelist_hook", true)]
+    [InlineData("____kasan_slab_free", true)]
+    [InlineData("kasan_save_stack", true)]
+    [InlineData("__kmem_cache_free", true)]
+    [InlineData("kfree", true)]
+    [InlineData("__vmalloc_node_range", true)]
+    [InlineData("__alloc_skb", false)]
+    [InlineData("kfree_skb", false)]
+    [InlineData("lkdtm_READ_AFTER_FREE.cold", false)]
+    [InlineData("prepare_creds", false)]
+    public void TellsAllocatorFromCaller(string symbol, bool allocator) => Assert.Equal(allocator, KernelFrameParser.IsAllocatorFrame(symbol));
 }

@@ -9,20 +9,35 @@ public abstract class KernelLogCommandBase : PSCmdlet
 {
     private PipelinePump<object>? _pump;
 
-    /// <summary>The paths as file-system paths; a missing one is a non-terminating ObjectNotFound error.</summary>
+    /// <summary>
+    /// The paths as file-system paths, wildcards expanded (like Get-Content -Path); a missing file, a pattern that
+    /// matches none, or a directory is a non-terminating error.
+    /// </summary>
     protected IEnumerable<(string Given, string Resolved)> ResolveLogFiles(IEnumerable<string> paths)
     {
         foreach (var p in paths)
         {
-            string resolved;
-            try { resolved = SessionState.Path.GetUnresolvedProviderPathFromPSPath(p); }
-            catch (Exception e) when (e is ArgumentException or ItemNotFoundException or ProviderNotFoundException) { this.WriteKernelError(e, p); continue; }
-            if (!File.Exists(resolved))
+            var resolved = new List<string>();
+            try
             {
-                WriteError(new ErrorRecord(new FileNotFoundException($"Cannot find the log file '{resolved}'.", resolved), "LogFileNotFound", ErrorCategory.ObjectNotFound, p));
+                if (WildcardPattern.ContainsWildcardCharacters(p)) resolved.AddRange(SessionState.Path.GetResolvedProviderPathFromPSPath(p, out _));
+                else resolved.Add(SessionState.Path.GetUnresolvedProviderPathFromPSPath(p));
+            }
+            catch (ItemNotFoundException) { }
+            catch (Exception e) when (e is ArgumentException or ProviderNotFoundException or ProviderInvocationException) { this.WriteKernelError(e, p); continue; }
+            if (resolved.Count == 0)
+            {
+                WriteError(new ErrorRecord(new FileNotFoundException($"No log file matches '{p}'.", p), "LogFileNotFound", ErrorCategory.ObjectNotFound, p));
                 continue;
             }
-            yield return (p, resolved);
+            foreach (var r in resolved)
+            {
+                if (Directory.Exists(r))
+                    WriteError(new ErrorRecord(new IOException($"'{r}' is a directory; give a saved log file."), "LogFileIsDirectory", ErrorCategory.InvalidArgument, p));
+                else if (!File.Exists(r))
+                    WriteError(new ErrorRecord(new FileNotFoundException($"Cannot find the log file '{r}'.", r), "LogFileNotFound", ErrorCategory.ObjectNotFound, p));
+                else yield return (p, r);
+            }
         }
     }
 

@@ -1,5 +1,7 @@
 # Should -HaveNoMemoryErrors: passes when nothing is piped in; fails listing every KASAN/KFENCE/UBSAN report and
-# kmemleak suspect it got. Dot-source this file in BeforeAll (docs/en-US/about_KernelDebug_HealthChecks.md).
+# kmemleak suspect it got. Shipped in the module's folder; in a Pester file's BeforeAll, after Import-Module KernelDebug:
+#   . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
+# (about_KernelDebug_HealthChecks). Needs Pester 5 (Add-ShouldOperator) loaded.
 function Should-HaveNoMemoryErrors {
     param($ActualValue, [switch] $Negate, [string] $Because)
     $found = @($ActualValue | Where-Object { $null -ne $_ })
@@ -9,8 +11,7 @@ function Should-HaveNoMemoryErrors {
             "$($f.Title) (task $($f.Task)/$($f.ProcessId)$where, signature $($f.Signature))"
         }
         elseif ($f -is [KernelDebug.KmemleakObject]) {
-            $from = $f.Backtrace | Where-Object { $_.Symbol -and $_.Symbol -notmatch '^(__)?(kmemleak|kmalloc|kmem_cache|kzalloc|krealloc|kvrealloc|kvmalloc|slab_|__do_kmalloc|vmalloc|__vmalloc)' } | Select-Object -First 1
-            "kmemleak: $($f.Size) bytes at 0x$('{0:x}' -f $f.Address) allocated by $($f.Comm)/$($f.ProcessId)$(if ($from) { " in $($from.Symbol)" })"
+            "kmemleak: $($f.Size) bytes at 0x$('{0:x}' -f $f.Address) allocated by $($f.Comm)/$($f.ProcessId)$(if ($f.AllocatedIn) { " in $($f.AllocatedIn)" })"
         }
         else { "$f" }
     }
