@@ -99,6 +99,11 @@ Describe 'kmemleak cmdlets on this host' {
         }
     }
 
+    It 'declares ConfirmImpact High, so every host-wide kmemleak change asks by default' {
+        $attr = (Get-Command Set-KmemleakOption).ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false)
+        $attr[0].ConfirmImpact | Should -Be ([System.Management.Automation.ConfirmImpact]::High)
+    }
+
     It 'asks for a setting' {
         { Set-KmemleakOption } | Should -Throw -ErrorId 'InvalidArgument*'
     }

@@ -4,7 +4,7 @@ using KernelDebug.Memory;
 namespace KernelDebug.Commands;
 
 /// <summary>Sets kmemleak's run-time parameters: scan period, task stack scanning, the automatic scan thread; or turns it off.</summary>
-[Cmdlet(VerbsCommon.Set, "KmemleakOption", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = SettingsSet)]
+[Cmdlet(VerbsCommon.Set, "KmemleakOption", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = SettingsSet)]
 public sealed class SetKmemleakOptionCommand : PSCmdlet
 {
     private const string SettingsSet = "Settings";
@@ -31,6 +31,14 @@ public sealed class SetKmemleakOptionCommand : PSCmdlet
     [Parameter(ParameterSetName = DisableSet)]
     public SwitchParameter Force { get; set; }
 
+    // With ConfirmImpact High, ShouldProcess asks unless -Confirm:$false or $ConfirmPreference is None.
+    private bool ShouldProcessAsked()
+    {
+        if (MyInvocation.BoundParameters.TryGetValue("Confirm", out var confirm))
+            return ((SwitchParameter)confirm).IsPresent;
+        return SessionState.PSVariable.GetValue("ConfirmPreference") is not ConfirmImpact.None;
+    }
+
     protected override void EndProcessing()
     {
         var commands = new List<string>();
@@ -49,8 +57,9 @@ public sealed class SetKmemleakOptionCommand : PSCmdlet
             foreach (var c in commands)
             {
                 if (!ShouldProcess(path, $"write '{c}'")) continue;
-                // Turning kmemleak off cannot be undone until reboot: ask even when $ConfirmPreference would not.
-                if (c == "off" && !Force && !ShouldContinue("kmemleak stays off until the next reboot, and its current reports become unreadable once it frees its objects. Turn it off?", "Disable kmemleak"))
+                // Turning kmemleak off cannot be undone until reboot: ask even when -Confirm:$false or
+                // $ConfirmPreference = 'None' kept ShouldProcess from asking; only -Force skips the question.
+                if (c == "off" && !Force && !ShouldProcessAsked() && !ShouldContinue("kmemleak stays off until the next reboot, and its current reports become unreadable once it frees its objects. Turn it off?", "Disable kmemleak"))
                     continue;
                 Kmemleak.Command(path, c);
             }
