@@ -218,7 +218,7 @@ public static class CapabilityProbe
         var attr = new PerfEventAttr { Type = (uint)type, Config = config, Flags = (ulong)(flags | PerfAttrFlags.Disabled) };
         int fd = Interop.perf_event_open(ref attr, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
         if (fd < 0) return Errno.Last;
-        Interop.close(fd);
+        using var counter = new SafeFileDescriptor(fd);
         return 0;
     }
 
