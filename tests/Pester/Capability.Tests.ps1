@@ -190,4 +190,15 @@ Describe 'Finding and mounting tracefs and debugfs' {
         (Get-Content /proc/self/mountinfo | Where-Object { $_ -match ' - tracefs ' }) | Should -Not -BeNullOrEmpty
         (Get-Content /proc/self/mountinfo | Where-Object { $_ -match ' - debugfs ' }) | Should -Not -BeNullOrEmpty
     }
+
+    It 'says so with -Verbose when a cmdlet that makes kernel objects mounts tracefs' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        $script = "Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' } | ForEach-Object { (`$_ -split ' ')[4] } | Sort-Object Length -Descending | ForEach-Object { umount `$_ }; " +
+            "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; `$i = New-FtraceInstance -Verbose 4>&1 | ForEach-Object { if (`$_ -is [System.Management.Automation.VerboseRecord]) { 'VERBOSE ' + `$_.Message } else { `$_ } }; " +
+            "`$i | Where-Object { `$_ -is [string] }; `$i | Where-Object { `$_ -isnot [string] } | Remove-FtraceInstance -Confirm:`$false; 'REMOVED'"
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $out = & unshare --mount --propagation private -- $self @pwshArgs -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        $out | Should -Match 'VERBOSE Mounted tracefs at /sys/kernel/tracing \(it was not mounted\)'
+        $out | Should -Match 'REMOVED'
+    }
 }
