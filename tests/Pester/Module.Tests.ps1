@@ -84,6 +84,14 @@ Describe 'Cmdlet <Name>' -ForEach $Cmdlets {
     }
 }
 
+Describe 'Error categories' {
+    It 'never uses NotSpecified: errno goes through Errno.ToCategory, other errors name their category' {
+        $hits = Get-ChildItem (Join-Path $RepoRoot 'src') -Recurse -Filter *.cs | Where-Object FullName -notmatch '/(bin|obj)/' |
+            Select-String -Pattern 'ErrorCategory\.NotSpecified' | ForEach-Object { "$($_.Path):$($_.LineNumber)" }
+        $hits | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'about_KernelDebug' {
     It 'is shipped as a help topic' {
         (Get-Help about_KernelDebug | Out-String) | Should -Match 'private tracefs'
