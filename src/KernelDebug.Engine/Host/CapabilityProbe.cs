@@ -73,33 +73,23 @@ public static class CapabilityProbe
     // ---------- tracefs ----------
 
     /// <summary>Where tracefs is, or null with the reason: not mounted (and not mountable), or mounted but closed to this process.</summary>
-    private static string? TraceFsOrNull(out string why, out string? remedy)
-    {
-        why = string.Empty;
-        string t;
-        try { t = KernelFileSystems.GetTraceFs(_log); }
-        catch (KernelDebugException e) { why = e.Message; remedy = e.Remedy; return null; }
-        // Without read access, tracefs looks empty: say that, not that its files are absent.
-        remedy = RootRemedy;
-        return Accessible(t, "README", "tracefs", out why);
-    }
+    private static string? TraceFsOrNull(out string why, out string? remedy) =>
+        MountedAndReadable(KernelFileSystems.GetTraceFs, "README", "tracefs", out why, out remedy);
 
     private static string? TraceFsOrNull(out string why) => TraceFsOrNull(out why, out _);
 
     /// <summary>Where debugfs is, or null with the reason, like TraceFsOrNull.</summary>
-    private static string? DebugFsOrNull(out string why, out string? remedy)
-    {
-        why = string.Empty;
-        string d;
-        try { d = KernelFileSystems.GetDebugFs(_log); }
-        catch (KernelDebugException e) { why = e.Message; remedy = e.Remedy; return null; }
-        remedy = RootRemedy;
-        return Accessible(d, ".", "debugfs", out why);
-    }
+    private static string? DebugFsOrNull(out string why, out string? remedy) =>
+        MountedAndReadable(KernelFileSystems.GetDebugFs, ".", "debugfs", out why, out remedy);
 
-    private static string? Accessible(string mountPoint, string probeFile, string type, out string why)
+    private static string? MountedAndReadable(Func<Action<string>?, string> locate, string probeFile, string type, out string why, out string? remedy)
     {
+        string mountPoint;
+        try { mountPoint = locate(_log); }
+        catch (KernelDebugException e) { why = e.Message; remedy = e.Remedy; return null; }
+        // Without read access the file system looks empty: say that, not that its files are absent.
         using var fd = Interop.TryOpen(Path.Combine(mountPoint, probeFile), Interop.O_RDONLY, out var errno);
+        remedy = RootRemedy;
         why = fd is null ? $"{type} is mounted at {mountPoint}, but this process cannot read it ({(probeFile == "." ? mountPoint : probeFile)}: {Errno.Name(errno)})" : string.Empty;
         return fd is null ? null : mountPoint;
     }
