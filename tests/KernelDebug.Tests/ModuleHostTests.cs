@@ -60,8 +60,8 @@ public class ModuleHostTests : IClassFixture<ModuleFixture>
     {
         var (output, _) = _module.Invoke("Get-KernelDebugCapability -Name TraceFs | Format-Table | Out-String -Width 200");
         var text = string.Concat(output.Select(o => o.ToString()));
-        Assert.Contains("Area: ftrace", text);
-        Assert.Contains("Available", text);
+        Assert.Matches(@"(?m)^Area\s+Name\s+Available\s+Detail", text);
+        Assert.Matches(@"(?m)^ftrace\s+TraceFs\s+(True|False)", text);
         Assert.DoesNotContain("Remedy", text);
     }
 

@@ -63,29 +63,44 @@ public class NativeLayoutTests
     }
 
     [Fact]
-    public void SyscallNumbersMatchThisArchitecture()
+    public void SigactionAndStatxMatchTheHeaders()
     {
-        var c = CHeader.Evaluate("#include <sys/syscall.h>", new[]
+        // glibc's struct sigaction is the same size on x86_64 and aarch64; statx is a fixed uapi layout.
+        var c = CHeader.Evaluate("#include <signal.h>\n#include <linux/stat.h>", new[]
         {
-            ("perf_event_open", "SYS_perf_event_open"), ("bpf", "SYS_bpf"), ("gettid", "SYS_gettid"),
-            ("seccomp", "SYS_seccomp"), ("process_vm_readv", "SYS_process_vm_readv"), ("pidfd_open", "SYS_pidfd_open"),
+            ("sigaction", "sizeof(struct sigaction)"), ("sa_flags", "offsetof(struct sigaction, sa_flags)"),
+            ("SA_NOCLDSTOP", "SA_NOCLDSTOP"), ("statx", "sizeof(struct statx)"), ("stx_mode", "offsetof(struct statx, stx_mode)"),
         });
-        Assert.Equal(RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 298 : 241, SyscallNumbers.PerfEventOpen);
         if (c is null) return;
-        Assert.Equal(c["perf_event_open"], SyscallNumbers.PerfEventOpen);
-        Assert.Equal(c["bpf"], SyscallNumbers.Bpf);
-        Assert.Equal(c["gettid"], SyscallNumbers.Gettid);
-        Assert.Equal(c["seccomp"], SyscallNumbers.Seccomp);
-        Assert.Equal(c["process_vm_readv"], SyscallNumbers.ProcessVmReadv);
-        Assert.Equal(c["pidfd_open"], SyscallNumbers.PidfdOpen);
+        Assert.Equal(c["sigaction"], Interop.SigactionSize);
+        Assert.Equal(c["sa_flags"], Interop.SigactionFlagsOffset);
+        Assert.Equal(c["SA_NOCLDSTOP"], Interop.SA_NOCLDSTOP);
+        Assert.Equal(c["statx"], Interop.StatxSize);
+        Assert.Equal(c["stx_mode"], Interop.StatxModeOffset);
     }
 
     [Fact]
-    public void Aarch64NumbersAreTheGenericTable()
+    public void SyscallNumbersMatchThisArchitecture()
     {
-        // asm-generic/unistd.h, which aarch64 uses: checked by value because this host may be x86_64.
-        Assert.Equal(241, SyscallNumbers.PickFor(Architecture.Arm64, 298, 241));
-        Assert.Equal(280, SyscallNumbers.PickFor(Architecture.Arm64, 321, 280));
-        Assert.Throws<PlatformNotSupportedException>(() => SyscallNumbers.PickFor(Architecture.X86, 1, 2));
+        Assert.Equal(RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 298 : 241, SyscallNumbers.PerfEventOpen);
+        Assert.Equal(RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 101 : 117, SyscallNumbers.Ptrace);
+        var c = CHeader.Evaluate("#include <sys/syscall.h>", SyscallNumbers.Table.Keys.Select(n => (n, $"SYS_{n}")));
+        if (c is null) return;
+        foreach (var name in SyscallNumbers.Table.Keys)
+            Assert.True(c[name] == SyscallNumbers.Of(name), $"{name}: the header says {c[name]}, SyscallNumbers says {SyscallNumbers.Of(name)}");
+    }
+
+    [Fact]
+    public void Aarch64NumbersMatchTheGenericTable()
+    {
+        // aarch64 uses asm-generic/unistd.h, which every kernel-headers package ships: checked on any host.
+        var c = CHeader.Evaluate("#include <asm-generic/unistd.h>", SyscallNumbers.Table.Keys.Select(n => (n, $"__NR_{n}")));
+        if (c is null) return;
+        foreach (var name in SyscallNumbers.Table.Keys)
+        {
+            long ours = SyscallNumbers.For(name, Architecture.Arm64);
+            Assert.True(c[name] == ours, $"{name}: asm-generic/unistd.h says {c[name]}, SyscallNumbers says {ours} for aarch64");
+        }
+        Assert.Throws<PlatformNotSupportedException>(() => SyscallNumbers.For("bpf", Architecture.X86));
     }
 }

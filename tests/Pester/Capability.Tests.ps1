@@ -75,6 +75,43 @@ Describe 'Get-KernelDebugCapability' {
         }
     }
 
+    It 'agrees with the kernel''s own files on debugfs, events, hist triggers, fprobes, eprobes, BTF and the memory debuggers' {
+        $debugFs = (Get-Content /proc/self/mountinfo | Where-Object { ($_ -split ' - ')[1] -like 'debugfs *' } | Select-Object -First 1) -split ' ' | Select-Object -Index 4
+        $Caps.DebugFs.Available | Should -Be ([bool] $debugFs)
+        $Caps.TraceEvents.Available | Should -Be ([bool] (Get-Content "$TraceFs/available_events" -TotalCount 1))
+        $Caps.HistTriggers.Available | Should -Be (Test-Path "$TraceFs/events/sched/sched_switch/hist")
+        $readme = Get-Content "$TraceFs/README" -Raw
+        $Caps.Fprobes.Available | Should -Be ((Test-Path "$TraceFs/dynamic_events") -and $readme.Contains('f[:[<group>/][<event>]]'))
+        if ($Config -and $Config -match '(?m)^(# )?CONFIG_EPROBE_EVENTS[= ]') {
+            $Caps.Eprobes.Available | Should -Be ($Config -match '(?m)^CONFIG_EPROBE_EVENTS=y')
+        }
+        if ($Config) { $Caps.Kasan.Available | Should -Be ($Config -match '(?m)^CONFIG_KASAN=y') }
+        $Caps.Btf.Available | Should -Be (Test-Path /sys/kernel/btf/vmlinux)
+        $Caps.Kfence.Available | Should -Be ((Test-Path /sys/module/kfence/parameters/sample_interval) -and (Get-Content /sys/module/kfence/parameters/sample_interval) -ne '0')
+        $kmemleakOpens = [bool] $debugFs -and (Test-Path "$debugFs/kmemleak") -and $(try { [System.IO.File]::OpenHandle("$debugFs/kmemleak", 'Open', 'Read').Dispose(); $true } catch { $false })
+        $Caps.Kmemleak.Available | Should -Be $kmemleakOpens
+        foreach ($n in 'DebugFs', 'TraceEvents', 'HistTriggers', 'Fprobes', 'Eprobes', 'Kasan', 'Btf', 'Kfence', 'Kmemleak') {
+            if (-not $Caps[$n].Available) { $Caps[$n].Detail | Should -Match 'CONFIG_|absent|not |no ' -Because "$n should say why: $($Caps[$n].Detail)" }
+        }
+    }
+
+    It 'agrees with perf stat on software events and system-wide kernel counting' -Skip:(-not (Get-Command perf -ErrorAction Ignore)) {
+        $sw = & perf stat '-x,' -e task-clock -- /bin/true 2>&1 | Out-String
+        $Caps.PerfEvents.Available | Should -Be ($LASTEXITCODE -eq 0 -and $sw -notmatch '<not supported>') -Because "perf stat said: $sw"
+        $all = & perf stat '-x,' -a -e cpu-clock -- /bin/true 2>&1 | Out-String
+        $kallsyms = @(Get-Content /proc/kallsyms -TotalCount 50 | Where-Object { $_ -notlike '0000000000000000 *' }).Count -gt 0
+        $Caps.PerfKernelProfiling.Available | Should -Be ($LASTEXITCODE -eq 0 -and $all -notmatch '<not supported>' -and $kallsyms) -Because "perf stat -a said: $all"
+    }
+
+    It 'reports the lockdown mode that securityfs shows' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        # securityfs is read in a private mount namespace, so the host's mounts stay as they are.
+        $text = & unshare --mount --propagation private -- sh -c 'mountpoint -q /sys/kernel/security || mount -t securityfs none /sys/kernel/security; cat /sys/kernel/security/lockdown 2>/dev/null' 2>$null
+        if (-not $text) { Set-ItResult -Skipped -Because 'this kernel has no lockdown file in securityfs (the lockdown LSM is not built in)'; return }
+        $mode = [regex]::Match($text, '\[(\w+)\]').Groups[1].Value
+        $Caps.Lockdown.Available | Should -Be ($mode -eq 'none') -Because "securityfs says: $text"
+        if ($mode -ne 'none') { $Caps.Lockdown.Detail | Should -Match "locked down in $mode mode" }
+    }
+
     It 'reports the Yama ptrace scope as the kernel has it' {
         if (Test-Path /proc/sys/kernel/yama/ptrace_scope) {
             $Caps.Ptrace.Detail | Should -Match "ptrace_scope=$((Get-Content /proc/sys/kernel/yama/ptrace_scope).Trim())"
@@ -87,6 +124,14 @@ Describe 'Get-KernelDebugCapability' {
         # Reading /dev/kmsg at its end blocks, so the oracle is whether it opens.
         $opens = try { [System.IO.File]::OpenHandle('/dev/kmsg', 'Open', 'Read').Dispose(); $true } catch { $false }
         $Caps.KernelLog.Available | Should -Be $opens
+    }
+
+    It 'formats as one table of Area, Name, Available and Detail' {
+        $view = (Get-FormatData -TypeName KernelDebug.Capability).FormatViewDefinition | Where-Object { $_.Control -is [System.Management.Automation.TableControl] }
+        $view.Control.Headers.Label | Should -Be @('Area', 'Name', 'Available', 'Detail')
+        $view.Control.GroupBy | Should -BeNullOrEmpty -Because 'the probes come in the issue''s order, so grouping would repeat group headers'
+        $text = $Caps.Values | Sort-Object Name | Out-String -Width 200
+        ([regex]::Matches($text, '(?m)^Area\s+Name\s+Available\s+Detail')).Count | Should -Be 1
     }
 
     It 'filters by wildcard' {
@@ -112,6 +157,55 @@ Describe 'Get-KernelDebugCapability' {
     }
 }
 
+Describe 'Get-KernelDebugCapability for a user without privileges' {
+    It 'says tracefs and debugfs are closed to it, not that their files are absent, and tells it to run as root' -Skip:([Environment]::UserName -ne 'root' -or -not (Get-Command unshare -ErrorAction Ignore) -or -not (Get-Command setpriv -ErrorAction Ignore)) {
+        # pwsh and the module may sit under /root (mode 700): bind-mount both into /tmp in a private mount namespace,
+        # then run as nobody without capabilities.
+        $dir = Join-Path ([System.IO.Path]::GetTempPath()) "kd-nobody-$PID"
+        New-Item -ItemType Directory "$dir/pwsh", "$dir/module", "$dir/home" -Force | Out-Null
+        & chmod 0777 "$dir/home"
+        $self = [Environment]::ProcessPath
+        [string[]] $run = if ((Split-Path $self -Leaf) -eq 'dotnet') { @($self, "$dir/pwsh/pwsh.dll") } else { @("$dir/pwsh/$(Split-Path $self -Leaf)") }
+        $moduleDir = Split-Path $env:KERNELDEBUG_MODULE_PATH
+        $command = "Import-Module $dir/module/KernelDebug.psd1; Get-KernelDebugCapability | ForEach-Object { '{0}|{1}|{2}|{3}' -f `$_.Name, `$_.Available, `$_.Detail, `$_.Remedy }"
+        $inner = "mount --bind '$PSHOME' '$dir/pwsh' && mount --bind '$moduleDir' '$dir/module' && exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all env HOME='$dir/home' " +
+            (($run | ForEach-Object { "'$_'" }) -join ' ') + " -NoProfile -NonInteractive -Command `"$($command -replace '"', '\"' -replace '\$', '\$')`""
+        try {
+            $lines = & unshare --mount --propagation private -- sh -c $inner 2>&1
+            # The oracle: what nobody itself can open.
+            function Test-NobodyOpens([string] $Path) {
+                & setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all sh -c 'exec 3< "$1"' sh $Path *> $null
+                $LASTEXITCODE -eq 0
+            }
+            $tracefsOpen = Test-NobodyOpens "$TraceFs/README"
+            $debugFs = (Get-Content /proc/self/mountinfo | Where-Object { ($_ -split ' - ')[1] -like 'debugfs *' } | Select-Object -First 1) -split ' ' | Select-Object -Index 4
+            $debugfsOpen = Test-NobodyOpens $debugFs
+            $kmsgOpens = Test-NobodyOpens /dev/kmsg
+        }
+        finally { Remove-Item $dir -Recurse -Force -ErrorAction Ignore }
+        $caps = @{}
+        foreach ($l in $lines) { $f = "$l" -split '\|'; if ($f.Count -eq 4) { $caps[$f[0]] = $f } }
+        $caps.Count | Should -BeGreaterThan 25 -Because "the run as nobody printed: $($lines -join "`n")"
+        if ($tracefsOpen) { Set-ItResult -Skipped -Because 'tracefs is open to every user on this host'; return }
+        foreach ($n in 'TraceFs', 'TraceEvents', 'SyscallTracepoints', 'TraceInstances', 'FunctionTracer', 'FunctionGraphTracer', 'Kprobes', 'Uprobes', 'Eprobes', 'Fprobes', 'HistTriggers') {
+            $caps[$n][1] | Should -Be 'False' -Because "$n as nobody: $($caps[$n] -join ' | ')"
+            $caps[$n][2] | Should -Match 'tracefs is mounted at .*, but this process cannot read it \(README: EACCES\)' -Because "$n should name the real reason"
+            $caps[$n][3] | Should -Match 'root' -Because "$n should say how to get it"
+        }
+        if (-not $debugfsOpen) {
+            foreach ($n in 'DebugFs', 'Kmemleak') {
+                $caps[$n][1] | Should -Be 'False'
+                $caps[$n][2] | Should -Match 'debugfs is mounted at .*, but this process cannot read it'
+            }
+        }
+        $caps.KernelLog[1] | Should -Be "$kmsgOpens"
+        if (-not $kmsgOpens) { $caps.KernelLog[3] | Should -Match 'root|CAP_SYSLOG|dmesg_restrict' }
+        # BPF_PROG_GET_NEXT_ID needs CAP_SYS_ADMIN whatever unprivileged_bpf_disabled says.
+        $caps.Bpf[1] | Should -Be 'False'
+        $caps.Bpf[3] | Should -Match 'root'
+    }
+}
+
 Describe 'Test-KernelDebugCapability' {
     It 'is true only when all are available' {
         Test-KernelDebugCapability -Name TraceFs | Should -Be $Caps.TraceFs.Available
@@ -123,20 +217,37 @@ Describe 'Test-KernelDebugCapability' {
     }
 }
 
-Describe 'Finding and mounting tracefs' {
-    It 'mounts tracefs at /sys/kernel/tracing when it is not mounted, and says so with -Verbose' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
-        # A private mount namespace: unmounting tracefs there leaves the host's mount alone.
-        $script = "Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' } | ForEach-Object { (`$_ -split ' ')[4] } | Sort-Object Length -Descending | ForEach-Object { umount `$_ }; if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' }) { 'STILL-MOUNTED' }; " +
-            "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; `$c = Get-KernelDebugCapability -Name TraceFs -Verbose 4>&1; `$c | ForEach-Object { `"`$_`" }; " +
-            "if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' /sys/kernel/tracing .* - tracefs ' }) { 'MOUNTED-AGAIN' }"
+Describe 'Finding and mounting tracefs and debugfs' {
+    It 'mounts tracefs at /sys/kernel/tracing and debugfs at /sys/kernel/debug when they are not mounted, and says so with -Verbose' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        # A private mount namespace: unmounting there leaves the host's mounts alone. tracefs first (it may sit inside debugfs).
+        $script = "foreach (`$t in 'tracefs', 'debugfs') { Get-Content /proc/self/mountinfo | Where-Object { `$_ -match `" - `$t `" } | ForEach-Object { (`$_ -split ' ')[4] } | Sort-Object Length -Descending | ForEach-Object { umount `$_ } }; " +
+            "if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - (tracefs|debugfs) ' }) { 'STILL-MOUNTED' }; " +
+            "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; `$c = Get-KernelDebugCapability -Name TraceFs, DebugFs -Verbose 4>&1; `$c | ForEach-Object { `"`$_`" }; " +
+            "if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' /sys/kernel/tracing .* - tracefs ' }) { 'TRACEFS-MOUNTED-AGAIN' }; " +
+            "if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' /sys/kernel/debug .* - debugfs ' }) { 'DEBUGFS-MOUNTED-AGAIN' }"
         $self = [Environment]::ProcessPath
         [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
         $out = & unshare --mount --propagation private -- $self @pwshArgs -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
         $out | Should -Not -Match 'STILL-MOUNTED'
         $out | Should -Match 'Mounted tracefs at /sys/kernel/tracing \(it was not mounted\)'
+        $out | Should -Match 'Mounted debugfs at /sys/kernel/debug \(it was not mounted\)'
         $out | Should -Match 'TraceFs: available \(tracefs is mounted at /sys/kernel/tracing\)'
-        $out | Should -Match 'MOUNTED-AGAIN'
-        # The host's own mount is untouched.
+        $out | Should -Match 'DebugFs: available \(debugfs is mounted at /sys/kernel/debug\)'
+        $out | Should -Match 'TRACEFS-MOUNTED-AGAIN'
+        $out | Should -Match 'DEBUGFS-MOUNTED-AGAIN'
+        # The host's own mounts are untouched.
         (Get-Content /proc/self/mountinfo | Where-Object { $_ -match ' - tracefs ' }) | Should -Not -BeNullOrEmpty
+        (Get-Content /proc/self/mountinfo | Where-Object { $_ -match ' - debugfs ' }) | Should -Not -BeNullOrEmpty
+    }
+
+    It 'says so with -Verbose when a cmdlet that makes kernel objects mounts tracefs' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') {
+        $script = "Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' } | ForEach-Object { (`$_ -split ' ')[4] } | Sort-Object Length -Descending | ForEach-Object { umount `$_ }; " +
+            "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; `$i = New-FtraceInstance -Verbose 4>&1 | ForEach-Object { if (`$_ -is [System.Management.Automation.VerboseRecord]) { 'VERBOSE ' + `$_.Message } else { `$_ } }; " +
+            "`$i | Where-Object { `$_ -is [string] }; `$i | Where-Object { `$_ -isnot [string] } | Remove-FtraceInstance -Confirm:`$false; 'REMOVED'"
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $out = & unshare --mount --propagation private -- $self @pwshArgs -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        $out | Should -Match 'VERBOSE Mounted tracefs at /sys/kernel/tracing \(it was not mounted\)'
+        $out | Should -Match 'REMOVED'
     }
 }

@@ -84,8 +84,52 @@ Describe 'Cmdlet <Name>' -ForEach $Cmdlets {
     }
 }
 
+Describe 'Error categories' {
+    It 'never uses NotSpecified: errno goes through Errno.ToCategory, other errors name their category' {
+        $hits = Get-ChildItem (Join-Path $RepoRoot 'src') -Recurse -Filter *.cs | Where-Object FullName -notmatch '/(bin|obj)/' |
+            Select-String -Pattern 'ErrorCategory\.NotSpecified' | ForEach-Object { "$($_.Path):$($_.LineNumber)" }
+        $hits | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'about_KernelDebug' {
     It 'is shipped as a help topic' {
         (Get-Help about_KernelDebug | Out-String) | Should -Match 'private tracefs'
+    }
+}
+
+Describe 'README and CI' {
+    BeforeAll {
+        $script:Readme = Get-Content (Join-Path $RepoRoot 'README.md') -Raw
+        $script:ShellBlocks = @([regex]::Matches($Readme, '(?s)```sh\r?\n(.+?)\r?\n```') | ForEach-Object { $_.Groups[1].Value.Trim() })
+    }
+
+    It 'links every exported cmdlet to its doc, and every doc link resolves' {
+        foreach ($c in $Manifest.CmdletsToExport) {
+            $Readme | Should -Match ([regex]::Escape("[$c](docs/en-US/$c.md)")) -Because "the README's cmdlet table should link $c"
+        }
+        foreach ($m in [regex]::Matches($Readme, '\]\((docs/en-US/[^)#]+)')) { Join-Path $RepoRoot $m.Groups[1].Value | Should -Exist }
+    }
+
+    It 'gives one main-job command and one test command, and .ci/run runs exactly the test command' {
+        $demo = @($ShellBlocks | Where-Object { $_ -match '-Task Demo$' })
+        $test = @($ShellBlocks | Where-Object { $_ -match '-Task Test$' })
+        $demo | Should -HaveCount 1
+        $test | Should -HaveCount 1
+        $ci = @(Get-Content (Join-Path $RepoRoot '.ci/run') | Where-Object { $_.Trim() -and $_ -notmatch '^\s*#' })
+        $ci[-1].Trim() | Should -BeExactly $test[0]
+    }
+
+    It 'downloads nothing in any step but NuGet packages (modules come from local repository folders only)' {
+        $files = @(Get-Item (Join-Path $RepoRoot 'build.ps1'), (Join-Path $RepoRoot '.ci/run')) +
+            @(Get-ChildItem (Join-Path $RepoRoot 'tests'), (Join-Path $RepoRoot 'tools'), (Join-Path $RepoRoot 'bench') -Recurse -File -Include *.ps1, *.psm1, *.sh |
+                Where-Object Name -ne 'Module.Tests.ps1')   # this file names the patterns
+        $hits = foreach ($f in $files) {
+            Select-String -LiteralPath $f.FullName -Pattern 'Invoke-WebRequest|Invoke-RestMethod|\bcurl\b|\bwget\b|PSGallery|^\s*(Install|Save|Update)-(Module|PSResource)\b' |
+                Where-Object { $_.Line -notmatch '-Repository \$\w+\b' } | ForEach-Object { "$($f.Name):$($_.LineNumber): $($_.Line.Trim())" }
+        }
+        $hits | Should -BeNullOrEmpty
+        Get-Content (Join-Path $RepoRoot '.config/dotnet-tools.json') -Raw | ConvertFrom-Json |
+            ForEach-Object { $_.tools.powershell.version } | Should -Be '7.6.9'
     }
 }

@@ -11,4 +11,4 @@ try {
 }
 finally { Remove-FtraceInstance $i -Confirm:$false }
 # The one-liner: a command's own events, in an instance made and removed for the call.
-Invoke-Ftrace -Command ls -ArgumentList /etc/hostname -Event syscalls:sys_enter_openat, sched:sched_process_exec | Group-Object Name -NoElement
+Invoke-Ftrace -Command ls -ArgumentList /etc/hostname -Event syscalls:sys_enter_openat, sched:sched_process_exec | Group-Object Name -NoElement | Format-Table Count, Name

@@ -72,34 +72,44 @@ public static class CapabilityProbe
 
     // ---------- tracefs ----------
 
-    private static string? TraceFsOrNull(out string why)
+    /// <summary>Where tracefs is, or null with the reason: not mounted (and not mountable), or mounted but closed to this process.</summary>
+    private static string? TraceFsOrNull(out string why, out string? remedy) =>
+        MountedAndReadable(KernelFileSystems.GetTraceFs, "README", "tracefs", out why, out remedy);
+
+    private static string? TraceFsOrNull(out string why) => TraceFsOrNull(out why, out _);
+
+    /// <summary>Where debugfs is, or null with the reason, like TraceFsOrNull.</summary>
+    private static string? DebugFsOrNull(out string why, out string? remedy) =>
+        MountedAndReadable(KernelFileSystems.GetDebugFs, ".", "debugfs", out why, out remedy);
+
+    private static string? MountedAndReadable(Func<Action<string>?, string> locate, string probeFile, string type, out string why, out string? remedy)
     {
-        why = string.Empty;
-        try { return KernelFileSystems.GetTraceFs(_log); }
-        catch (KernelDebugException e) { why = e.Message; return null; }
+        string mountPoint;
+        try { mountPoint = locate(_log); }
+        catch (KernelDebugException e) { why = e.Message; remedy = e.Remedy; return null; }
+        // Without read access the file system looks empty: say that, not that its files are absent.
+        using var fd = Interop.TryOpen(Path.Combine(mountPoint, probeFile), Interop.O_RDONLY, out var errno);
+        remedy = RootRemedy;
+        why = fd is null ? $"{type} is mounted at {mountPoint}, but this process cannot read it ({(probeFile == "." ? mountPoint : probeFile)}: {Errno.Name(errno)})" : string.Empty;
+        return fd is null ? null : mountPoint;
     }
 
     private static Capability Unavailable(string name, string area, string detail, string? remedy) => new(name, area, false, detail, remedy);
 
     private static Capability ProbeTraceFs()
     {
-        var t = TraceFsOrNull(out var why);
-        if (t is null)
-            return Unavailable("TraceFs", "ftrace", why, "Run as root, or mount it: mount -t tracefs nodev /sys/kernel/tracing");
-        var readme = ControlFile.TryReadText(Path.Combine(t, "README"), out var errno);
-        if (readme is null)
-            return Unavailable("TraceFs", "ftrace", $"tracefs is mounted at {t}, but its README is not readable ({Errno.Name(errno)})", RootRemedy);
-        return new Capability("TraceFs", "ftrace", true, $"tracefs is mounted at {t}");
+        var t = TraceFsOrNull(out var why, out var remedy);
+        return t is null
+            ? Unavailable("TraceFs", "ftrace", why, remedy ?? "Run as root, or mount it: mount -t tracefs nodev /sys/kernel/tracing")
+            : new Capability("TraceFs", "ftrace", true, $"tracefs is mounted at {t}");
     }
 
     private static Capability ProbeDebugFs()
     {
-        try
-        {
-            var d = KernelFileSystems.GetDebugFs(_log);
-            return new Capability("DebugFs", "host", true, $"debugfs is mounted at {d}");
-        }
-        catch (KernelDebugException e) { return Unavailable("DebugFs", "host", e.Message, e.Remedy); }
+        var d = DebugFsOrNull(out var why, out var remedy);
+        return d is null
+            ? Unavailable("DebugFs", "host", why, remedy ?? "Run as root, or mount it: mount -t debugfs nodev /sys/kernel/debug")
+            : new Capability("DebugFs", "host", true, $"debugfs is mounted at {d}");
     }
 
     private static Capability ProbeTraceEvents()
@@ -218,7 +228,7 @@ public static class CapabilityProbe
         var attr = new PerfEventAttr { Type = (uint)type, Config = config, Flags = (ulong)(flags | PerfAttrFlags.Disabled) };
         int fd = Interop.perf_event_open(ref attr, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
         if (fd < 0) return Errno.Last;
-        Interop.close(fd);
+        using var counter = new SafeFileDescriptor(fd);
         return 0;
     }
 
@@ -383,9 +393,9 @@ public static class CapabilityProbe
 
     private static Capability ProbeKmemleak()
     {
-        string? d = null;
-        try { d = KernelFileSystems.GetDebugFs(_log); } catch (KernelDebugException) { }
-        if (d is not null && File.Exists(Path.Combine(d, "kmemleak")))
+        var d = DebugFsOrNull(out var why, out var remedy);
+        if (d is null) return Unavailable("Kmemleak", "memory", $"{why}, so kmemleak cannot be checked", remedy);
+        if (File.Exists(Path.Combine(d, "kmemleak")))
         {
             using var fd = Interop.TryOpen(Path.Combine(d, "kmemleak"), Interop.O_RDONLY, out var errno);
             if (fd is not null) return new Capability("Kmemleak", "memory", true, $"{d}/kmemleak is present and readable");

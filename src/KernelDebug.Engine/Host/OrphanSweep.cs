@@ -23,7 +23,7 @@ public static class OrphanSweep
     /// <summary>Sweeps; each removal (and a skipped sweep) is described through <paramref name="log"/>. Returns the number of objects removed.</summary>
     public static int Run(Action<string>? log = null, string? traceFs = null)
     {
-        traceFs ??= KernelFileSystems.GetTraceFs();
+        traceFs ??= KernelFileSystems.GetTraceFs(log);
         var instances = Candidates(traceFs);
         var probes = ProbeCandidates(traceFs);
         if (instances.Count == 0 && probes.Count == 0) return 0;

@@ -20,7 +20,7 @@ internal static partial class Interop
 
     /// <summary>ptrace(2) as the raw syscall (PEEKDATA then stores the word at data, unlike glibc's wrapper).</summary>
     internal static long ptrace(int request, int pid, nint address, nint data) =>
-        syscall(_ptraceNumber ??= SyscallNumbers.Pick(101, 117), request, pid, address, data, 0, 0);
+        syscall(_ptraceNumber ??= SyscallNumbers.Ptrace, request, pid, address, data, 0, 0);
 
     /// <summary>struct ptrace_syscall_info (linux/ptrace.h): entry, exit or seccomp view of a syscall stop.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 88)]

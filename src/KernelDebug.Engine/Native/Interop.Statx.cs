@@ -9,7 +9,7 @@ internal static partial class Interop
     internal const ushort S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
     // struct statx has one layout on every architecture (unlike struct stat); 256 bytes, stx_mode (u16) at offset 28.
-    private const int StatxSize = 256, StatxModeOffset = 28;
+    internal const int StatxSize = 256, StatxModeOffset = 28;
 
     [LibraryImport(Libc, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);

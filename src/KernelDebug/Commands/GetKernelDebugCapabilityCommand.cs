@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using KernelDebug.Host;
+using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
@@ -32,8 +33,8 @@ public sealed class GetKernelDebugCapabilityCommand : PSCmdlet
         if (requested is null) return;
         foreach (var n in requested.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !found.Contains(n)))
         {
-            WriteError(new ErrorRecord(new ItemNotFoundException($"There is no capability named '{n}'. Known: {string.Join(", ", CapabilityProbe.Names)}."),
-                "CapabilityNotFound", ErrorCategory.ObjectNotFound, n));
+            this.WriteKernelError(new KernelDebugException($"There is no capability named '{n}'. Known: {string.Join(", ", CapabilityProbe.Names)}.",
+                "CapabilityNotFound", ErrorCategory.ObjectNotFound), n);
         }
     }
 }

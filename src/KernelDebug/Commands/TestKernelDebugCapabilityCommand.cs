@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using KernelDebug.Host;
+using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
@@ -21,8 +22,8 @@ public sealed class TestKernelDebugCapabilityCommand : PSCmdlet
         var unknown = _names.Where(n => !CapabilityProbe.Names.Contains(n, StringComparer.OrdinalIgnoreCase)).ToList();
         if (unknown.Count > 0)
         {
-            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Unknown capability name(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", CapabilityProbe.Names)}."),
-                "CapabilityNotFound", ErrorCategory.ObjectNotFound, unknown));
+            this.ThrowKernelError(new KernelDebugException($"Unknown capability name(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", CapabilityProbe.Names)}.",
+                "CapabilityNotFound", ErrorCategory.ObjectNotFound), unknown);
         }
         var results = CapabilityProbe.Run(_names.Distinct(StringComparer.OrdinalIgnoreCase), WriteVerbose).ToList();
         foreach (var c in results.Where(c => !c.Available)) WriteVerbose($"{c.Name}: {c.Detail}");
