@@ -250,4 +250,27 @@ Describe 'Finding and mounting tracefs and debugfs' {
         $out | Should -Match 'VERBOSE Mounted tracefs at /sys/kernel/tracing \(it was not mounted\)'
         $out | Should -Match 'REMOVED'
     }
+
+    It 'says so with -Verbose when the read-only <Command> mounts tracefs' -Skip:(-not (Get-Command unshare -ErrorAction Ignore) -or [Environment]::UserName -ne 'root') -ForEach @(
+        @{ Command = 'Get-FtraceInstance -IncludeTopLevel'; Expect = '^OBJECT /$' }
+        @{ Command = 'Get-FtraceTracer'; Expect = '^OBJECT nop$' }
+        @{ Command = 'Get-TraceEvent -Name sched:sched_switch'; Expect = '^OBJECT sched:sched_switch$' }
+        @{ Command = 'Get-PerfEvent -Name sched:sched_switch'; Expect = '^OBJECT sched:sched_switch$' }
+    ) {
+        # The ftrace engine and perf's tracepoint lookup find tracefs without a logger; the mount still reaches -Verbose.
+        $script = "Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' } | ForEach-Object { (`$_ -split ' ')[4] } | Sort-Object Length -Descending | ForEach-Object { umount `$_ }; " +
+            "if (Get-Content /proc/self/mountinfo | Where-Object { `$_ -match ' - tracefs ' }) { 'STILL-MOUNTED' }; " +
+            "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; $Command -Verbose 4>&1 | ForEach-Object { if (`$_ -is [System.Management.Automation.VerboseRecord]) { 'VERBOSE ' + `$_.Message } else { 'OBJECT ' + `$(if (`$_.PSObject.Properties['System']) { `"`$(`$_.System):`$(`$_.Name)`" } else { `$_.Name }) } }; " +
+            "`$Error | ForEach-Object { 'ERROR ' + `$_ }"
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $out = & unshare --mount --propagation private -- $self @pwshArgs -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        $out | Should -Not -Match 'STILL-MOUNTED'
+        $out | Should -Not -Match 'ERROR '
+        $out | Should -Match '(?m)^VERBOSE Mounted tracefs at /sys/kernel/tracing \(it was not mounted\)\.\r?$'
+        $out | Should -Match "(?m)$($Expect.TrimEnd('$'))\r?$"
+        # Said once, before the first object.
+        ([regex]::Matches($out, 'Mounted tracefs')).Count | Should -Be 1
+        $out.IndexOf('VERBOSE Mounted tracefs') | Should -BeLessThan $out.IndexOf('OBJECT ')
+    }
 }

@@ -69,9 +69,26 @@ Describe 'Cmdlet <Name>' -ForEach $Cmdlets {
         foreach ($t in $declared) { $documented | Should -Contain $t }
     }
 
-    It 'has a table view for each KernelDebug output type' {
+    It 'has a table view of 4 to 6 columns, readable at 120 columns, for each KernelDebug output type' {
         foreach ($t in $Command.OutputType.Name | Where-Object { $_ -like 'KernelDebug.*' }) {
-            Get-FormatData -TypeName $t | Should -Not -BeNullOrEmpty -Because "module/*.Format.ps1xml should have a view for $t"
+            # The views as loaded, in the order PowerShell picks the default: the first view for the type.
+            $views = @((Get-FormatData -TypeName $t -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)
+            $views.Count | Should -BeGreaterThan 0 -Because "module/*.Format.ps1xml should have a view for $t"
+            $table = if ($views[0].Control -is [System.Management.Automation.TableControl]) { $views[0] } else {
+                # A custom default (output printed as the anchor tool prints it) needs a named table view, said in NOTES.
+                $named = @($views | Where-Object { $_.Control -is [System.Management.Automation.TableControl] })
+                $named.Count | Should -BeGreaterThan 0 -Because "$t's default view $($views[0].Name) is not a table, so it needs a named table view for Format-Table -View"
+                (@($Help.alertSet.alert.Text) -join "`n") | Should -Match "Format-Table -View $([regex]::Escape($named[0].Name))\b" -Because "the NOTES of $Name should name the table view of $t"
+                $named[0]
+            }
+            $headers = @($table.Control.Headers)
+            $columns = if ($headers.Count) { $headers.Count } else { @($table.Control.Rows[0].Columns).Count }
+            $columns | Should -BeGreaterOrEqual 4 -Because "$t's table view $($table.Name) should show the 4 to 6 columns a person wants first"
+            $columns | Should -BeLessOrEqual 6 -Because "$t's table view $($table.Name) should show the 4 to 6 columns a person wants first (the rest stay in Format-List)"
+            foreach ($row in $table.Control.Rows) { @($row.Columns).Count | Should -Be $columns -Because "every row of $($table.Name) fills each column" }
+            # In a 120-column console: the fixed widths and the space between columns fit, and leave an unsized last column 10.
+            $fixed = ($headers | Measure-Object -Property Width -Sum).Sum + $columns - 1
+            $fixed | Should -BeLessOrEqual $(if ($headers.Count -and $headers[-1].Width -eq 0) { 110 } else { 120 }) -Because "$($table.Name) should be readable at 120 columns"
         }
     }
 

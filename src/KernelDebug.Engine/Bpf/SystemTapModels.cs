@@ -4,6 +4,10 @@ namespace KernelDebug;
 public sealed class SystemTapOutput
 {
     public int Stage { get; init; }
+    /// <summary>The line's number in stap's output, from 1.</summary>
+    public long Line { get; init; }
+    /// <summary>When the line was read (UTC): stap prints no time of its own.</summary>
+    public DateTime Timestamp { get; init; }
     public string Text { get; init; } = "";
     public override string ToString() => Text;
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using KernelDebug.Native;
 
 namespace KernelDebug.Host;
@@ -11,6 +12,14 @@ public static class KernelFileSystems
     private static readonly object Gate = new();
     private static string? _traceFs;
     private static string? _debugFs;
+
+    // Mounts made for a caller that passed no logger (the ftrace engine, perf's tracepoint lookup, parameter binding),
+    // kept until a cmdlet reports them with -Verbose (ReportMounts in the cmdlet layer) or a logger is next passed here.
+    private static readonly ConcurrentQueue<string> UnreportedMounts = new();
+    private const int MaxUnreportedMounts = 16;
+
+    /// <summary>Takes the oldest mount notice that no logger has received yet.</summary>
+    public static bool TryTakeUnreportedMount(out string notice) => UnreportedMounts.TryDequeue(out notice!);
 
     /// <summary>Where tracefs is mounted. Mounts it at /sys/kernel/tracing when running as root and it is not mounted.</summary>
     /// <param name="log">Receives a sentence when something was mounted (for -Verbose).</param>
@@ -39,6 +48,7 @@ public static class KernelFileSystems
     {
         lock (Gate)
         {
+            if (log is not null) while (UnreportedMounts.TryDequeue(out var earlier)) log(earlier);
             if (cache is not null && Directory.Exists(cache) && MountTable.Find(type) is not null) return cache;
             var mounted = MountTable.Find(type);
             if (mounted is not null) return cache = mounted;
@@ -52,7 +62,9 @@ public static class KernelFileSystems
                     $"{type}NotMounted", System.Management.Automation.ErrorCategory.PermissionDenied) { Remedy = remedy };
 
             Interop.Check(Interop.mount("nodev", defaultPath, type, 0, 0), $"mount {type}", defaultPath);
-            log?.Invoke($"Mounted {type} at {defaultPath} (it was not mounted).");
+            var notice = $"Mounted {type} at {defaultPath} (it was not mounted).";
+            if (log is not null) log(notice);
+            else if (UnreportedMounts.Count < MaxUnreportedMounts) UnreportedMounts.Enqueue(notice);
             return cache = defaultPath;
         }
     }

@@ -79,16 +79,14 @@ namespace KernelDebug.Perf
         public static int TryOpen(PerfEventSpec spec)
         {
             var attr = spec.ToAttr(PerfAttrFlags.Disabled);
-            int fd = Interop.perf_event_open(ref attr, 0, -1, -1, Interop.PERF_FLAG_FD_CLOEXEC);
-            if (fd < 0 && Errno.Last is Errno.EACCES or Errno.EPERM && !spec.ExcludeKernel)
-            {
-                // As perf does under perf_event_paranoid=2: fall back to counting user space only.
-                attr = spec.ToAttr(PerfAttrFlags.Disabled | PerfAttrFlags.ExcludeKernel | PerfAttrFlags.ExcludeHv);
-                fd = Interop.perf_event_open(ref attr, 0, -1, -1, Interop.PERF_FLAG_FD_CLOEXEC);
-            }
-            if (fd < 0) return Errno.Last;
-            Interop.close(fd);
-            return 0;
+            using var fd = new SafeFileDescriptor(Interop.perf_event_open(ref attr, 0, -1, -1, Interop.PERF_FLAG_FD_CLOEXEC));
+            if (!fd.IsInvalid) return 0;
+            int err = Errno.Last;
+            if (err is not (Errno.EACCES or Errno.EPERM) || spec.ExcludeKernel) return err;
+            // As perf does under perf_event_paranoid=2: fall back to counting user space only.
+            attr = spec.ToAttr(PerfAttrFlags.Disabled | PerfAttrFlags.ExcludeKernel | PerfAttrFlags.ExcludeHv);
+            using var userOnly = new SafeFileDescriptor(Interop.perf_event_open(ref attr, 0, -1, -1, Interop.PERF_FLAG_FD_CLOEXEC));
+            return userOnly.IsInvalid ? Errno.Last : 0;
         }
 
         public static PerfEventInfo Describe(PerfEventSpec spec, bool test)

@@ -41,12 +41,18 @@ public static class CmdletErrors
     }
 
     /// <summary>A non-terminating error from an engine exception.</summary>
-    public static void WriteKernelError(this Cmdlet cmdlet, Exception exception, object? target = null) =>
+    public static void WriteKernelError(this Cmdlet cmdlet, Exception exception, object? target = null)
+    {
+        cmdlet.ReportMounts();
         cmdlet.WriteError(exception.ToErrorRecord(target));
+    }
 
     /// <summary>A terminating error from an engine exception.</summary>
-    public static void ThrowKernelError(this Cmdlet cmdlet, Exception exception, object? target = null) =>
+    public static void ThrowKernelError(this Cmdlet cmdlet, Exception exception, object? target = null)
+    {
+        cmdlet.ReportMounts();
         cmdlet.ThrowTerminatingError(exception.ToErrorRecord(target));
+    }
 
     /// <summary>True for the exceptions the engine raises for user- or host-caused failures (shown as ErrorRecords, never as stack traces).</summary>
     public static bool IsExpected(Exception e) =>

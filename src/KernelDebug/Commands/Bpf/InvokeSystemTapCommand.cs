@@ -40,8 +40,9 @@ public sealed class InvokeSystemTapCommand : TracingScriptCommand
             else args.AddRange(new[] { "-e", Script });
             WriteVerbose($"{stap} {string.Join(" ", args)}");
             int stage = Stage;
+            long line = 0;
             using var tool = new ToolProcess(stap, args);
-            Run(tool, l => new object[] { new SystemTapOutput { Stage = stage, Text = l } }, WriteObject);
+            Run(tool, l => new object[] { new SystemTapOutput { Stage = stage, Line = ++line, Timestamp = DateTime.UtcNow, Text = l } }, WriteObject);
             var diagnostics = SystemTapRunner.ParseStderr(tool.StandardError, stub is not null).ToList();
             foreach (var d in diagnostics)
             {

@@ -28,17 +28,25 @@ public sealed class FtraceInstanceTransformationAttribute : ArgumentTransformati
 public abstract class FtraceCmdlet : PSCmdlet
 {
     /// <summary>Runs an engine action and turns its failure into a terminating ErrorRecord.</summary>
+    /// <remarks>The ftrace engine finds tracefs (mounting it if needed) without a logger; Try reports such a mount.</remarks>
     protected void Try(Action action, object? target = null)
     {
         try { action(); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, target); }
+        this.ReportMounts();
     }
 
     protected T Try<T>(Func<T> func, object? target = null)
     {
-        try { return func(); }
+        T result;
+        try { result = func(); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, target); throw; }
+        this.ReportMounts();
+        return result;
     }
+
+    /// <summary>Reports a mount made outside Try (e.g. while -Instance was bound by name).</summary>
+    protected override void EndProcessing() => this.ReportMounts();
 
     /// <summary>Events named by 'system:event' globs; a pattern that matches nothing is an error.</summary>
     protected IReadOnlyList<(string System, string Name)> MatchEvents(IEnumerable<string> patterns)

@@ -33,6 +33,7 @@ public sealed class GetPerfEventCommand : PSCmdlet
         {
             var specs = PerfEventList.Enumerate(k => kinds is null || kinds.Contains(k))
                 .Where(s => patterns.Count == 0 || patterns.Any(p => p.IsMatch(s.Name))).ToList();
+            this.ReportMounts(); // listing tracepoints may have mounted tracefs
             foreach (var info in PerfEventList.DescribeAll(specs))
             {
                 found.Add(info.Name);
@@ -47,6 +48,7 @@ public sealed class GetPerfEventCommand : PSCmdlet
             try
             {
                 var spec = PerfEventCatalog.Parse(n);
+                this.ReportMounts();
                 if (kinds is null || kinds.Contains(spec.Kind)) WriteObject(PerfEventList.Describe(spec, test: true));
             }
             catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.WriteKernelError(e, n); }

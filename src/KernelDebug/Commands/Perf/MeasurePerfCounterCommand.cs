@@ -69,6 +69,7 @@ public sealed class MeasurePerfCounterCommand : PSCmdlet
             try { _events.Add(PerfEventCatalog.Parse(e)); }
             catch (Exception ex) when (CmdletErrors.IsExpected(ex)) { this.ThrowKernelError(ex, e); }
         }
+        this.ReportMounts(); // a tracepoint event may have mounted tracefs
     }
 
     protected override void ProcessRecord()

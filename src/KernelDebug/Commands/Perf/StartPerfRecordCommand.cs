@@ -82,6 +82,7 @@ public sealed class StartPerfRecordCommand : PSCmdlet
         try
         {
             var events = Event.Select(PerfEventCatalog.Parse).ToList();
+            this.ReportMounts(); // a tracepoint event may have mounted tracefs
             var cmdline = new List<string> { "Start-PerfRecord" };
             foreach (var kv in MyInvocation.BoundParameters) cmdline.Add($"-{kv.Key} {FormatValue(kv.Value)}");
             recording = PerfRecorder.Start(new PerfRecordOptions

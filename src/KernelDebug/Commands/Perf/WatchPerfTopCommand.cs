@@ -54,6 +54,7 @@ public sealed class WatchPerfTopCommand : PSCmdlet
         try
         {
             var events = new[] { PerfEventCatalog.Parse(Event) };
+            this.ReportMounts(); // a tracepoint event may have mounted tracefs
             while (!_cancel.IsCancellationRequested)
             {
                 var left = Duration is { } d ? d - clock.Elapsed : Interval;
