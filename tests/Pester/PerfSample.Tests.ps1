@@ -10,12 +10,13 @@ BeforeAll {
 
     # Our samples in the text perf script -F comm,pid,tid,time,ip,sym,dso prints (perf prints call-chain frames as DSO addresses).
     function Format-PerfScript($Samples, [bool] $CallGraph) {
-        foreach ($s in $Samples) {
+        # Whitespace is normalized as in Get-PerfScript, so a comm holding spaces (thread names do) compares equal.
+        $(foreach ($s in $Samples) {
             $ts = [uint64]$s.Timestamp
             $head = '{0} {1}/{2} {3}.{4:D6}:' -f $s.Comm, $s.ProcessId, $s.ThreadId, [uint64][math]::Truncate($ts / 1000000000), [uint64][math]::Truncate(($ts % 1000000000) / 1000)
             if ($CallGraph) { $head; foreach ($f in $s.CallChain) { '{0:x} {1} ({2})' -f $f.Offset, $f.Symbol, $f.Dso } }
             else { '{0} {1:x} {2} ({3})' -f $head, $s.Ip, $s.Symbol, $s.Dso }
-        }
+        }) | ForEach-Object { $_.Trim() -replace '\s+', ' ' }
     }
     function Get-PerfScript([string] $Data, [string] $Fields = 'comm,pid,tid,time,ip,sym,dso') {
         & perf script -i $Data -F $Fields 2>$null | Where-Object { $_.Trim() } | ForEach-Object { $_.Trim() -replace '\s+', ' ' }

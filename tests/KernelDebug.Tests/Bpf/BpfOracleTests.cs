@@ -411,7 +411,7 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         // The table shows bytes without BTF in hex, one group per CPU.
         var text = Run<string>($"Read-BpfMap -Id {_w.PerCpuId} | Out-String -Width 200").Single();
         var expected = string.Join(" | ", Enumerable.Range(0, one.CpuValues.Length).Select(c => $"{100 + c:x2} 00 00 00 00 00 00 00"));
-        Assert.Matches($@"(?m)^1 +{System.Text.RegularExpressions.Regex.Escape(expected)}\s*$", text);
+        Assert.Matches($@"(?m)^ *{one.MapId} +{System.Text.RegularExpressions.Regex.Escape(one.MapName)} +1 +{System.Text.RegularExpressions.Regex.Escape(expected)}\s*$", text);
     }
 
     [Fact]
