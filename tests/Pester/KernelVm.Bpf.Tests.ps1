@@ -26,22 +26,30 @@ Describe 'bpftrace kprobes on the debug kernel' -Tag KernelVm -Skip:(-not $env:K
     }
 
     It 'Get-BpfProgram shows bpftrace''s kprobe program as bpftool does' {
-        $before = @(& bpftool -j prog show | ConvertFrom-Json).id
         $psi = [System.Diagnostics.ProcessStartInfo]::new($Bpftrace)
         foreach ($a in '-e', 'kprobe:vfs_read { @n = count(); } interval:s:120 { exit(); }') { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
         $bt = [System.Diagnostics.Process]::Start($psi)
         try {
-            $deadline = [DateTime]::UtcNow.AddSeconds(90)
+            # bpftrace loads and unloads throwaway programs while it probes the kernel's features; they are gone
+            # before it says "Attaching". After that line, the programs bpftrace holds are the script's own.
+            $attaching = $bt.StandardOutput.ReadLineAsync()
+            $attaching.Wait([TimeSpan]::FromSeconds(90)) | Should -BeTrue -Because 'bpftrace says Attaching once its probes are ready'
+            $attaching.Result | Should -Match '^Attaching'
+            # The same ids in two listings a second apart: a feature probe lives for milliseconds.
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            $ours = @(); $previous = ''
             do {
-                Start-Sleep -Milliseconds 500
-                $theirs = @(& bpftool -j prog show | ConvertFrom-Json | Where-Object { $_.id -notin $before -and $_.type -eq 'kprobe' })
-            } until ($theirs.Count -ge 1 -or [DateTime]::UtcNow -gt $deadline)
-            $theirs.Count | Should -BeGreaterOrEqual 1
-            foreach ($t in $theirs) {
-                $p = Get-BpfProgram -Id $t.id
-                ($p.Type, $p.Name, $p.Tag, $p.XlatedSize) | Should -Be @('kprobe', $t.name, $t.tag, $t.bytes_xlated)
-                $p.ProcessIds | Should -Contain $bt.Id
+                Start-Sleep -Seconds 1
+                $ours = @(Get-BpfProgram | Where-Object { $_.Type -eq 'kprobe' -and $_.ProcessIds -contains $bt.Id })
+                $ids = ($ours | ForEach-Object Id | Sort-Object) -join ','
+                $stable = $ids -and $ids -eq $previous
+                $previous = $ids
+            } until ($stable -or [DateTime]::UtcNow -gt $deadline)
+            $ours.Count | Should -BeGreaterOrEqual 1
+            foreach ($p in $ours) {
+                $t = & bpftool -j prog show id $p.Id | ConvertFrom-Json
+                ($p.Type, $p.Name, $p.Tag, $p.XlatedSize) | Should -Be @($t.type, $t.name, $t.tag, $t.bytes_xlated)
             }
         } finally { if (-not $bt.HasExited) { $bt.Kill($true); $bt.WaitForExit() } }
     }
