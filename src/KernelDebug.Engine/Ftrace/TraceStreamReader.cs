@@ -35,8 +35,6 @@ public sealed class TraceStreamReader : IDisposable
         public readonly List<TraceRecord> Records = new(256);
         public int Next;
         public bool Drained;
-        /// <summary>The highest timestamp read from any CPU when this CPU last said EAGAIN.</summary>
-        public ulong DrainedAt;
         public long Missed;
         public long MissedUnknownPages;
         public long Pages;
@@ -47,8 +45,6 @@ public sealed class TraceStreamReader : IDisposable
     private readonly byte[] _page;
     private readonly (long Overrun, long Dropped)[] _baseline;
     private readonly FtraceInstance _instance;
-    /// <summary>The highest timestamp of any record read so far (from any CPU).</summary>
-    private ulong _maxSeen;
 
     public TraceStreamReader(FtraceInstance instance, TraceRecordDecoder? decoder = null)
     {
@@ -121,12 +117,6 @@ public sealed class TraceStreamReader : IDisposable
     /// Everything in the buffers now, merged across CPUs by timestamp. Pages are read lazily (one per CPU at a time);
     /// a CPU is done for this round when its read() says EAGAIN.
     /// </summary>
-    /// <remarks>
-    /// A CPU found empty stays empty only for records older than what had been read when it was found empty: the
-    /// others' later pages are read after it, and it may have recorded events in between. So before a record goes
-    /// out, every empty CPU whose EAGAIN came before a record that late was read is read again (perf's ordered events
-    /// flush by the same rule, per round). Without it a record could overtake an earlier one of an idle CPU.
-    /// </remarks>
     public IEnumerable<TraceRecord> ReadAvailable()
     {
         foreach (var c in _cpus) c.Drained = false;
@@ -139,14 +129,6 @@ public sealed class TraceStreamReader : IDisposable
                 if (c.HasRecord && (best is null || c.Records[c.Next].Timestamp < best.Records[best.Next].Timestamp)) best = c;
             }
             if (best is null) yield break;
-            ulong next = best.Records[best.Next].Timestamp;
-            bool look = false;
-            foreach (var c in _cpus)
-            {
-                // Read again once: the new EAGAIN is stamped with _maxSeen, which is at least next.
-                if (!c.HasRecord && c.Drained && c.DrainedAt < next) { c.Drained = false; look = true; }
-            }
-            if (look) continue;
             yield return best.Records[best.Next++];
         }
     }
@@ -159,23 +141,16 @@ public sealed class TraceStreamReader : IDisposable
         if (n < 0)
         {
             int errno = Errno.Last;
-            if (errno == Errno.EAGAIN) { SetDrained(c); return; }
+            if (errno == Errno.EAGAIN) { c.Drained = true; return; }
             // A CPU that went offline, or an instance removed under us: no more data from it.
-            if (errno is Errno.ENODEV or Errno.ENOENT) { c.Drained = true; c.DrainedAt = ulong.MaxValue; return; }
+            if (errno is Errno.ENODEV or Errno.ENOENT) { c.Drained = true; return; }
             throw new KernelDebugException(errno, "read", c.Path);
         }
-        if (n == 0) { SetDrained(c); return; }
+        if (n == 0) { c.Drained = true; return; }
         c.Pages++;
         long missed = Decoder.DecodePage(_page.AsSpan(0, n), c.Cpu, c.Records);
-        foreach (var r in c.Records) if (r.Timestamp > _maxSeen) _maxSeen = r.Timestamp;
         if (missed > 0) c.Missed += missed;
         else if (missed < 0) c.MissedUnknownPages++;
-    }
-
-    private void SetDrained(CpuState c)
-    {
-        c.Drained = true;
-        c.DrainedAt = _maxSeen;
     }
 
     private unsafe long ReadPage(SafeFileDescriptor fd)
