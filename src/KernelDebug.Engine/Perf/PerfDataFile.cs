@@ -59,12 +59,15 @@ public sealed class PerfDataAttr
 /// </summary>
 public sealed class PerfDataFile : IDisposable
 {
-    // A direct-mapped cache of 256 KiB chunks, 64 MiB at most: reading is sequential but for the records of the
-    // last two flush rounds, which are read again in time order.
-    private const int ChunkShift = 18, ChunkSize = 1 << ChunkShift, Slots = 256;
+    // A direct-mapped cache of 256 KiB chunks: reading is sequential but for the records of the last two flush
+    // rounds, which are read again in time order. It starts at 4 MiB (more would churn the large-object heap on
+    // every open) and doubles, up to 64 MiB, while chunks read before are read again (rounds larger than the cache).
+    private const int ChunkShift = 18, ChunkSize = 1 << ChunkShift, MaxSlots = 256;
     private readonly SafeFileHandle _handle;
-    private readonly byte[]?[] _chunks = new byte[Slots][];
-    private readonly long[] _chunkOf = new long[Slots];
+    private readonly byte[]?[] _chunks = new byte[MaxSlots][];
+    private readonly long[] _chunkOf = new long[MaxSlots];
+    private int _slots = 16, _reloads;
+    private long _highestChunk = -1;
 
     public string Path { get; }
     public long Length { get; }
@@ -168,15 +171,24 @@ public sealed class PerfDataFile : IDisposable
         long chunk = offset >> ChunkShift;
         int at = (int)(offset & (ChunkSize - 1));
         if (at + length > ChunkSize) return ReadArray(offset, length);
-        int slot = (int)(chunk & (Slots - 1));
+        int slot = (int)(chunk & (_slots - 1));
         if (_chunkOf[slot] != chunk) LoadChunk(slot, chunk);
         return new ReadOnlySpan<byte>(_chunks[slot], at, length);
     }
 
     private void LoadChunk(int slot, long chunk)
     {
+        if (chunk > _highestChunk) _highestChunk = chunk;
+        else if (++_reloads > _slots && _slots < MaxSlots)
+        {
+            // Thrashing: a larger table maps chunks to other slots, so forget every mapping.
+            _slots *= 2;
+            _reloads = 0;
+            Array.Fill(_chunkOf, -1);
+            slot = (int)(chunk & (_slots - 1));
+        }
         long start = chunk << ChunkShift;
-        var buffer = _chunks[slot] ??= new byte[(int)Math.Min(ChunkSize, Length)];
+        var buffer = _chunks[slot] ??= GC.AllocateUninitializedArray<byte>((int)Math.Min(ChunkSize, Length));
         _chunkOf[slot] = -1;
         ReadAt(buffer.AsSpan(0, (int)Math.Min(buffer.Length, Length - start)), start);
         _chunkOf[slot] = chunk;
