@@ -60,6 +60,19 @@ Describe 'FtraceInstance cmdlets' -Skip:(-not $HasInstances) {
         finally { Remove-FtraceInstance $i }
     }
 
+    It 'tells a user without privileges that tracefs is closed to it, not that instances are missing' -Skip:(-not (Test-CanRunAsNobody)) {
+        if (Test-NobodyOpens "$TraceFs/README") { Set-ItResult -Skipped -Because 'tracefs is open to every user on this host'; return }
+        $probe = { param($what, $block) try { $null = & $block; "$what|ok|" } catch { "$what|$($_.FullyQualifiedErrorId)|$($_.CategoryInfo.Category)" } }
+        $lines = Invoke-AsNobody ("`$p = { $probe }; " +
+            "& `$p list { Get-FtraceInstance -ErrorAction Stop }; & `$p new { New-FtraceInstance -ErrorAction Stop }; & `$p get { Get-FtraceInstance kerneldebug_1_1 -ErrorAction Stop }")
+        $rows = @{}
+        foreach ($l in $lines) { $f = "$l" -split '\|'; if ($f.Count -eq 3) { $rows[$f[0]] = $f } }
+        foreach ($what in 'list', 'new', 'get') {
+            $rows[$what][1] | Should -BeLike 'TraceFsAccessDenied*' -Because "$what as nobody printed: $($lines -join "`n")"
+            $rows[$what][2] | Should -Be 'PermissionDenied'
+        }
+    }
+
     It 'removes several instances named in one -Force list' {
         # "Remove-FtraceInstance -Force a,b" failed to bind: the names came as one array the -Instance transformation passed through.
         $names = "kerneldebug_1_${PID}a", "kerneldebug_1_${PID}b"

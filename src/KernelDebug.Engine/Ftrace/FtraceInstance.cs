@@ -50,7 +50,7 @@ public sealed class FtraceInstance
         if (name == TopLevelName || name.Length == 0) return TopLevel;
         ValidateName(name);
         var path = System.IO.Path.Combine(InstancesDirectory, name);
-        if (!Directory.Exists(path))
+        if (!DirectoryExists(path))
             throw new KernelDebugException($"There is no tracefs instance named '{name}'. Get-FtraceInstance lists them.",
                 "FtraceInstanceNotFound", ErrorCategory.ObjectNotFound) { Target = name };
         return new FtraceInstance(name, path).Refresh();
@@ -61,7 +61,7 @@ public sealed class FtraceInstance
     {
         if (includeTopLevel) yield return TopLevel;
         var dir = InstancesDirectory;
-        if (!Directory.Exists(dir)) yield break;
+        if (!DirectoryExists(dir)) yield break;
         foreach (var d in Directory.EnumerateDirectories(dir).OrderBy(d => d, StringComparer.Ordinal))
         {
             FtraceInstance? i = null;
@@ -78,7 +78,7 @@ public sealed class FtraceInstance
         ValidateName(name);
         UserInput.EnsureName(name, "Name", "InvalidInstanceName", "tracefs instance name");
         var instances = InstancesDirectory;
-        if (!Directory.Exists(instances))
+        if (!DirectoryExists(instances))
             throw new KernelDebugException("This kernel has no tracefs instances directory.", "TraceInstancesNotSupported", ErrorCategory.NotImplemented)
             { Remedy = "Boot a kernel with CONFIG_TRACING 4.x or later; Get-KernelDebugCapability TraceInstances shows what is missing." };
         var path = System.IO.Path.Combine(instances, name);
@@ -91,6 +91,19 @@ public sealed class FtraceInstance
             throw new KernelDebugException(errno, "mkdir", path, "NewFtraceInstance." + Errno.Name(errno));
         }
         return new FtraceInstance(name, path).Refresh();
+    }
+
+    /// <summary>
+    /// Whether a tracefs directory exists. Directory.Exists says false also when this process may not look (an
+    /// unprivileged user on a tracefs of mode 0700): that is a permission problem, not a missing feature or instance.
+    /// </summary>
+    private static bool DirectoryExists(string path)
+    {
+        if (Interop.StatMode(path, out int errno) is { } mode) return (mode & Interop.S_IFMT) == Interop.S_IFDIR;
+        if (errno is Errno.EACCES or Errno.EPERM)
+            throw new KernelDebugException($"This process cannot read tracefs at {KernelFileSystems.GetTraceFs()} ({Errno.Name(errno)} on {path}).",
+                "TraceFsAccessDenied", ErrorCategory.PermissionDenied) { Target = path, Remedy = "Run pwsh as root (sudo pwsh): tracefs is open to root only on this host." };
+        return false;
     }
 
     /// <summary>Instance names are one directory name: no '/', no control characters, not "." or "..".</summary>
