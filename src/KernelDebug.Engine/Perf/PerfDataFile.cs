@@ -163,7 +163,7 @@ public sealed class PerfDataFile : IDisposable
 
     internal static ulong U64(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);
 
-    /// <summary>A checked view of the file, valid until the next read of a chunk 64 MiB away (the decoder holds one record at a time).</summary>
+    /// <summary>A checked view of the file, valid until another chunk takes its cache slot (the decoder holds one record at a time).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> Span(long offset, int length)
     {
