@@ -51,7 +51,7 @@ public class NativeLayoutTests
         var c = CHeader.Evaluate("#include <poll.h>\n#include <fcntl.h>", new[]
         {
             ("pollfd", "sizeof(struct pollfd)"), ("O_APPEND", "O_APPEND"), ("O_CLOEXEC", "O_CLOEXEC"),
-            ("O_NONBLOCK", "O_NONBLOCK"), ("O_TRUNC", "O_TRUNC"), ("O_CREAT", "O_CREAT"),
+            ("O_NONBLOCK", "O_NONBLOCK"), ("O_TRUNC", "O_TRUNC"), ("O_CREAT", "O_CREAT"), ("O_NOFOLLOW", "O_NOFOLLOW"), ("O_NOCTTY", "O_NOCTTY"),
         });
         if (c is null) return;
         Assert.Equal(c["pollfd"], Marshal.SizeOf<Interop.PollFd>());
@@ -60,6 +60,8 @@ public class NativeLayoutTests
         Assert.Equal(Interop.O_NONBLOCK, c["O_NONBLOCK"]);
         Assert.Equal(Interop.O_TRUNC, c["O_TRUNC"]);
         Assert.Equal(Interop.O_CREAT, c["O_CREAT"]);
+        Assert.Equal(Interop.O_NOFOLLOW, c["O_NOFOLLOW"]);
+        Assert.Equal(Interop.O_NOCTTY, c["O_NOCTTY"]);
     }
 
     [Fact]
@@ -70,6 +72,8 @@ public class NativeLayoutTests
         {
             ("sigaction", "sizeof(struct sigaction)"), ("sa_flags", "offsetof(struct sigaction, sa_flags)"),
             ("SA_NOCLDSTOP", "SA_NOCLDSTOP"), ("statx", "sizeof(struct statx)"), ("stx_mode", "offsetof(struct statx, stx_mode)"),
+            ("stx_ino", "offsetof(struct statx, stx_ino)"), ("stx_size", "offsetof(struct statx, stx_size)"), ("stx_uid", "offsetof(struct statx, stx_uid)"),
+            ("STATX_INO", "STATX_INO"), ("STATX_SIZE", "STATX_SIZE"), ("STATX_UID", "STATX_UID"),
         });
         if (c is null) return;
         Assert.Equal(c["sigaction"], Interop.SigactionSize);
@@ -77,6 +81,12 @@ public class NativeLayoutTests
         Assert.Equal(c["SA_NOCLDSTOP"], Interop.SA_NOCLDSTOP);
         Assert.Equal(c["statx"], Interop.StatxSize);
         Assert.Equal(c["stx_mode"], Interop.StatxModeOffset);
+        Assert.Equal(c["stx_ino"], Interop.StatxInoOffset);
+        Assert.Equal(c["stx_size"], Interop.StatxSizeOffset);
+        Assert.Equal(c["stx_uid"], Interop.StatxUidOffset);
+        Assert.Equal(c["STATX_INO"], (long)Interop.STATX_INO);
+        Assert.Equal(c["STATX_SIZE"], (long)Interop.STATX_SIZE);
+        Assert.Equal(c["STATX_UID"], (long)Interop.STATX_UID);
     }
 
     [Fact]

@@ -1,3 +1,7 @@
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+}
+
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
     $script:Caps = @{}
@@ -158,31 +162,12 @@ Describe 'Get-KernelDebugCapability' {
 }
 
 Describe 'Get-KernelDebugCapability for a user without privileges' {
-    It 'says tracefs and debugfs are closed to it, not that their files are absent, and tells it to run as root' -Skip:([Environment]::UserName -ne 'root' -or -not (Get-Command unshare -ErrorAction Ignore) -or -not (Get-Command setpriv -ErrorAction Ignore)) {
-        # pwsh and the module may sit under /root (mode 700): bind-mount both into /tmp in a private mount namespace,
-        # then run as nobody without capabilities.
-        $dir = Join-Path ([System.IO.Path]::GetTempPath()) "kd-nobody-$PID"
-        New-Item -ItemType Directory "$dir/pwsh", "$dir/module", "$dir/home" -Force | Out-Null
-        & chmod 0777 "$dir/home"
-        $self = [Environment]::ProcessPath
-        [string[]] $run = if ((Split-Path $self -Leaf) -eq 'dotnet') { @($self, "$dir/pwsh/pwsh.dll") } else { @("$dir/pwsh/$(Split-Path $self -Leaf)") }
-        $moduleDir = Split-Path $env:KERNELDEBUG_MODULE_PATH
-        $command = "Import-Module $dir/module/KernelDebug.psd1; Get-KernelDebugCapability | ForEach-Object { '{0}|{1}|{2}|{3}' -f `$_.Name, `$_.Available, `$_.Detail, `$_.Remedy }"
-        $inner = "mount --bind '$PSHOME' '$dir/pwsh' && mount --bind '$moduleDir' '$dir/module' && exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all env HOME='$dir/home' " +
-            (($run | ForEach-Object { "'$_'" }) -join ' ') + " -NoProfile -NonInteractive -Command `"$($command -replace '"', '\"' -replace '\$', '\$')`""
-        try {
-            $lines = & unshare --mount --propagation private -- sh -c $inner 2>&1
-            # The oracle: what nobody itself can open.
-            function Test-NobodyOpens([string] $Path) {
-                & setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all sh -c 'exec 3< "$1"' sh $Path *> $null
-                $LASTEXITCODE -eq 0
-            }
-            $tracefsOpen = Test-NobodyOpens "$TraceFs/README"
-            $debugFs = (Get-Content /proc/self/mountinfo | Where-Object { ($_ -split ' - ')[1] -like 'debugfs *' } | Select-Object -First 1) -split ' ' | Select-Object -Index 4
-            $debugfsOpen = Test-NobodyOpens $debugFs
-            $kmsgOpens = Test-NobodyOpens /dev/kmsg
-        }
-        finally { Remove-Item $dir -Recurse -Force -ErrorAction Ignore }
+    It 'says tracefs and debugfs are closed to it, not that their files are absent, and tells it to run as root' -Skip:(-not (Test-CanRunAsNobody)) {
+        $lines = Invoke-AsNobody "Get-KernelDebugCapability | ForEach-Object { '{0}|{1}|{2}|{3}' -f `$_.Name, `$_.Available, `$_.Detail, `$_.Remedy }"
+        $tracefsOpen = Test-NobodyOpens "$TraceFs/README"
+        $debugFs = (Get-Content /proc/self/mountinfo | Where-Object { ($_ -split ' - ')[1] -like 'debugfs *' } | Select-Object -First 1) -split ' ' | Select-Object -Index 4
+        $debugfsOpen = Test-NobodyOpens $debugFs
+        $kmsgOpens = Test-NobodyOpens /dev/kmsg
         $caps = @{}
         foreach ($l in $lines) { $f = "$l" -split '\|'; if ($f.Count -eq 4) { $caps[$f[0]] = $f } }
         $caps.Count | Should -BeGreaterThan 25 -Because "the run as nobody printed: $($lines -join "`n")"

@@ -46,6 +46,42 @@ Describe 'FtraceInstance cmdlets' -Skip:(-not $HasInstances) {
     It 'refuses the top level and names with a slash' {
         { Remove-FtraceInstance / -ErrorAction Stop } | Should -Throw -ErrorId 'CannotRemoveTopLevel*'
         { New-FtraceInstance 'a/b' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidInstanceName*'
+        $before = @(Get-ChildItem "$TraceFs/instances" -Name)
+        foreach ($bad in 'kd*', 'kd?x', 'kd[1]', 'kd$(id)', "kd`$x", 'kd x', 'kd"x', 'kd;x') {
+            { New-FtraceInstance $bad -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidInstanceName*' -Because "'$bad'"
+        }
+        foreach ($bad in "kd$([char]0x202E)x", "kd$([char]0x200B)x", "kd$([char]0x2066)x") {
+            { New-FtraceInstance $bad -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeUserString*' -Because "U+$([int]$bad[2]):X4"
+        }
+        @(Get-ChildItem "$TraceFs/instances" -Name | Where-Object { $_ -notin $before -and $_ -notlike 'kerneldebug_*' }) | Should -BeNullOrEmpty
+        # Bidi and zero-width characters are refused in every user string, like control characters.
+        $i = New-FtraceInstance
+        try { { Write-TraceMarker "a$([char]0x202E)b" -Instance $i -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeUserString*' }
+        finally { Remove-FtraceInstance $i }
+    }
+
+    It 'tells a user without privileges that tracefs is closed to it, not that instances are missing' -Skip:(-not (Test-CanRunAsNobody)) {
+        if (Test-NobodyOpens "$TraceFs/README") { Set-ItResult -Skipped -Because 'tracefs is open to every user on this host'; return }
+        $probe = { param($what, $block) try { $null = & $block; "$what|ok|" } catch { "$what|$($_.FullyQualifiedErrorId)|$($_.CategoryInfo.Category)" } }
+        $lines = Invoke-AsNobody ("`$p = { $probe }; " +
+            "& `$p list { Get-FtraceInstance -ErrorAction Stop }; & `$p new { New-FtraceInstance -ErrorAction Stop }; & `$p get { Get-FtraceInstance kerneldebug_1_1 -ErrorAction Stop }")
+        $rows = @{}
+        foreach ($l in $lines) { $f = "$l" -split '\|'; if ($f.Count -eq 3) { $rows[$f[0]] = $f } }
+        foreach ($what in 'list', 'new', 'get') {
+            $rows[$what][1] | Should -BeLike 'TraceFsAccessDenied*' -Because "$what as nobody printed: $($lines -join "`n")"
+            $rows[$what][2] | Should -Be 'PermissionDenied'
+        }
+    }
+
+    It 'removes several instances named in one -Force list' {
+        # "Remove-FtraceInstance -Force a,b" failed to bind: the names came as one array the -Instance transformation passed through.
+        $names = "kerneldebug_1_${PID}a", "kerneldebug_1_${PID}b"
+        foreach ($n in $names) { New-Item -ItemType Directory "$TraceFs/instances/$n" | Out-Null }
+        try {
+            Remove-FtraceInstance -Force $names[0], $names[1]
+            foreach ($n in $names) { "$TraceFs/instances/$n" | Should -Not -Exist }
+        }
+        finally { foreach ($n in $names) { if (Test-Path "$TraceFs/instances/$n") { [System.IO.Directory]::Delete("$TraceFs/instances/$n") } } }
     }
 
     It 'leaves an instance of another live session alone unless -Force' {
@@ -149,6 +185,11 @@ Describe 'Trace events' -Skip:(-not $HasInstances) {
         Disable-TraceEvent sched:sched_switch -Instance $I
         (Read-TraceFile "$dir/enable").Trim() | Should -Be '0'
         (Read-TraceFile "$dir/filter").Trim() | Should -Be 'none'
+        # -Filter '' is no filter, as for New-Uprobe.
+        Enable-TraceEvent sched:sched_switch -Filter '' -Instance $I
+        (Read-TraceFile "$dir/enable").Trim() | Should -Be '1'
+        (Read-TraceFile "$dir/filter").Trim() | Should -Be 'none'
+        Disable-TraceEvent sched:sched_switch -Instance $I
     }
 
     It 'turns a bad filter into an error with the kernel message and caret, and enables nothing' {
@@ -165,6 +206,12 @@ Describe 'Trace events' -Skip:(-not $HasInstances) {
         $e = { Enable-TraceEvent sched:sched_switch -Filter 'prev_pid == abc' -Instance $I -ErrorAction Stop } | Should -Throw -PassThru
         $e.Exception.Message | Should -Match 'did you forget quotes'
         $e.Exception.Position | Should -Be 13
+        # The kernel refuses this one with ESRCH, not EINVAL: its parse_error text must still come through.
+        $e = { Enable-TraceEvent sched:sched_switch -Filter 'prev_comm ~ "[' -Instance $I -ErrorAction Stop } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -BeLike 'TraceEventFilterInvalid*'
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $e.Exception.Message | Should -Match 'Missing matching quote'
+        (Read-TraceFile "$TraceFs/instances/$($I.Name)/events/sched/sched_switch/filter").Trim() | Should -Be 'none'
     }
 
     It 'takes events from Get-TraceEvent through the pipeline' {
@@ -206,6 +253,21 @@ Describe 'Recording and Receive-TraceEvent' -Skip:(-not $HasInstances) {
         Write-TraceMarker 'kd marker two' -Instance $I
         Clear-FtraceBuffer $I
         Receive-TraceEvent $I -NoWait | Should -BeNullOrEmpty
+    }
+
+    It 'says so when the kernel cuts a marker longer than trace_marker takes (about 4 KiB)' {
+        $long = 'k' * 5000
+        Write-TraceMarker $long -Instance $I -ErrorVariable err -ErrorAction SilentlyContinue
+        $err | Should -HaveCount 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'TraceMarkerTruncated*'
+        $err[0].CategoryInfo.Category | Should -Be 'LimitsExceeded'
+        $r = @(Receive-TraceEvent $I -NoWait)
+        $r | Should -HaveCount 1
+        $kept = $r[0].buf.TrimEnd("`n").Length
+        $kept | Should -BeLessThan 5000
+        $err[0].Exception.Message | Should -BeLike "*first $kept of the marker's 5000 bytes*"
+        Write-TraceMarker ('k' * 1000) -Instance $I -ErrorVariable err2
+        $err2 | Should -BeNullOrEmpty
     }
 
     It 'streams live records in time order with each field a property, until -Count' {

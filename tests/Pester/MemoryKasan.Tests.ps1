@@ -254,6 +254,17 @@ Describe 'Get-KasanReport on real reports' {
     It 'filters by detector' {
         @(Get-KasanReport -Path (Join-Path $Fixtures kfence-doc-5.8.txt), (Join-Path $Fixtures kasan-doc-4.19.txt) -Detector KASAN).Count | Should -Be 1
     }
+
+    It 'keeps every report of a log holding one line with a 20-digit timestamp' {
+        $fixture = Join-Path $Fixtures 'kasan-6.1-lkdtm.txt'
+        $expected = @(Get-KasanReport -Path $fixture).Count
+        $log = Join-Path $TestDrive 'overflow.txt'
+        Set-Content $log (@('[99999999999999999999.000000] a corrupt stamp', '[ 0.1] [<ffffffffffffffffffffffffff>] frame_too_big+0x1/0x2') + (Get-Content $fixture))
+        $r = @(Get-KasanReport -Path $log -ErrorVariable err -ErrorAction SilentlyContinue)
+        $err | Should -BeNullOrEmpty
+        $r.Count | Should -Be $expected
+        $expected | Should -BeGreaterThan 0
+    }
 }
 
 Describe 'Get-KasanReport on the live kernel log' -Skip:(-not $HasKmsg) {

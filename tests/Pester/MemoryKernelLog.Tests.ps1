@@ -178,4 +178,54 @@ Describe 'Get-KernelLog -Path (saved logs)' {
         Get-KernelLog -Path /nonexistent/kerneldebug.log -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
+
+    It 'reads dmesg -e and -T stamps of days 1 to 9 (a space before the day), as of days 10 to 31' {
+        # dmesg -e prints strftime's %b%e: "[Dec 7 03:28]" on days 1-9, "[Nov25 21:12]" after; -T prints "Mon Dec  7".
+        $log = Join-Path $TestDrive 'days.txt'
+        Set-Content $log @(
+            '[Dec 7 03:28] Linux version 6.18.0 (first)'
+            '[  +0.000012] Command line: quiet'
+            '[Nov25 21:12] two-digit day'
+            '[Mon Dec  7 03:28:49 2026] ctime one-digit day'
+            '[Wed Nov 25 21:00:00 2026] ctime two-digit day'
+        )
+        $e = @(Get-KernelLog -Path $log)
+        $e.Message | Should -Be @('Linux version 6.18.0 (first)', 'Command line: quiet', 'two-digit day', 'ctime one-digit day', 'ctime two-digit day')
+        $e[3].Timestamp | Should -Be ([datetime]'2026-12-07 03:28:49')
+        $e[4].Timestamp | Should -Be ([datetime]'2026-11-25 21:00:00')
+    }
+
+    It 'keeps the other records of a log with one out-of-range timestamp (<Name>)' -ForEach @(
+        @{ Name = 'dmesg [seconds]'; Bad = '[99999999999999999999.000000] bad stamp' }
+        @{ Name = '/dev/kmsg record'; Bad = '6,7,99999999999999999999,-;bad stamp' }
+        @{ Name = '/dev/kmsg record, 19 digits'; Bad = '6,7,9999999999999999999,-;bad stamp' }
+    ) {
+        $log = Join-Path $TestDrive 'overflow.txt'
+        Set-Content $log @('[    1.000000] before', $Bad, '[    2.500000] after')
+        $e = @(Get-KernelLog -Path $log -BootTime ([datetime]'2026-01-01') -ErrorVariable err -ErrorAction SilentlyContinue)
+        $err | Should -BeNullOrEmpty
+        $e | Should -HaveCount 3
+        $e[0].Message | Should -Be 'before'
+        $e[1].Message | Should -BeLike '*bad stamp'
+        $e[1].TimeSinceBoot | Should -BeNullOrEmpty
+        $e[2].Message | Should -Be 'after'
+        $e[2].TimeSinceBoot | Should -Be ([timespan]::FromSeconds(2.5))
+    }
+
+    It 'refuses <Name> as a log file at once, without hanging or growing' -ForEach @(
+        @{ Name = 'a FIFO'; Make = { param($p) & mkfifo $p; $p } }
+        @{ Name = '/dev/zero'; Make = { param($p) '/dev/zero' } }
+    ) {
+        $path = & $Make (Join-Path $TestDrive "log-$($Name -replace '\W')")
+        foreach ($cmd in 'Get-KernelLog', 'Get-KasanReport', 'Get-KmemleakReport') {
+            $job = Start-ThreadJob { param($m, $c, $p) Import-Module $m; & $c -Path $p -ErrorVariable e -ErrorAction SilentlyContinue; $e[0].FullyQualifiedErrorId; "$($e[0].CategoryInfo.Category)" } -ArgumentList $env:KERNELDEBUG_MODULE_PATH, $cmd, $path
+            $done = Wait-Job $job -Timeout 20
+            if (-not $done -and $Name -eq 'a FIFO') { [IO.File]::OpenWrite($path).Dispose(); $null = Wait-Job $job -Timeout 10 }
+            if (-not $done) { Stop-Job $job }
+            $out = Receive-Job $job; Remove-Job $job -Force
+            $done | Should -Not -BeNullOrEmpty -Because "$cmd must not hang"
+            $out[0] | Should -BeLike 'LogFileNotARegularFile*' -Because $cmd
+            $out[1] | Should -Be 'InvalidArgument'
+        }
+    }
 }

@@ -84,6 +84,20 @@ Describe 'Get-KmemleakReport on real reports' {
         $t | Should -Match '0xffff8881028beb00'
         $t | Should -Match '__alloc_skb'
     }
+
+    It 'keeps every leak of a log holding lines with 20-digit numbers' {
+        $fixture = Join-Path $Fixtures 'kmemleak-6.1-test-module.txt'
+        $log = Join-Path $TestDrive 'overflow.txt'
+        $bad = @(
+            '[99999999999999999999.000000] kmemleak: a corrupt stamp'
+            'unreferenced object 0x1ffffffffffffffffffff (size 99999999999999999999):'
+            '  comm "x", pid 99999999999, jiffies 99999999999999999999999 (age 1.0s)'
+        )
+        Set-Content $log ($bad + (Get-Content $fixture))
+        $r = @(Get-KmemleakReport -Path $log -ErrorVariable err -ErrorAction SilentlyContinue)
+        $err | Should -BeNullOrEmpty
+        $r | Should -HaveCount 26
+    }
 }
 
 Describe 'kmemleak cmdlets on this host' {

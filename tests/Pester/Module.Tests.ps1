@@ -150,3 +150,20 @@ Describe 'README and CI' {
             ForEach-Object { $_.tools.powershell.version } | Should -Be '7.6.9'
     }
 }
+
+Describe 'VmTest part on CI' {
+    It 'is a failure, not a silent skip, when it cannot run and CI=true (exit code <Expected> with CI=<Ci>)' -ForEach @(
+        @{ Ci = 'true'; Expected = 2 }
+        @{ Ci = ''; Expected = 3 }
+    ) {
+        $saved = $env:CI
+        try {
+            $env:CI = $Ci
+            $out = Invoke-ChildPwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $RepoRoot 'tests/vm/Invoke-VmTest.ps1'),
+                '-ModulePath', $env:KERNELDEBUG_MODULE_PATH, '-PesterPath', $env:KERNELDEBUG_MODULE_PATH, '-ResultsPath', (Join-Path $TestDrive 'vm'),
+                '-KernelDirectory', (Join-Path $TestDrive 'no-kernel'), '-IfAvailable') 2>&1
+            $LASTEXITCODE | Should -Be $Expected -Because ($out | Out-String)
+        }
+        finally { $env:CI = $saved }
+    }
+}

@@ -34,6 +34,20 @@ BeforeAll {
 }
 
 Describe 'Measure-PerfCounter' {
+    It 'counts user space only (event:u) for an unprivileged user at perf_event_paranoid 2, as perf stat does' -Skip:(-not (Test-CanRunAsNobody) -or -not (Get-Command perf -ErrorAction Ignore)) {
+        $paranoid = [int](Get-Content /proc/sys/kernel/perf_event_paranoid)
+        if ($paranoid -ne 2) { Set-ItResult -Skipped -Because "perf_event_paranoid is $paranoid here, not 2"; return }
+        # The oracle: perf stat as nobody names the event task-clock:u.
+        $theirs = & setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all perf stat '-x,' -e task-clock -- /bin/true 2>&1
+        ($theirs -join "`n") | Should -Match ',task-clock:u,' -Because 'perf itself falls back to :u'
+        $lines = Invoke-AsNobody "Measure-PerfCounter -Command /bin/true -Event task-clock | ForEach-Object { '{0}|{1}' -f `$_.Event, `$_.Value }"
+        $row = @($lines | Where-Object { "$_" -like 'task-clock*|*' })
+        $row | Should -HaveCount 1 -Because ($lines -join "`n")
+        $f = "$($row[0])" -split '\|'
+        $f[0] | Should -Be 'task-clock:u'
+        [double]$f[1] | Should -BeGreaterThan 0
+    }
+
     It 'agrees with perf stat on a deterministic program (page-faults 3%, task-clock 35%, tracepoint exact, context-switches between the sleeps and the kernel''s own count)' -Skip:(-not ($HavePerf -and $HaveGcc)) {
         $events = 'task-clock', 'page-faults', 'context-switches', 'syscalls:sys_enter_getpid'
         # Little spinning, so involuntary preemptions on a busy host stay few; the median of 3 interleaved runs of each.

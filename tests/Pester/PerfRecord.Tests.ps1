@@ -89,6 +89,31 @@ Describe 'Start-PerfRecord' {
         { Start-PerfRecord @a -Path (Join-Path $TestDrive 'bad.data') } | Should -Throw -ErrorId $Id
     }
 
+    It 'refuses a second recording to the path another recording is writing, and lets the first finish' {
+        $data = Join-Path $TestDrive 'twice.data'
+        $first = Start-PerfRecord -Path $data -SystemWide -Event cpu-clock -Frequency 99
+        try {
+            { Start-PerfRecord -Path $data -SystemWide -Event cpu-clock -Frequency 99 } | Should -Throw -ErrorId 'PerfRecordPathBusy*'
+            Test-Path $data | Should -BeFalse -Because 'the file appears when the recording is finished'
+        }
+        finally { $first | Stop-PerfRecord }
+        (Get-PerfSample -Path $data | Measure-Object).Count | Should -BeGreaterThan 0
+        Test-Path "$data.kerneldebug-tmp" | Should -BeFalse
+        # The next recording to the path keeps this one as .old, as perf record does.
+        $hash = (Get-FileHash $data).Hash
+        Start-PerfRecord -Path $data -SystemWide -Event cpu-clock -Frequency 99 -Duration '00:00:00.3' -Wait | Out-Null
+        (Get-FileHash "$data.old").Hash | Should -Be $hash
+    }
+
+    It 'never writes through a symbolic link planted at the temporary name' {
+        $data = Join-Path $TestDrive 'linked.data'
+        $victim = Join-Path $TestDrive 'victim'
+        Set-Content $victim 'keep me'
+        $null = New-Item -ItemType SymbolicLink -Path "$data.kerneldebug-tmp" -Target $victim
+        { Start-PerfRecord -Path $data -SystemWide -Event cpu-clock -Duration '00:00:00.2' -Wait } | Should -Throw -ErrorId 'PerfRecordTemporaryIsLink*'
+        Get-Content $victim | Should -Be 'keep me'
+    }
+
     It 'reports a command the kernel cannot execute, leaving nothing open' {
         $bad = Join-Path $TestDrive 'not-a-program'
         Set-Content $bad 'this is not an executable format'

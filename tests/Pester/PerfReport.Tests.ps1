@@ -58,6 +58,23 @@ Describe 'Get-PerfReport' {
 }
 
 Describe 'Watch-PerfTop' {
+    It 'does not follow a symbolic link planted at the old predictable /tmp name, and leaves no temporary file' -Skip:(-not $HavePerf) {
+        # It wrote /tmp/kerneldebug_top_<pid>.data with FileMode.Create: another user's link there made root overwrite its target.
+        $old = Join-Path ([IO.Path]::GetTempPath()) "kerneldebug_top_$PID.data"
+        $victim = Join-Path $TestDrive 'root-owned'
+        Set-Content $victim 'precious'
+        Remove-Item $old -Force -ErrorAction Ignore
+        $null = New-Item -ItemType SymbolicLink -Path $old -Target $victim
+        try {
+            $before = @(Get-ChildItem ([IO.Path]::GetTempPath()) -Filter 'kerneldebug_top_*' -Directory).FullName
+            $null = Watch-PerfTop -Count 3 -Interval '00:00:00.3' -Duration '00:00:00.7'
+            Get-Content $victim | Should -Be 'precious'
+            (Get-Item $old -Force).LinkType | Should -Be 'SymbolicLink'
+            @(Get-ChildItem ([IO.Path]::GetTempPath()) -Filter 'kerneldebug_top_*' -Directory | Where-Object FullName -NotIn $before) | Should -BeNullOrEmpty
+        }
+        finally { Remove-Item $old -Force -ErrorAction Ignore }
+    }
+
     It 'ranks the hottest symbols of a busy process in each refresh' -Skip:(-not $HavePerf) {
         $p = Start-Process -FilePath $Workload -ArgumentList 0, 0, 0, 4000000000 -PassThru
         try {

@@ -263,6 +263,21 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
         }
         finally { $strace | Stop-Process -Force -ErrorAction Ignore; $strace.WaitForExit() }
     }
+
+    It 'names the tracing process, not its thread, when the tracer is a thread of another process' {
+        # Get-SyscallTrace traces from a thread of its own: TracerPid is that thread's id, which names no process.
+        $job = Start-ThreadJob { param($m, $p) Import-Module $m; Get-SyscallTrace -ProcessId $p -Duration 00:00:08 | Out-Null } -ArgumentList $env:KERNELDEBUG_MODULE_PATH, $Target.Id
+        try {
+            for ($i = 0; $i -lt 80 -and (Get-ProcState $Target.Id).TracerPid -eq 0; $i++) { Start-Sleep -Milliseconds 100 }
+            $tracer = (Get-ProcState $Target.Id).TracerPid
+            $tracer | Should -Not -Be 0
+            $tracer | Should -Not -Be $PID -Because 'the tracing thread is not the main thread'
+            $e = { Get-SyscallTrace -ProcessId $Target.Id -Duration 00:00:01 -ErrorAction Stop } | Should -Throw -PassThru
+            $e.FullyQualifiedErrorId | Should -BeLike 'ProcessAlreadyTraced*'
+            $e.Exception.Message | Should -Match "already traced by process $PID \(.+\), from its thread $tracer"
+        }
+        finally { $job | Wait-Job -Timeout 20 | Out-Null; $job | Remove-Job -Force }
+    }
 }
 
 Describe 'Bad input' {

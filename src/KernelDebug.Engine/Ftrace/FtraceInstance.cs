@@ -50,7 +50,7 @@ public sealed class FtraceInstance
         if (name == TopLevelName || name.Length == 0) return TopLevel;
         ValidateName(name);
         var path = System.IO.Path.Combine(InstancesDirectory, name);
-        if (!Directory.Exists(path))
+        if (!DirectoryExists(path))
             throw new KernelDebugException($"There is no tracefs instance named '{name}'. Get-FtraceInstance lists them.",
                 "FtraceInstanceNotFound", ErrorCategory.ObjectNotFound) { Target = name };
         return new FtraceInstance(name, path).Refresh();
@@ -61,7 +61,7 @@ public sealed class FtraceInstance
     {
         if (includeTopLevel) yield return TopLevel;
         var dir = InstancesDirectory;
-        if (!Directory.Exists(dir)) yield break;
+        if (!DirectoryExists(dir)) yield break;
         foreach (var d in Directory.EnumerateDirectories(dir).OrderBy(d => d, StringComparer.Ordinal))
         {
             FtraceInstance? i = null;
@@ -76,8 +76,9 @@ public sealed class FtraceInstance
     {
         if (string.IsNullOrEmpty(name)) name = Naming.NewInstanceName();
         ValidateName(name);
+        UserInput.EnsureName(name, "Name", "InvalidInstanceName", "tracefs instance name");
         var instances = InstancesDirectory;
-        if (!Directory.Exists(instances))
+        if (!DirectoryExists(instances))
             throw new KernelDebugException("This kernel has no tracefs instances directory.", "TraceInstancesNotSupported", ErrorCategory.NotImplemented)
             { Remedy = "Boot a kernel with CONFIG_TRACING 4.x or later; Get-KernelDebugCapability TraceInstances shows what is missing." };
         var path = System.IO.Path.Combine(instances, name);
@@ -90,6 +91,19 @@ public sealed class FtraceInstance
             throw new KernelDebugException(errno, "mkdir", path, "NewFtraceInstance." + Errno.Name(errno));
         }
         return new FtraceInstance(name, path).Refresh();
+    }
+
+    /// <summary>
+    /// Whether a tracefs directory exists. Directory.Exists says false also when this process may not look (an
+    /// unprivileged user on a tracefs of mode 0700): that is a permission problem, not a missing feature or instance.
+    /// </summary>
+    private static bool DirectoryExists(string path)
+    {
+        if (Interop.StatMode(path, out int errno) is { } mode) return (mode & Interop.S_IFMT) == Interop.S_IFDIR;
+        if (errno is Errno.EACCES or Errno.EPERM)
+            throw new KernelDebugException($"This process cannot read tracefs at {KernelFileSystems.GetTraceFs()} ({Errno.Name(errno)} on {path}).",
+                "TraceFsAccessDenied", ErrorCategory.PermissionDenied) { Target = path, Remedy = "Run pwsh as root (sudo pwsh): tracefs is open to root only on this host." };
+        return false;
     }
 
     /// <summary>Instance names are one directory name: no '/', no control characters, not "." or "..".</summary>
@@ -206,13 +220,19 @@ public sealed class FtraceInstance
     {
         UserInput.EnsureSingleLine(message, "Message");
         using var fd = Interop.Open(FilePath("trace_marker"), Interop.O_WRONLY);
-        try { Interop.Write(fd, Encoding.UTF8.GetBytes(message), FilePath("trace_marker")); }
+        var bytes = Encoding.UTF8.GetBytes(message);
+        int written;
+        try { written = Interop.Write(fd, bytes, FilePath("trace_marker")); }
         catch (KernelDebugException e) when (e.Errno == Errno.EBADF)
         {
             // The kernel answers EBADF when the ring buffer is off: nothing was recorded.
             throw new KernelDebugException($"Tracing is off in {Name}: the marker was not recorded (Start-Ftrace turns it on).",
                 "TraceMarkerNotRecorded", ErrorCategory.InvalidOperation, e) { Target = Name };
         }
+        // The kernel cuts a marker at its limit (about 4 KiB less the event header) and returns the count it kept.
+        if (written < bytes.Length)
+            throw new KernelDebugException($"The kernel recorded only the first {written} of the marker's {bytes.Length} bytes in {Name}: trace_marker takes at most {written} bytes per write on this kernel. Write the message in parts.",
+                "TraceMarkerTruncated", ErrorCategory.LimitsExceeded) { Target = Name };
     }
 
     public void SetClock(string clock)
@@ -281,6 +301,8 @@ public sealed class FtraceInstance
     {
         var previousFilters = new List<((string System, string Name) Event, string? Previous)>();
         var enabled = new List<(string, string)>();
+        // '' is no filter, as $null is (PowerShell passes $null to a string parameter as ''): the event's filter stays as it is.
+        if (string.IsNullOrEmpty(filter)) filter = null;
         try
         {
             if (filter is not null)
@@ -339,9 +361,12 @@ public sealed class FtraceInstance
     {
         var path = EventFile(e, "filter");
         try { ControlFile.WriteValue(path, filter); }
-        catch (KernelDebugException ex) when (ex.Errno == Errno.EINVAL)
+        // Parse errors come as EINVAL, and as ESRCH (a missing quote) or EPERM: the kernel's parse_error tells them apart
+        // from a real lack of permission.
+        catch (KernelDebugException ex) when (ex.Errno is Errno.EINVAL or Errno.ESRCH or Errno.EPERM)
         {
             var (message, position) = FilterError.Read(ControlFile.TryReadText(path, out _), ReadOptional("error_log"), filter);
+            if (message is null && ex.Errno != Errno.EINVAL) throw;
             // The failed filter stays in the file as an error text and turns filtering off: clear it.
             TryWriteFile(path, "0");
             var caret = position is int p ? $"{Environment.NewLine}  {filter}{Environment.NewLine}  {new string(' ', p)}^" : "";

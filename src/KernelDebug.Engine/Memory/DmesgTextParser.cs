@@ -20,8 +20,9 @@ public static class DmesgTextParser
     private static readonly Regex TimePrefix = new(@"^\[\s*(?<ts>\d+\.\d+)(?: <\s*\d+\.\d+>)?\]", RegexOptions.Compiled);
     // 2026-11-25T21:12:55,421071+00:00  (dmesg --time-format iso)
     private static readonly Regex IsoPrefix = new(@"^(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d)(?= |$)", RegexOptions.Compiled);
-    // [Nov25 21:12] or [  +0.002229]  (dmesg -e / --time-format reltime): no absolute time to take from it.
-    private static readonly Regex RelTimePrefix = new(@"^\[(?:[A-Z][a-z]{2}\d{1,2} \d\d:\d\d|\s*\+\d+\.\d+)\]", RegexOptions.Compiled);
+    // [Nov25 21:12], [Dec 7 03:28] (%b%e: a space before a one-digit day) or [  +0.002229]  (dmesg -e / --time-format
+    // reltime): no absolute time to take from it.
+    private static readonly Regex RelTimePrefix = new(@"^\[(?:[A-Z][a-z]{2}(?:\d\d| \d) \d\d:\d\d|\s*\+\d+\.\d+)\]", RegexOptions.Compiled);
     // [Wed Nov 25 21:00:00 2026]  (dmesg -T)
     private static readonly Regex CtimePrefix = new(@"^\[(?<ct>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]", RegexOptions.Compiled);
     // [  T123] (dmesg) or [T123] / [    T1] right after the time (console).
@@ -37,17 +38,55 @@ public static class DmesgTextParser
         "res0", "res1", "res2", "res3", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
     };
 
-    /// <summary>Parses a saved log file.</summary>
+    /// <summary>
+    /// Parses a saved log file: a regular file only (a FIFO would never end, /dev/zero would never give a line), opened
+    /// at once so a missing or special file is an error before anything is parsed.
+    /// </summary>
     public static IEnumerable<KernelLogEntry> ParseFile(string path, DateTime? bootTimeUtc = null)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        foreach (var e in Parse(ReadLines(reader), bootTimeUtc, path)) yield return e;
+        var (handle, _) = Host.RegularFile.OpenRead(path, "LogFile", "log file");
+        return ParseOpened(new StreamReader(new FileStream(handle, FileAccess.Read), Encoding.UTF8, detectEncodingFromByteOrderMarks: true), bootTimeUtc, path);
     }
+
+    private static IEnumerable<KernelLogEntry> ParseOpened(StreamReader reader, DateTime? bootTimeUtc, string path)
+    {
+        using (reader)
+            foreach (var e in Parse(ReadLines(reader), bootTimeUtc, path)) yield return e;
+    }
+
+    /// <summary>No kernel log line is longer than this; the rest of a longer line is dropped, so memory stays bounded.</summary>
+    public const int MaxLineLength = 1 << 20;
 
     private static IEnumerable<string> ReadLines(TextReader reader)
     {
-        string? line;
-        while ((line = reader.ReadLine()) is not null) yield return line;
+        var line = new StringBuilder();
+        var buffer = new char[8192];
+        int n, lineLength = 0;
+        bool any = false;
+        while ((n = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            int start = 0;
+            for (int i = 0; i < n; i++)
+            {
+                if (buffer[i] != '\n') continue;
+                Append(buffer.AsSpan(start, i - start));
+                yield return line.ToString();
+                line.Clear();
+                lineLength = 0;
+                any = false;
+                start = i + 1;
+            }
+            Append(buffer.AsSpan(start, n - start));
+        }
+        if (any) yield return line.ToString();
+
+        void Append(ReadOnlySpan<char> part)
+        {
+            any |= part.Length > 0;
+            int room = Math.Max(0, MaxLineLength - lineLength);
+            line.Append(part[..Math.Min(room, part.Length)]);
+            lineLength += part.Length;
+        }
     }
 
     /// <summary>Parses lines of a saved log. An indented line without any prefix after a prefixed one continues that record (multi-line messages, as dmesg prints them).</summary>
@@ -115,8 +154,10 @@ public static class DmesgTextParser
         }
         if ((m = TimePrefix.Match(line, pos, line.Length - pos)).Success && m.Index == pos)
         {
-            var seconds = decimal.Parse(m.Groups["ts"].Value, CultureInfo.InvariantCulture);
-            p.TimeSinceBoot = TimeSpan.FromTicks((long)(seconds * 10_000_000m));
+            // A stamp too large for a TimeSpan (a corrupt line) is left unknown; the record is kept.
+            if (decimal.TryParse(m.Groups["ts"].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+                && seconds * 10_000_000m <= TimeSpan.MaxValue.Ticks)
+                p.TimeSinceBoot = TimeSpan.FromTicks((long)(seconds * 10_000_000m));
             pos += m.Length;
             any = true;
         }
@@ -180,7 +221,7 @@ public static class DmesgTextParser
                 Level = Level,
                 Facility = Facility,
                 TimeSinceBoot = TimeSinceBoot,
-                Timestamp = Timestamp ?? (bootTimeUtc is { } b && TimeSinceBoot is { } t ? (b + t).ToLocalTime() : null),
+                Timestamp = Timestamp ?? BootClock.At(bootTimeUtc, TimeSinceBoot),
                 Caller = Caller,
                 Message = Message.ToString(),
                 Source = source,

@@ -30,12 +30,19 @@ public static class KernelFrameParser
         bool hasOffset = m.Groups["off"].Success, hasFile = m.Groups["file"].Success, inlined = m.Groups["inl"].Success;
         var module = m.Groups["mod"].Success ? m.Groups["mod"].Value : m.Groups["mod2"].Success ? m.Groups["mod2"].Value : null;
         if (module == "inline") { module = null; inlined = true; }
-        ulong? address = m.Groups["addr"].Success ? ulong.Parse(m.Groups["addr"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture) : null;
+        // Numbers too large for their type (a corrupt or hostile line) make the line no frame, never an exception.
+        ulong? address = null;
+        if (m.Groups["addr"].Success)
+        {
+            if (!TryHex(m.Groups["addr"].Value, out ulong a)) return false;
+            address = a;
+        }
         if (m.Groups["raw"].Success)
         {
+            if (!TryHex(m.Groups["raw"].Value[2..], out ulong raw)) return false;
             frame = new KernelReportFrame
             {
-                Address = ulong.Parse(m.Groups["raw"].Value.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+                Address = raw,
                 Reliable = !m.Groups["q"].Success,
                 Module = module,
             };
@@ -43,20 +50,26 @@ public static class KernelFrameParser
         }
         // A bare word is not a frame unless something marks it as one.
         if (!hasOffset && !hasFile && !inlined && address is null) return false;
+        ulong off = 0, size = 0;
+        int lineNo = 0;
+        if (hasOffset && !(TryHex(m.Groups["off"].Value, out off) && TryHex(m.Groups["size"].Value, out size))) return false;
+        if (hasFile && !int.TryParse(m.Groups["line"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out lineNo)) return false;
         frame = new KernelReportFrame
         {
             Symbol = m.Groups["sym"].Value,
-            Offset = hasOffset ? ulong.Parse(m.Groups["off"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture) : null,
-            Size = hasOffset ? ulong.Parse(m.Groups["size"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture) : null,
+            Offset = hasOffset ? off : null,
+            Size = hasOffset ? size : null,
             Module = module,
             Address = address,
             Inlined = inlined,
             Reliable = !m.Groups["q"].Success,
             File = hasFile ? m.Groups["file"].Value : null,
-            Line = hasFile ? int.Parse(m.Groups["line"].Value, CultureInfo.InvariantCulture) : null,
+            Line = hasFile ? lineNo : null,
         };
         return true;
     }
+
+    private static bool TryHex(string s, out ulong value) => ulong.TryParse(s, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
 
     // The allocator, free and stack-saving code every allocation and free track starts in (kmalloc_trace, __kmalloc_noprof,
     // kmem_cache_alloc_lru, slab_post_alloc_hook, kasan_save_stack, __kmem_cache_free, …): not where the caller is.

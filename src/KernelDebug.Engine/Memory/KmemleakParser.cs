@@ -32,13 +32,15 @@ public static class KmemleakParser
                     line = line.Length > LogPrefix.Length && line[LogPrefix.Length] == ' ' ? line[(LogPrefix.Length + 1)..] : line[LogPrefix.Length..];
                 var text = line.Trim();
                 var m = Start.Match(text);
-                if (m.Success)
+                // An address or size too large for its type (a corrupt line) starts no object: the line is text.
+                if (m.Success && ulong.TryParse(m.Groups["addr"].Value, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong address)
+                    && long.TryParse(m.Groups["size"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long size))
                 {
                     if (b is not null) yield return b.Build(ageFromJiffies);
                     b = new Builder
                     {
-                        Address = ulong.Parse(m.Groups["addr"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-                        Size = long.Parse(m.Groups["size"].Value, CultureInfo.InvariantCulture),
+                        Address = address,
+                        Size = size,
                         Source = entry.Source,
                         LineNumber = entry.LineNumber + n,
                     };
@@ -80,15 +82,18 @@ public static class KmemleakParser
             if ((m = Comm.Match(text)).Success)
             {
                 _comm = m.Groups["comm"].Value;
-                _pid = int.Parse(m.Groups["pid"].Value, CultureInfo.InvariantCulture);
-                _jiffies = ulong.Parse(m.Groups["j"].Value, CultureInfo.InvariantCulture);
-                if (m.Groups["age"].Success) _age = TimeSpan.FromSeconds(double.Parse(m.Groups["age"].Value, CultureInfo.InvariantCulture));
+                // Numbers out of range (a corrupt line) stay unknown rather than failing the report.
+                _pid = int.TryParse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ? pid : null;
+                _jiffies = ulong.TryParse(m.Groups["j"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out ulong j) ? j : null;
+                if (m.Groups["age"].Success && double.TryParse(m.Groups["age"].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double age)
+                    && age < TimeSpan.MaxValue.TotalSeconds)
+                    _age = TimeSpan.FromSeconds(age);
                 return true;
             }
             if (HexHeader.IsMatch(text)) { _state = 1; return true; }
             if ((m = Backtrace.Match(text)).Success)
             {
-                if (m.Groups["crc"].Success) _crc = uint.Parse(m.Groups["crc"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                if (m.Groups["crc"].Success && uint.TryParse(m.Groups["crc"].Value, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out uint crc)) _crc = crc;
                 _state = 2;
                 return true;
             }

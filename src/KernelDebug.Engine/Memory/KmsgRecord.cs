@@ -36,12 +36,13 @@ public static class KmsgRecord
                 props[rawLine[1..eq]] = Unescape(Encoding.UTF8.GetBytes(rawLine[(eq + 1)..]));
             }
         }
-        var since = TimeSpan.FromTicks((long)usec * 10);
+        // A time no kernel can have logged (a corrupt record) is left unknown; the record is kept.
+        TimeSpan? since = usec <= (ulong)(TimeSpan.MaxValue.Ticks / 10) ? TimeSpan.FromTicks((long)usec * 10) : null;
         return new KernelLogEntry
         {
             Sequence = seq,
             TimeSinceBoot = since,
-            Timestamp = bootTimeUtc is { } b ? (b + since).ToLocalTime() : null,
+            Timestamp = BootClock.At(bootTimeUtc, since),
             Level = (KernelLogLevel)(pri & 7),
             Facility = (KernelLogFacility)Math.Min(pri >> 3, (int)KernelLogFacility.Local7),
             Message = Unescape(messageBytes),

@@ -240,7 +240,7 @@ public sealed class MemoryReportParser
             {
                 R.AccessType = m.Groups["acc"].Value;
                 if (m.Groups["size"].Success) R.AccessSize = Int(m.Groups["size"].Value);
-                if (m.Groups["addr"].Success) R.Address = Hex(m.Groups["addr"].Value);
+                if (m.Groups["addr"].Success) R.Address = TryHex(m.Groups["addr"].Value);
                 R.Task = m.Groups["task"].Value;
                 R.ProcessId = Int(m.Groups["pid"].Value);
                 return;
@@ -248,21 +248,21 @@ public sealed class MemoryReportParser
             if ((m = KasanFree.Match(text)).Success)
             {
                 R.AccessType = "Free";
-                R.Address = Hex(m.Groups["addr"].Value);
+                R.Address = TryHex(m.Groups["addr"].Value);
                 R.Task = m.Groups["task"].Value;
                 R.ProcessId = Int(m.Groups["pid"].Value);
                 return;
             }
             if ((m = KfenceAccess.Match(text)).Success || (m = KfenceFree.Match(text)).Success || (m = KfenceCorrupt.Match(text)).Success)
             {
-                R.Address ??= Hex(m.Groups["addr"].Value);
+                R.Address ??= TryHex(m.Groups["addr"].Value);
                 // The KFENCE access stack comes right after this line, without a "Call Trace:" header.
                 _section = _callTrace.Count == 0 ? Section.CallTrace : Section.Ignore;
                 return;
             }
             if ((m = KfenceObject.Match(text)).Success)
             {
-                _objectAddress = Hex(m.Groups["start"].Value);
+                _objectAddress = TryHex(m.Groups["start"].Value);
                 _objectSize = Long(m.Groups["size"].Value);
                 _objectCache = m.Groups["cache"].Value;
                 if (m.Groups["pid"].Success) { _allocPid = Int(m.Groups["pid"].Value); _alloc = new(); _section = Section.Alloc; }
@@ -284,7 +284,7 @@ public sealed class MemoryReportParser
             }
             if ((m = OldObject.Match(text)).Success)
             {
-                _objectAddress = Hex(m.Groups["addr"].Value);
+                _objectAddress = TryHex(m.Groups["addr"].Value);
                 _objectCache = m.Groups["cache"].Value;
                 _objectSize = Long(m.Groups["size"].Value);
                 return;
@@ -296,7 +296,7 @@ public sealed class MemoryReportParser
                 _section = _callTrace.Count == 0 ? Section.CallTrace : Section.Ignore;
                 return;
             }
-            if ((m = ObjectAt.Match(text)).Success) { _objectAddress = Hex(m.Groups["addr"].Value); return; }
+            if ((m = ObjectAt.Match(text)).Success) { _objectAddress = TryHex(m.Groups["addr"].Value); return; }
             if ((m = CacheLine.Match(text)).Success)
             {
                 _objectCache = m.Groups["cache"].Value;
@@ -312,7 +312,7 @@ public sealed class MemoryReportParser
             if ((m = Region.Match(text)).Success)
             {
                 _objectSize ??= Long(m.Groups["size"].Value);
-                _objectAddress ??= Hex(m.Groups["start"].Value);
+                _objectAddress ??= TryHex(m.Groups["start"].Value);
                 return;
             }
             if (text.StartsWith("The buggy address belongs to the variable", StringComparison.Ordinal)) { _section = Section.Variable; return; }
@@ -388,7 +388,4 @@ public sealed class MemoryReportParser
 
     // Tag-based KASAN (arm64) prints pointers with the tag in the top byte, and the object's start untagged (0xff).
     private static ulong Untag(ulong address) => (address >> 56) is 0 ? address : address | 0xff00000000000000UL;
-
-    private static ulong Hex(string s) =>
-        ulong.Parse(s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s.AsSpan(2) : s.AsSpan(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 }

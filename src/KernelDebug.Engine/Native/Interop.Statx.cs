@@ -4,15 +4,36 @@ namespace KernelDebug.Native;
 
 internal static partial class Interop
 {
-    internal const int AT_FDCWD = -100;
-    internal const uint STATX_TYPE = 0x1, STATX_MODE = 0x2;
-    internal const ushort S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
+    internal const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
+    internal const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_INO = 0x100, STATX_SIZE = 0x200, STATX_UID = 0x8;
+    internal const ushort S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFBLK = 0x6000, S_IFIFO = 0x1000,
+        S_IFLNK = 0xA000, S_IFSOCK = 0xC000;
 
-    // struct statx has one layout on every architecture (unlike struct stat); 256 bytes, stx_mode (u16) at offset 28.
-    internal const int StatxSize = 256, StatxModeOffset = 28;
+    // struct statx has one layout on every architecture (unlike struct stat); 256 bytes, stx_mode (u16) at offset 28,
+    // stx_uid (u32) at 20, stx_ino (u64) at 32, stx_size (u64) at 40.
+    internal const int StatxSize = 256, StatxModeOffset = 28, StatxInoOffset = 32, StatxSizeOffset = 40, StatxUidOffset = 20;
 
     [LibraryImport(Libc, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport(Libc, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int statx(SafeHandle dirfd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>What an open file is (fstat): its type and mode, inode and size; null with the errno.</summary>
+    internal static unsafe (ushort Mode, ulong Inode, long Size, uint Uid)? FStat(SafeHandle fd, out int errno)
+    {
+        byte* buffer = stackalloc byte[StatxSize];
+        int r = statx(fd, string.Empty, AT_EMPTY_PATH, STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_UID, buffer);
+        errno = r < 0 ? Errno.Last : 0;
+        return r < 0 ? null : (*(ushort*)(buffer + StatxModeOffset), *(ulong*)(buffer + StatxInoOffset), *(long*)(buffer + StatxSizeOffset), *(uint*)(buffer + StatxUidOffset));
+    }
+
+    /// <summary>The inode of a path without following a final symlink, or null.</summary>
+    internal static unsafe ulong? LStatInode(string path)
+    {
+        byte* buffer = stackalloc byte[StatxSize];
+        return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_INO, buffer) < 0 ? null : *(ulong*)(buffer + StatxInoOffset);
+    }
 
     /// <summary>The st_mode of a path (symlinks followed), or null with the errno.</summary>
     internal static unsafe ushort? StatMode(string path, out int errno)

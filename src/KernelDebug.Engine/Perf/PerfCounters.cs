@@ -60,7 +60,7 @@ namespace KernelDebug.Perf
         public sealed class Counter
         {
             internal Counter(PerfEventSpec spec) => Spec = spec;
-            public PerfEventSpec Spec { get; }
+            public PerfEventSpec Spec { get; internal set; }
             public bool Supported { get; internal set; } = true;
             public string? Reason { get; internal set; }
             internal readonly List<(int Pid, int Cpu, SafeFileDescriptor Fd)> Fds = new();
@@ -82,11 +82,16 @@ namespace KernelDebug.Perf
                     set._counters.Add(counter);
                     foreach (var (pid, cpu) in targets)
                     {
-                        var attr = spec.ToAttr(flags);
-                        attr.ReadFormat = ReadFormatTimes;
-                        int fd = Interop.perf_event_open(ref attr, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
+                        int fd = OpenOne(counter.Spec, flags, pid, cpu);
+                        int errno = fd < 0 ? Errno.Last : 0;
+                        // As perf does at perf_event_paranoid 2 and up: an unprivileged user counts user space only (name:u).
+                        if (fd < 0 && errno is Errno.EACCES or Errno.EPERM && !counter.Spec.ExcludeKernel && counter.Fds.Count == 0)
+                        {
+                            var userOnly = counter.Spec.UserOnly();
+                            fd = OpenOne(userOnly, flags, pid, cpu);
+                            if (fd >= 0) counter.Spec = userOnly;
+                        }
                         if (fd >= 0) { counter.Fds.Add((pid, cpu, new SafeFileDescriptor(fd))); continue; }
-                        int errno = Errno.Last;
                         if (errno is Errno.ENOENT or Errno.EOPNOTSUPP or Errno.ENODEV)
                         {
                             counter.Supported = false;
@@ -105,6 +110,13 @@ namespace KernelDebug.Perf
                 set.Dispose();
                 throw;
             }
+        }
+
+        private static int OpenOne(PerfEventSpec spec, PerfAttrFlags flags, int pid, int cpu)
+        {
+            var attr = spec.ToAttr(flags);
+            attr.ReadFormat = ReadFormatTimes;
+            return Interop.perf_event_open(ref attr, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
         }
 
         internal static KernelDebugException OpenError(int errno, PerfEventSpec spec, int pid, int cpu)

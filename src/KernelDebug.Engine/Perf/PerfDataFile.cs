@@ -1,8 +1,9 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using System.Management.Automation;
 using System.Text;
+using KernelDebug.Host;
 using KernelDebug.Native;
+using Microsoft.Win32.SafeHandles;
 
 namespace KernelDebug.Perf;
 
@@ -50,15 +51,23 @@ public sealed class PerfDataAttr
 }
 
 /// <summary>
-/// A perf.data file mapped into memory: the header, the attributes with their ids, the feature sections, and the
-/// bounds of the data section. Every offset is checked against the file size, so a truncated or corrupt file is a
-/// clear error, never a crash.
+/// A perf.data file: the header, the attributes with their ids, the feature sections, and the bounds of the data
+/// section. Every offset is checked against the file size, so a truncated or corrupt file is a clear error, never a
+/// crash. The file is read with pread into a bounded cache of chunks, not mapped: a mapped file truncated while it
+/// is read (perf record or Start-PerfRecord writing the same path) kills the process with SIGBUS; a short pread is
+/// an error instead.
 /// </summary>
-public sealed unsafe class PerfDataFile : IDisposable
+public sealed class PerfDataFile : IDisposable
 {
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private readonly byte* _base;
+    // A direct-mapped cache of 256 KiB chunks: reading is sequential but for the records of the last two flush
+    // rounds, which are read again in time order. It starts at 4 MiB (more would churn the large-object heap on
+    // every open) and doubles, up to 64 MiB, while chunks read before are read again (rounds larger than the cache).
+    private const int ChunkShift = 18, ChunkSize = 1 << ChunkShift, MaxSlots = 256;
+    private readonly SafeFileHandle _handle;
+    private readonly byte[]?[] _chunks = new byte[MaxSlots][];
+    private readonly long[] _chunkOf = new long[MaxSlots];
+    private int _slots = 16, _reloads;
+    private long _highestChunk = -1;
 
     public string Path { get; }
     public long Length { get; }
@@ -67,9 +76,10 @@ public sealed unsafe class PerfDataFile : IDisposable
     public long DataSize { get; private set; }
     public IReadOnlyDictionary<int, (long Offset, long Size)> Features { get; private set; }
 
-    private PerfDataFile(string path, long length, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr)
+    private PerfDataFile(string path, SafeFileHandle handle, long length)
     {
-        Path = path; Length = length; _map = map; _view = view; _base = basePtr;
+        Path = path; _handle = handle; Length = length;
+        Array.Fill(_chunkOf, -1);
         Attrs = Array.Empty<PerfDataAttr>();
         Features = new Dictionary<int, (long, long)>();
     }
@@ -79,27 +89,19 @@ public sealed unsafe class PerfDataFile : IDisposable
 
     public static PerfDataFile Open(string path)
     {
-        FileInfo info;
-        try { info = new FileInfo(path); }
-        catch (ArgumentException) { throw new KernelDebugException($"'{path}' is not a valid path.", "PerfDataNotFound", ErrorCategory.InvalidArgument); }
-        if (!info.Exists)
-            throw new KernelDebugException($"The perf.data file '{path}' does not exist.", "PerfDataNotFound", ErrorCategory.ObjectNotFound) { Target = path };
-        if (info.Length < PerfFormat.HeaderSize) throw Corrupt(path, $"it has {info.Length} bytes, less than the {PerfFormat.HeaderSize}-byte header");
-        MemoryMappedFile map;
-        try { map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read); }
-        catch (UnauthorizedAccessException e) { throw new KernelDebugException($"The perf.data file '{path}' cannot be read: {e.Message}", "PerfDataAccessDenied", ErrorCategory.PermissionDenied) { Target = path }; }
-        var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* p = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        p += view.PointerOffset;
-        var file = new PerfDataFile(path, info.Length, map, view, p);
-        try { return file.Parse(); }
+        var (handle, length) = RegularFile.OpenRead(path, "PerfData", "perf.data file");
+        var file = new PerfDataFile(path, handle, length);
+        try
+        {
+            if (length < PerfFormat.HeaderSize) throw Corrupt(path, $"it has {length} bytes, less than the {PerfFormat.HeaderSize}-byte header");
+            return file.Parse();
+        }
         catch { file.Dispose(); throw; }
     }
 
     private PerfDataFile Parse()
     {
-        var h = Span(0, PerfFormat.HeaderSize);
+        ReadOnlySpan<byte> h = ReadArray(0, PerfFormat.HeaderSize);
         ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(h);
         if (magic == BinaryPrimitives.ReverseEndianness(PerfFormat.Magic)) throw Corrupt(Path, "it was written on a big-endian machine, which is not supported");
         if (magic != PerfFormat.Magic)
@@ -122,13 +124,14 @@ public sealed unsafe class PerfDataFile : IDisposable
         int attrBytesSize = (int)attrSize - 16;
         for (long off = attrs.Offset; off < attrs.Offset + attrs.Size; off += (long)attrSize)
         {
-            var bytes = Span(off, (int)attrSize);
+            ReadOnlySpan<byte> bytes = ReadArray(off, (int)attrSize);
             var attr = default(PerfEventAttr);
-            var attrBytes = new Span<byte>(&attr, sizeof(PerfEventAttr));
-            bytes[..Math.Min(attrBytesSize, sizeof(PerfEventAttr))].CopyTo(attrBytes);
+            var attrBytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<PerfEventAttr>(ref attr));
+            bytes[..Math.Min(attrBytesSize, attrBytes.Length)].CopyTo(attrBytes);
             var ids = Section(bytes, attrBytesSize, "ids");
             var idArray = new ulong[ids.Size / 8];
-            var idBytes = Span(ids.Offset, (int)ids.Size);
+            ReadOnlySpan<byte> idBytes = ReadArray(ids.Offset, (int)Math.Min(ids.Size, 1 << 24));
+            if (idArray.Length > idBytes.Length / 8) throw Corrupt(Path, $"an attribute claims {idArray.Length} ids");
             for (int i = 0; i < idArray.Length; i++) idArray[i] = U64(idBytes, i * 8);
             list.Add(new PerfDataAttr { Attr = attr, Ids = idArray, Name = DefaultName(attr) });
         }
@@ -141,12 +144,12 @@ public sealed unsafe class PerfDataFile : IDisposable
         {
             if ((U64(h, 72 + bit / 64 * 8) >> (bit % 64) & 1) == 0) continue;
             if (featOff + 16 > Length) break; // perf tolerates missing feature sections too
-            var f = Section(Span(featOff, 16), 0, $"feature {bit}");
+            var f = Section(ReadArray(featOff, 16), 0, $"feature {bit}");
             features[bit] = f;
             featOff += 16;
         }
         Attrs = list; DataOffset = data.Offset; DataSize = data.Size; Features = features;
-        if (features.TryGetValue(PerfFormat.FeatEventDesc, out var ed)) ApplyEventDesc(ed);
+        ApplyEventDesc();
         return this;
     }
 
@@ -160,18 +163,70 @@ public sealed unsafe class PerfDataFile : IDisposable
 
     internal static ulong U64(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);
 
-    /// <summary>A checked view of the file.</summary>
+    /// <summary>A checked view of the file, valid until another chunk takes its cache slot (the decoder holds one record at a time).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> Span(long offset, int length)
     {
         if (offset < 0 || length < 0 || offset + length > Length) throw Corrupt(Path, $"a read at {offset}+{length} lies beyond the end of the file (truncated?)");
-        return new ReadOnlySpan<byte>(_base + offset, length);
+        long chunk = offset >> ChunkShift;
+        int at = (int)(offset & (ChunkSize - 1));
+        if (at + length > ChunkSize) return ReadArray(offset, length);
+        int slot = (int)(chunk & (_slots - 1));
+        if (_chunkOf[slot] != chunk) LoadChunk(slot, chunk);
+        return new ReadOnlySpan<byte>(_chunks[slot], at, length);
     }
 
-    internal byte* Pointer(long offset) => _base + offset;
+    private void LoadChunk(int slot, long chunk)
+    {
+        if (chunk > _highestChunk) _highestChunk = chunk;
+        else if (++_reloads > _slots && _slots < MaxSlots)
+        {
+            // Thrashing: a larger table maps chunks to other slots, so forget every mapping.
+            _slots *= 2;
+            _reloads = 0;
+            Array.Fill(_chunkOf, -1);
+            slot = (int)(chunk & (_slots - 1));
+        }
+        long start = chunk << ChunkShift;
+        var buffer = _chunks[slot] ??= GC.AllocateUninitializedArray<byte>((int)Math.Min(ChunkSize, Length));
+        _chunkOf[slot] = -1;
+        ReadAt(buffer.AsSpan(0, (int)Math.Min(buffer.Length, Length - start)), start);
+        _chunkOf[slot] = chunk;
+    }
+
+    /// <summary>A copy of part of the file (for the header, the attributes, the features and records that cross a chunk).</summary>
+    private byte[] ReadArray(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset + length > Length) throw Corrupt(Path, $"a read at {offset}+{length} lies beyond the end of the file (truncated?)");
+        var bytes = new byte[length];
+        ReadAt(bytes, offset);
+        return bytes;
+    }
+
+    private void ReadAt(Span<byte> into, long offset)
+    {
+        while (!into.IsEmpty)
+        {
+            int n;
+            try { n = RandomAccess.Read(_handle, into, offset); }
+            catch (IOException e)
+            {
+                throw new KernelDebugException($"'{Path}' could not be read at offset {offset}: {e.Message}", "PerfDataUnreadable", ErrorCategory.ReadError, e) { Target = Path };
+            }
+            if (n <= 0)
+                throw new KernelDebugException($"'{Path}' shrank while it was read (it had {Length} bytes, now ends before {offset + into.Length}): another program truncated or rewrote it. Read it again when the writer has finished.",
+                    "PerfDataTruncatedWhileRead", ErrorCategory.InvalidData) { Target = Path };
+            into = into[n..];
+            offset += n;
+        }
+    }
 
     /// <summary>A feature section's raw bytes, or empty when the file lacks it.</summary>
-    public ReadOnlySpan<byte> Feature(int bit) => Features.TryGetValue(bit, out var f) ? Span(f.Offset, (int)f.Size) : ReadOnlySpan<byte>.Empty;
+    public ReadOnlySpan<byte> Feature(int bit) =>
+        Features.TryGetValue(bit, out var f) ? ReadArray(f.Offset, (int)Math.Min(f.Size, MaxFeatureSize)) : ReadOnlySpan<byte>.Empty;
+
+    // Feature sections are small (EVENT_DESC, strings); a corrupt size must not allocate the whole file.
+    private const long MaxFeatureSize = 16 << 20;
 
     /// <summary>A perf string feature (u32 length, then the NUL-padded text): HOSTNAME, OSRELEASE, VERSION, ARCH, CPUDESC, CPUID.</summary>
     public string? FeatureString(int bit)
@@ -182,10 +237,10 @@ public sealed unsafe class PerfDataFile : IDisposable
         return Encoding.UTF8.GetString(s.Slice(4, len)).TrimEnd('\0');
     }
 
-    private void ApplyEventDesc((long Offset, long Size) section)
+    private void ApplyEventDesc()
     {
         // u32 nr, u32 attr_size, then per event: attr, u32 nr_ids, perf string name, u64 ids[nr_ids]
-        var s = Span(section.Offset, (int)section.Size);
+        var s = Feature(PerfFormat.FeatEventDesc);
         if (s.Length < 8) return;
         uint nr = BinaryPrimitives.ReadUInt32LittleEndian(s), attrSize = BinaryPrimitives.ReadUInt32LittleEndian(s[4..]);
         int pos = 8;
@@ -220,17 +275,5 @@ public sealed unsafe class PerfDataFile : IDisposable
         return attr.Type == (uint)PerfTypeId.Raw ? $"r{attr.Config:x}" : $"{attr.Type}:0x{attr.Config:x}";
     }
 
-    private bool _disposed;
-
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
-    }
+    public void Dispose() => _handle.Dispose();
 }

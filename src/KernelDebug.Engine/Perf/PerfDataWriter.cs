@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
+using System.Management.Automation;
 using KernelDebug.Native;
+using Microsoft.Win32.SafeHandles;
 
 namespace KernelDebug.Perf;
 
@@ -9,7 +11,10 @@ namespace KernelDebug.Perf;
 /// Writes a perf.data file as perf record does: a header rewritten at the end, the attributes (in perf 6.1's
 /// 128-byte layout) with their ids, the data section as the ring buffers deliver it, then the feature sections
 /// perf report and perf script read (EVENT_DESC, HOSTNAME, OSRELEASE, VERSION, ARCH, NRCPUS, TOTAL_MEM, CMDLINE,
-/// BUILD_ID empty, SAMPLE_TIME).
+/// BUILD_ID empty, SAMPLE_TIME). It writes to "&lt;path&gt;.kerneldebug-tmp" in the same directory, locked (flock) for
+/// the whole recording, and renames it to the path when finished, after keeping the file it replaces as
+/// "&lt;path&gt;.old" (perf record's rotation): a reader of the old file never sees it truncated, and a second recording
+/// to the same path fails at once (PerfRecordPathBusy) instead of both writing one file.
 /// </summary>
 public sealed class PerfDataWriter : IDisposable
 {
@@ -18,28 +23,88 @@ public sealed class PerfDataWriter : IDisposable
 
     private readonly FileStream _stream;
     private readonly IReadOnlyList<(PerfEventAttr Attr, string Name, ulong[] Ids)> _attrs;
-    private readonly long _dataOffset;
+    private long _dataOffset;
     private ulong _firstSample = ulong.MaxValue, _lastSample;
-    private bool _finished;
+    private bool _finished, _committed;
+    private ulong _inode;
 
     public string Path { get; }
+    /// <summary>Where the file is written until it is finished.</summary>
+    public string TemporaryPath { get; }
+
+    public const string TemporarySuffix = ".kerneldebug-tmp";
 
     public PerfDataWriter(string path, IReadOnlyList<(PerfEventAttr Attr, string Name, ulong[] Ids)> attrs)
     {
-        Path = path;
+        Path = System.IO.Path.GetFullPath(path);
+        TemporaryPath = Path + TemporarySuffix;
         _attrs = attrs;
-        _stream = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 20);
-        // Header (written last), attrs, their ids, then the data.
+        _stream = OpenLocked();
+        try { WriteStart(); }
+        catch { Dispose(); throw; }
+    }
+
+    /// <summary>
+    /// Opens (creating) the temporary file and takes its lock. A file left by a killed recording is reused; one
+    /// another recording holds is refused. The lock holder may rename its file into place between our open and our
+    /// lock: then the name no longer points at the inode we locked, and we open again.
+    /// </summary>
+    private FileStream OpenLocked()
+    {
+        if (Directory.Exists(Path))
+            throw new KernelDebugException($"'{Path}' is a directory; give a file name for the recording.", "PerfRecordPathIsDirectory", ErrorCategory.InvalidArgument) { Target = Path };
+        for (int attempt = 0; ; attempt++)
+        {
+            int fd = (int)Interop.RetryOnEintr(() => Interop.open(TemporaryPath, Interop.O_RDWR | Interop.O_CREAT | Interop.O_NOFOLLOW | Interop.O_NONBLOCK | Interop.O_CLOEXEC, 0x1b6));
+            if (fd < 0)
+            {
+                int errno = Errno.Last;
+                if (errno == Errno.ELOOP)
+                    throw new KernelDebugException($"'{TemporaryPath}' is a symbolic link: the recording's temporary file is never written through one.", "PerfRecordTemporaryIsLink", ErrorCategory.SecurityError) { Target = TemporaryPath };
+                throw new KernelDebugException(errno, "create", TemporaryPath, "PerfRecordCreate." + Errno.Name(errno));
+            }
+            var handle = new SafeFileHandle(fd, ownsHandle: true);
+            try
+            {
+                var st = Interop.FStat(handle, out int statErrno) ?? throw new KernelDebugException(statErrno, "fstat", TemporaryPath);
+                if ((st.Mode & Interop.S_IFMT) != Interop.S_IFREG || st.Uid != Interop.geteuid())
+                    throw new KernelDebugException($"'{TemporaryPath}' exists and is not a regular file of this user: remove it, or record to another path.",
+                        "PerfRecordTemporaryForeign", ErrorCategory.SecurityError) { Target = TemporaryPath };
+                if (Interop.flock(handle, Interop.LOCK_EX | Interop.LOCK_NB) < 0)
+                {
+                    int errno = Errno.Last;
+                    if (errno is Errno.EAGAIN)
+                        throw new KernelDebugException($"Another recording is writing '{Path}' (it holds '{TemporaryPath}'). Stop it first, or record to another path.",
+                            "PerfRecordPathBusy", ErrorCategory.ResourceBusy) { Target = Path };
+                    throw new KernelDebugException(errno, "flock", TemporaryPath);
+                }
+                if (Interop.LStatInode(TemporaryPath) == st.Inode)
+                {
+                    _inode = st.Inode;
+                    var stream = new FileStream(handle, FileAccess.ReadWrite, 1 << 20);
+                    stream.SetLength(0);
+                    return stream;
+                }
+                if (attempt >= 10) throw new KernelDebugException($"'{TemporaryPath}' keeps being replaced while it is opened.", "PerfRecordPathBusy", ErrorCategory.ResourceBusy) { Target = Path };
+            }
+            catch { handle.Dispose(); throw; }
+            handle.Dispose();
+        }
+    }
+
+    private void WriteStart()
+    {
+        // Header (written last), _attrs, their ids, then the data.
         _stream.Write(new byte[PerfFormat.HeaderSize]);
-        long idsOffset = PerfFormat.HeaderSize + attrs.Count * (FileAttrSize + 16);
-        foreach (var (attr, _, ids) in attrs)
+        long idsOffset = PerfFormat.HeaderSize + _attrs.Count * (FileAttrSize + 16);
+        foreach (var (attr, _, ids) in _attrs)
         {
             _stream.Write(AttrBytes(attr));
             WriteU64(idsOffset);
             WriteU64((ulong)ids.Length * 8);
             idsOffset += ids.Length * 8;
         }
-        foreach (var (_, _, ids) in attrs)
+        foreach (var (_, _, ids) in _attrs)
             foreach (var id in ids) WriteU64(id);
         _dataOffset = _stream.Position;
     }
@@ -137,6 +202,23 @@ public sealed class PerfDataWriter : IDisposable
         _stream.Position = 0;
         _stream.Write(h);
         _stream.Flush(flushToDisk: true);
+        Commit();
+    }
+
+    /// <summary>
+    /// Puts the finished file in place: the file it replaces becomes path.old (a hard link, so the path never goes
+    /// missing), then the temporary file is renamed over the path in one step.
+    /// </summary>
+    private void Commit()
+    {
+        var old = Path + ".old";
+        if (new FileInfo(Path) is { Exists: true, Length: > 0 })
+        {
+            Interop.unlink(old);
+            if (Interop.link(Path, old) < 0) File.Move(Path, old, overwrite: true);
+        }
+        Interop.Check(Interop.rename(TemporaryPath, Path), "rename", Path);
+        _committed = true;
     }
 
     private static string? ReadTrimmed(string path) => Host.ControlFile.TryReadText(path, out _)?.Trim();
@@ -208,5 +290,11 @@ public sealed class PerfDataWriter : IDisposable
         return r;
     }
 
-    public void Dispose() => _stream.Dispose();
+    /// <summary>Closes the file; an unfinished recording's temporary file is removed (the path keeps what it had).</summary>
+    public void Dispose()
+    {
+        if (!_committed && _inode != 0 && Interop.LStatInode(TemporaryPath) == _inode) Interop.unlink(TemporaryPath);
+        _inode = 0;
+        _stream?.Dispose();
+    }
 }

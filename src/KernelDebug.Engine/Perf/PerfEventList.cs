@@ -84,7 +84,7 @@ namespace KernelDebug.Perf
             int err = Errno.Last;
             if (err is not (Errno.EACCES or Errno.EPERM) || spec.ExcludeKernel) return err;
             // As perf does under perf_event_paranoid=2: fall back to counting user space only.
-            attr = spec.ToAttr(PerfAttrFlags.Disabled | PerfAttrFlags.ExcludeKernel | PerfAttrFlags.ExcludeHv);
+            attr = spec.UserOnly().ToAttr(PerfAttrFlags.Disabled);
             using var userOnly = new SafeFileDescriptor(Interop.perf_event_open(ref attr, 0, -1, -1, Interop.PERF_FLAG_FD_CLOEXEC));
             return userOnly.IsInvalid ? Errno.Last : 0;
         }

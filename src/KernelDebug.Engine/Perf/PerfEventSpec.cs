@@ -30,6 +30,16 @@ public sealed class PerfEventSpec
 
     public string Unit => IsClock ? "ns" : string.Empty;
 
+    /// <summary>
+    /// The same event counted in user space only (exclude_kernel, exclude_hv), named "name:u" as perf names it: what perf
+    /// falls back to when perf_event_paranoid (2 and up) refuses kernel counting to an unprivileged user.
+    /// </summary>
+    public PerfEventSpec UserOnly() => new()
+    {
+        Name = Name.Contains(':') ? Name : Name + ":u", Kind = Kind, TypeId = TypeId, Config = Config, Config1 = Config1, Config2 = Config2,
+        Config3 = Config3, ExcludeUser = false, ExcludeKernel = true, ExcludeHv = true, PreciseIp = PreciseIp, Description = Description,
+    };
+
     /// <summary>A perf_event_attr for this event, with the modifiers applied.</summary>
     public PerfEventAttr ToAttr(PerfAttrFlags flags = 0)
     {

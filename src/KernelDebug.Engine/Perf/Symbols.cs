@@ -121,14 +121,21 @@ public sealed class ElfSymbols
     /// <summary>A file offset (what an mmap's pgoff counts in) as the ELF virtual address the symbols use.</summary>
     public ulong OffsetToAddress(ulong offset) => _loads.ToAddress(offset) ?? offset;
 
-    /// <summary>Loads an ELF file's symbols; a file that is missing or not ELF gives an empty table (perf's [unknown]).</summary>
+    /// <summary>
+    /// Loads an ELF file's symbols; a file that is missing, not a regular file (a FIFO, /dev/tty), not ELF or corrupt
+    /// gives an empty table (perf's [unknown]): one bad file never stops a decode.
+    /// </summary>
     public static ElfSymbols Load(string path)
     {
         // A file deleted or replaced since the recording: perf record keeps a copy in its build-id cache.
         var source = File.Exists(path) ? path : BuildIdCacheCopy(path) ?? path;
-        if (!File.Exists(source) || !ELFReader.TryLoad(source, out IELF? elf))
-            return new ElfSymbols(path, SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
-        return FromElf(path, elf);
+        var elf = Probes.ElfInput.TryLoad(source, out long length);
+        if (elf is not null)
+        {
+            try { return FromElf(path, elf, length); }
+            catch (Exception e) when (Probes.ElfInput.IsCorruption(e)) { }
+        }
+        return new ElfSymbols(path, SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
     }
 
     /// <summary>The newest copy perf record saved of a file in ~/.debug/&lt;path&gt;/&lt;build id&gt;/elf, or null.</summary>
@@ -165,7 +172,7 @@ public sealed class ElfSymbols
                     mem.Seek(start, SeekOrigin.Begin);
                     mem.ReadExactly(image);
                 }
-                if (ELFReader.TryLoad(new MemoryStream(image), true, out IELF? elf)) return FromElf("[vdso]", elf);
+                if (ELFReader.TryLoad(new MemoryStream(image), true, out IELF? elf)) return FromElf("[vdso]", elf, image.Length);
             }
         }
         catch (IOException) { }
@@ -173,11 +180,11 @@ public sealed class ElfSymbols
         return new ElfSymbols("[vdso]", SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
     }
 
-    private static ElfSymbols FromElf(string path, IELF elf)
+    private static ElfSymbols FromElf(string path, IELF elf, long length)
     {
         using (elf)
         {
-            var loads = Probes.ElfLoadMap.Of(elf);
+            var loads = Probes.ElfLoadMap.Of(elf, length);
             string? buildId = BuildIdOf(elf);
             var symbols = ReadSymbols(elf, ".symtab");
             string? source = symbols.Count > 0 ? path : null;
@@ -185,7 +192,7 @@ public sealed class ElfSymbols
             {
                 foreach (var debugPath in DebugFileCandidates(path, buildId))
                 {
-                    if (!File.Exists(debugPath) || !ELFReader.TryLoad(debugPath, out IELF? debug)) continue;
+                    if (Probes.ElfInput.TryLoad(debugPath, out _) is not { } debug) continue;
                     using (debug)
                     {
                         if (buildId is not null && BuildIdOf(debug) is { } dbgId && dbgId != buildId) continue;

@@ -163,8 +163,7 @@ public sealed class DynamicEvents
     public void Enable(string group, string name, string instance = "", string? filter = null)
     {
         var target = string.IsNullOrEmpty(instance) ? FtraceInstance.TopLevel : FtraceInstance.Get(instance);
-        // PowerShell passes $null to a string parameter as "": no filter either way.
-        target.EnableEvents(new[] { (group, name) }, string.IsNullOrEmpty(filter) ? null : filter);
+        target.EnableEvents(new[] { (group, name) }, filter);
     }
 
     public void Disable(string group, string name, string instance = "") =>

@@ -16,7 +16,8 @@ public sealed class ElfLoadMap
 
     public static ElfLoadMap Empty { get; } = new(Array.Empty<(ulong, ulong, ulong, bool)>());
 
-    public static ElfLoadMap Of(IELF elf)
+    /// <summary>The PT_LOAD segments that lie inside the file (length bytes) and whose addresses do not wrap; others are corrupt and left out.</summary>
+    public static ElfLoadMap Of(IELF elf, long length)
     {
         var loads = elf switch
         {
@@ -26,7 +27,8 @@ public sealed class ElfLoadMap
                 .Select(s => ((ulong)s.Address, (ulong)s.FileSize, (ulong)s.Offset, (s.Flags & SegmentFlags.Execute) != 0)),
             _ => Enumerable.Empty<(ulong, ulong, ulong, bool)>(),
         };
-        return new ElfLoadMap(loads.OrderByDescending(l => l.Item4).ToArray());
+        return new ElfLoadMap(loads.Where(l => l.Item3 <= (ulong)length && l.Item2 <= (ulong)length - l.Item3 && l.Item1 + l.Item2 >= l.Item1)
+            .OrderByDescending(l => l.Item4).ToArray());
     }
 
     /// <summary>True when the file has an interpreter (PT_INTERP): an executable, or a PIE (or glibc's libc.so.6).</summary>

@@ -40,11 +40,12 @@ namespace KernelDebug.Probes
         private readonly Dictionary<string, List<ElfSymbol>> _byName = new(StringComparer.Ordinal);
         private readonly List<ElfSymbol> _symbols = new();
 
-        private ElfSymbolResolver(string path, IELF elf)
+        private ElfSymbolResolver(string path, IELF elf, long length)
         {
             Path = path;
             _elf = elf;
-            _loads = ElfLoadMap.Of(elf);
+            Length = length;
+            _loads = ElfLoadMap.Of(elf, length);
             Machine = elf.Machine.ToString();
             bool interp = ElfLoadMap.HasInterpreter(elf);
             if (elf is ELF<ulong> e64)
@@ -95,10 +96,25 @@ namespace KernelDebug.Probes
                 throw new KernelDebugException($"'{path}' is a directory, not an ELF file.", "NotAnElfFile", ErrorCategory.InvalidArgument) { Target = path };
             if (!File.Exists(path))
                 throw new KernelDebugException($"The file '{path}' does not exist.", "ElfFileNotFound", ErrorCategory.ObjectNotFound) { Target = path };
-            if (!ELFReader.TryLoad(path, out IELF elf))
-                throw new KernelDebugException($"'{path}' is not an ELF file.", "NotAnElfFile", ErrorCategory.InvalidData) { Target = path };
-            return new ElfSymbolResolver(System.IO.Path.GetFullPath(path), elf);
+            var (handle, length) = Host.RegularFile.OpenRead(path, "ElfFile", "ELF file");
+            var stream = new FileStream(handle, FileAccess.Read, 1);
+            IELF? elf = null;
+            try
+            {
+                if (!ELFReader.TryLoad(stream, shouldOwnStream: true, out elf))
+                    throw new KernelDebugException($"'{path}' is not an ELF file.", "NotAnElfFile", ErrorCategory.InvalidData) { Target = path };
+                return new ElfSymbolResolver(System.IO.Path.GetFullPath(path), elf, length);
+            }
+            catch (Exception e) when (ElfInput.IsCorruption(e))
+            {
+                elf?.Dispose();
+                throw ElfInput.Corrupt(path, e);
+            }
+            finally { if (elf is null) stream.Dispose(); }
         }
+
+        /// <summary>The file's size when it was opened: every file offset given out lies below it.</summary>
+        public long Length { get; }
 
         public string Path { get; }
         public ElfFileKind Kind { get; }
@@ -235,7 +251,11 @@ namespace KernelDebug.Probes
             if (sym.Size > 0 && offsetInFunction >= sym.Size)
                 throw new KernelDebugException($"Offset 0x{offsetInFunction:x} is beyond the end of {name} ({sym.Size} bytes) in {Path}.",
                     "OffsetOutsideFunction", ErrorCategory.InvalidArgument) { Target = name };
-            return sym.FileOffset + offsetInFunction;
+            ulong offset = sym.FileOffset + offsetInFunction;
+            if (offset < sym.FileOffset || offset >= (ulong)Length)
+                throw new KernelDebugException($"{name}+0x{offsetInFunction:x} resolves to file offset 0x{offset:x}, beyond the end of {Path} ({Length} bytes): the file's symbol or segment tables are corrupt.",
+                    "CorruptElf", ErrorCategory.InvalidData) { Target = name };
+            return offset;
         }
 
         /// <summary>The function containing a file offset, or null.</summary>

@@ -183,18 +183,34 @@ public sealed class SyscallTracer
         var tracer = System.Text.RegularExpressions.Regex.Match(status, @"TracerPid:\s*(\d+)");
         string? yama = null;
         try { yama = File.ReadAllText("/proc/sys/kernel/yama/ptrace_scope").Trim(); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        return AttachError(errno, pid, tracer.Success ? int.Parse(tracer.Groups[1].Value) : 0, yama);
+        // TracerPid is the tracing thread's id: name the process it belongs to (its Tgid) and that process's command.
+        int tracerThread = tracer.Success && int.TryParse(tracer.Groups[1].Value, out var t) ? t : 0;
+        int tracerProcess = tracerThread;
+        string? tracerName = null;
+        if (tracerThread != 0)
+        {
+            try
+            {
+                var tracerStatus = File.ReadAllText($"/proc/{tracerThread}/status");
+                var tgid = System.Text.RegularExpressions.Regex.Match(tracerStatus, @"Tgid:\s*(\d+)");
+                if (tgid.Success && int.TryParse(tgid.Groups[1].Value, out var g)) tracerProcess = g;
+                tracerName = File.ReadAllText($"/proc/{tracerProcess}/comm").TrimEnd('\n');
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return AttachError(errno, pid, tracerProcess, yama, tracerName, tracerThread);
     }
 
     /// <summary>Why an attach failed, in strace's words: no such process, already traced, or refused (with the Yama scope explained).</summary>
-    internal static KernelDebugException AttachError(int errno, int pid, int tracerPid, string? yamaScope)
+    internal static KernelDebugException AttachError(int errno, int pid, int tracerPid, string? yamaScope, string? tracerName = null, int tracerThread = 0)
     {
         if (errno == Errno.ESRCH)
             return new KernelDebugException($"There is no process with id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString() };
         if (errno != Errno.EPERM)
             return new KernelDebugException(errno, "ptrace attach", pid.ToString());
         if (tracerPid != 0)
-            return new KernelDebugException($"Process {pid} is already traced by process {tracerPid}; a process has one tracer at a time.",
+            return new KernelDebugException($"Process {pid} is already traced by process {tracerPid}{(tracerName is null ? "" : $" ({tracerName})")}{(tracerThread != 0 && tracerThread != tracerPid ? $", from its thread {tracerThread}" : "")}; a process has one tracer at a time.",
                 "ProcessAlreadyTraced", ErrorCategory.ResourceBusy) { Target = pid.ToString() };
         var why = yamaScope switch
         {

@@ -85,6 +85,41 @@ public class PerfDecoderMapTests
     }
 
     [Fact]
+    public void MappingsOfSpecialFilesGiveUnknownFramesWithoutHangingOrAborting()
+    {
+        // A FIFO hung the decode (and Ctrl+C could not stop it); /proc/1/mem and /dev/tty aborted it.
+        var fifo = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kerneldebug-xunit-fifo-{Environment.ProcessId}");
+        Assert.Equal(0, System.Diagnostics.Process.Start("mkfifo", fifo)!.WaitForExitAsync().Wait(10_000) ? 0 : 1);
+        var records = new List<byte[]>
+        {
+            Mmap(100, 0x400000, 0x10000, 0, fifo),
+            Mmap(100, 0x500000, 0x10000, 0, "/proc/1/mem"),
+            Mmap(100, 0x600000, 0x10000, 0, "/dev/tty"),
+            Mmap(100, 0x700000, 0x10000, 0, "/dev/null"),
+            Mmap(100, 0x800000, 0x10000, 0, "/"),
+            Sample(100, User, 0x401000), Sample(100, User, 0x501000), Sample(100, User, 0x601000), Sample(100, User, 0x701000), Sample(100, User, 0x801000),
+        };
+        var path = WriteFile("special", records, finishedRound: true);
+        Task<List<PerfSample>>? decode = null;
+        try
+        {
+            using var file = PerfDataFile.Open(path);
+            decode = Task.Run(() => new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().ToList());
+            Assert.True(decode.Wait(TimeSpan.FromSeconds(30)), "the decode hung");
+            var samples = decode.Result;
+            Assert.Equal(new[] { fifo, "/proc/1/mem", "/dev/tty", "/dev/null", "/" }, samples.Select(s => s.Dso));
+            Assert.All(samples, s => Assert.Equal("[unknown]", s.Symbol));
+        }
+        finally
+        {
+            // A reader stuck in open() is let go by a writer, so a failure does not leave a thread behind.
+            if (decode is { IsCompleted: false }) { using var fs = new FileStream(fifo, FileMode.Open, FileAccess.Write, FileShare.ReadWrite); }
+            File.Delete(path);
+            File.Delete(fifo);
+        }
+    }
+
+    [Fact]
     public void FramesFollowSplitReplacedReannouncedAndForkedMappings()
     {
         const ulong ContextUser = PerfFormat.ContextUser, ContextKernel = PerfFormat.ContextKernel;

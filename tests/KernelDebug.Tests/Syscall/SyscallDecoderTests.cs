@@ -154,5 +154,7 @@ public class AttachErrorTests
         Assert.Equal("ProcessAlreadyTraced", e.ErrorId);
         Assert.Contains("77", e.Message);
         Assert.Equal("ProcessNotFound", SyscallTracer.AttachError(Errno.ESRCH, 42, 0, null).ErrorId);
+        var named = SyscallTracer.AttachError(Errno.EPERM, 42, 77, "1", "pwsh", 79);
+        Assert.Contains("process 77 (pwsh), from its thread 79", named.Message);
     }
 }

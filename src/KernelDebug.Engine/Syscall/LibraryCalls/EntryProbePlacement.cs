@@ -136,22 +136,29 @@ public static class EntryProbePlacement
 
         private ExecutableSegments(List<(ulong, byte[])> segments) => _segments = segments;
 
+        /// <summary>The segments, or null when the file is not x86-64 ELF or is corrupt (the probes then stay at the entries).</summary>
         public static ExecutableSegments? Load(string path)
         {
-            if (!ELFReader.TryLoad(path, out IELF elf)) return null;
+            if (ElfInput.TryLoad(path, out long length) is not { } elf) return null;
             using (elf)
             {
                 if (elf is not ELF<ulong> e64 || e64.Machine != Machine.AMD64) return null;
-                var list = new List<(ulong, byte[])>();
-                using var file = File.OpenRead(path);
-                foreach (var seg in e64.Segments.Where(s => s.Type == SegmentType.Load && (s.Flags & SegmentFlags.Execute) != 0))
+                try
                 {
-                    var bytes = new byte[seg.FileSize];
-                    file.Position = seg.Offset;
-                    file.ReadExactly(bytes);
-                    list.Add((seg.Address, bytes));
+                    var list = new List<(ulong, byte[])>();
+                    using var file = File.OpenRead(path);
+                    foreach (var seg in e64.Segments.Where(s => s.Type == SegmentType.Load && (s.Flags & SegmentFlags.Execute) != 0))
+                    {
+                        // A segment outside the file (or a huge one) is corruption, not a reason to allocate it.
+                        if (seg.Offset < 0 || seg.FileSize < 0 || seg.Offset > length || seg.FileSize > length - seg.Offset || seg.Address + (ulong)seg.FileSize < seg.Address) return null;
+                        var bytes = new byte[seg.FileSize];
+                        file.Position = seg.Offset;
+                        file.ReadExactly(bytes);
+                        list.Add((seg.Address, bytes));
+                    }
+                    return new ExecutableSegments(list);
                 }
-                return new ExecutableSegments(list);
+                catch (Exception e) when (ElfInput.IsCorruption(e)) { return null; }
             }
         }
 

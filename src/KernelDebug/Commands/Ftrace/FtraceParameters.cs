@@ -15,12 +15,21 @@ public sealed class FtraceInstanceTransformationAttribute : ArgumentTransformati
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
         var value = inputData is PSObject p ? p.BaseObject : inputData;
-        if (value is string name)
+        if (value is string name) return Get(name);
+        // A list of names or instances (Remove-FtraceInstance a,b): each element, when every one is a name or an instance.
+        if (value is System.Collections.IList list && list.Count > 0)
         {
-            try { return FtraceInstance.Get(name); }
-            catch (KernelDebugException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
+            var items = list.Cast<object?>().Select(o => o is PSObject po ? po.BaseObject : o).ToList();
+            if (items.All(o => o is string or FtraceInstance))
+                return items.Select(o => o as FtraceInstance ?? Get((string)o!)).ToArray();
         }
         return value;
+    }
+
+    private static FtraceInstance Get(string name)
+    {
+        try { return FtraceInstance.Get(name); }
+        catch (KernelDebugException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
     }
 }
 

@@ -20,6 +20,7 @@ public sealed class WriteTraceMarkerCommand : FtraceCmdlet
         if (!ShouldProcess(Instance.Name, $"Write trace marker '{Message}'")) return;
         try { Instance.WriteMarker(Message); }
         catch (KernelDebug.Native.KernelDebugException e) when (e.ErrorId == "TraceMarkerNotRecorded") { WriteWarning(e.Message); }
+        catch (KernelDebug.Native.KernelDebugException e) when (e.ErrorId == "TraceMarkerTruncated") { this.WriteKernelError(e, Instance.Name); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, Message); }
     }
 }

@@ -50,9 +50,14 @@ public sealed class WatchPerfTopCommand : PSCmdlet
         if (Interval < TimeSpan.FromMilliseconds(100))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Interval must be at least 100 ms."), "IntervalTooShort", ErrorCategory.InvalidArgument, Interval));
         var clock = Stopwatch.StartNew();
-        var path = Path.Combine(Path.GetTempPath(), $"{KernelDebug.Host.Naming.Prefix}_top_{Environment.ProcessId}.data");
+        // Each round's perf.data lives in a fresh private directory (mkdtemp: a random name, mode 0700), never at a
+        // predictable name in the shared /tmp where another user could plant a symbolic link.
+        DirectoryInfo? dir = null;
+        string path = string.Empty;
         try
         {
+            dir = Directory.CreateTempSubdirectory($"{KernelDebug.Host.Naming.Prefix}_top_");
+            path = Path.Combine(dir.FullName, "perf.data");
             var events = new[] { PerfEventCatalog.Parse(Event) };
             this.ReportMounts(); // a tracepoint event may have mounted tracefs
             while (!_cancel.IsCancellationRequested)
@@ -87,7 +92,8 @@ public sealed class WatchPerfTopCommand : PSCmdlet
         finally
         {
             _current?.Recorder?.Stop();
-            File.Delete(path);
+            try { dir?.Delete(recursive: true); }
+            catch (IOException) { }
         }
     }
 
