@@ -16,6 +16,12 @@ public sealed class GetKmemleakReportCommand : KernelLogCommandBase
     [Alias("FullName", "PSPath")]
     public string[] Path { get; set; } = Array.Empty<string>();
 
+    protected override void BeginProcessing()
+    {
+        if (ParameterSetName == PathSet)
+            MemoryDetectors.Record(new MemoryDetectorState("Get-KmemleakReport", Array.Empty<Capability>(), requireAll: false, fromSavedLog: true));
+    }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName != PathSet) return;
@@ -29,7 +35,13 @@ public sealed class GetKmemleakReportCommand : KernelLogCommandBase
     protected override void EndProcessing()
     {
         if (ParameterSetName == PathSet) return;
+        RecordKmemleakState();
         try { WriteObject(Kmemleak.Read(Kmemleak.ControlFilePath(WriteVerbose)), enumerateCollection: true); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
     }
+
+    // Kmemleak.ControlFilePath ends the command with KmemleakNotAvailable when kmemleak is missing; the state tells
+    // Should -HaveNoMemoryErrors the same when an error was ignored and nothing came down the pipeline.
+    private void RecordKmemleakState() =>
+        MemoryDetectors.Record(new MemoryDetectorState("Get-KmemleakReport", MemoryDetectors.Probe(new[] { "Kmemleak" }), requireAll: true));
 }
