@@ -49,10 +49,7 @@ public sealed class InvokeKernelDebugHealthCheckCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        var unknown = RequiredCapability.Where(n => !CapabilityProbe.Names.Contains(n, StringComparer.OrdinalIgnoreCase)).ToList();
-        if (unknown.Count > 0)
-            this.ThrowKernelError(new KernelDebugException($"Unknown capability name(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", CapabilityProbe.Names)}.",
-                "CapabilityNotFound", ErrorCategory.ObjectNotFound), unknown);
+        TestKernelDebugCapabilityCommand.ThrowIfUnknown(this, RequiredCapability);
 
         var moduleBase = MyInvocation.MyCommand.Module?.ModuleBase ?? Path.GetDirectoryName(typeof(InvokeKernelDebugHealthCheckCommand).Assembly.Location)!;
         var suite = Path.Combine(moduleBase, SuiteFile);
