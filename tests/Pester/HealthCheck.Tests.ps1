@@ -140,3 +140,12 @@ Describe 'The lost-event check' {
         $r.Reason | Should -BeLike "*kerneldebug_no_such_instance*"
     }
 }
+
+Describe 'The help topics' {
+    It 'ship about_KernelDebug_Fleet with the fan-out and the cross-host summary, and the suite in about_KernelDebug_HealthChecks' {
+        $fleet = Get-Help about_KernelDebug_Fleet | Out-String
+        $fleet | Should -Match 'Invoke-Command -Session \$sessions -ThrottleLimit'
+        $fleet | Should -Match 'Group-Object PSComputerName'
+        (Get-Help about_KernelDebug_HealthChecks | Out-String) | Should -Match 'Invoke-KernelDebugHealthCheck'
+    }
+}
