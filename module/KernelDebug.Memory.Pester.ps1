@@ -1,9 +1,13 @@
 # Should -HaveNoMemoryErrors: fails listing every KASAN/KFENCE/UBSAN report and kmemleak suspect it got. Nothing piped in
 # passes only when a detector could have reported: the last Get-KasanReport, Get-KmemleakReport or Invoke-KmemleakScan
 # of this session says which detectors it read and whether the kernel has them (a saved log always counts); when no
-# such command ran here, at least one of KASAN, KFENCE, UBSAN and kmemleak must be built in. Shipped in the module's folder; in a Pester file's BeforeAll, after Import-Module KernelDebug:
+# such command ran here, at least one of KASAN, KFENCE, UBSAN and kmemleak must be built in.
+# Shipped in the module's folder; in a Pester file's BeforeAll, after Import-Module KernelDebug:
 #   . (Join-Path (Get-Module KernelDebug).ModuleBase 'KernelDebug.Memory.Pester.ps1')
 # (about_KernelDebug_HealthChecks). Needs Pester 5 (Add-ShouldOperator) loaded.
+# The engine's types load with the first cmdlet call; the operator may run before any.
+if (-not ('KernelDebug.Memory.MemoryDetectors' -as [type])) { Add-Type -Path (Join-Path $PSScriptRoot 'KernelDebug.Engine.dll') }
+
 function Should-HaveNoMemoryErrors {
     param($ActualValue, [switch] $Negate, [string] $Because)
     $found = @($ActualValue | Where-Object { $null -ne $_ })

@@ -164,7 +164,7 @@ function Stop-SshLoopback {
         # Connection children outlive a killed listener: end them first (they end by themselves once the sessions close).
         $deadline = [DateTime]::UtcNow.AddSeconds(10)
         while (($kids = @(Get-DescendantProcessId $p.Id)).Count -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
-        foreach ($k in $kids) { kill -KILL $k 2>$null }
+        foreach ($k in $kids) { Stop-Process -Id $k -Force -ErrorAction Ignore }
         if (-not $p.HasExited) { $p.Kill(); $null = $p.WaitForExit(10000) }
         $p.Dispose()
     }

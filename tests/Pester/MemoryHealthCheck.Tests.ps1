@@ -39,6 +39,16 @@ Describe 'Should -HaveNoMemoryErrors' {
         { Get-KasanReport -Detector KASAN -WarningAction SilentlyContinue | Should -HaveNoMemoryErrors } | Should -Throw -ExpectedMessage '*Kasan: *'
     }
 
+    It 'judges nothing in a fresh session before any cmdlet ran (the operator loads the engine itself)' {
+        $pester = Join-Path (Get-Module Pester).ModuleBase Pester.psd1
+        $operator = Join-Path (Get-Module KernelDebug).ModuleBase KernelDebug.Memory.Pester.ps1
+        $out = Invoke-ChildPwsh @('-NoProfile', '-NonInteractive', '-Command',
+            "Import-Module '$pester'; Import-Module '$env:KERNELDEBUG_MODULE_PATH'; . '$operator'; try { @() | Should -HaveNoMemoryErrors; 'PASSED' } catch { `$_.Exception.Message }")
+        $text = $out -join "`n"
+        $any = @(Get-KernelDebugCapability -Name Kasan, Kfence, Ubsan, Kmemleak | Where-Object Available).Count -gt 0
+        if ($any) { $text | Should -Be 'PASSED' } else { $text | Should -BeLike '*Should -HaveNoMemoryErrors proves nothing: no detector it reads is built into this kernel*Kmemleak: *' }
+    }
+
     It 'fails on nothing when kmemleak, which the last command read, is missing' -Skip:$HasKmemleak {
         try { Invoke-KmemleakScan -ErrorAction Stop } catch { $_.FullyQualifiedErrorId | Should -BeLike 'KmemleakNotAvailable*' }
         { @() | Should -HaveNoMemoryErrors } | Should -Throw -ExpectedMessage '*Invoke-KmemleakScan proves nothing: a detector it was asked to read is not built into this kernel*Kmemleak: *'

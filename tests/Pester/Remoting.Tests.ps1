@@ -85,6 +85,7 @@ Describe 'A fleet over SSH remoting (two sshd on loopback)' -Skip:(-not $HasSsh)
         $trace = @(Invoke-Command -Session $S[0] { Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname } -InformationVariable info -ErrorVariable err -ErrorAction SilentlyContinue)
         $S[0].State | Should -Be 'Opened' -Because "the session broke: $err"
         $err | Should -BeNullOrEmpty
+        Invoke-Command -Session $S[0] { 6 * 7 } | Should -Be 42 -Because 'the session still runs commands'
         @($trace | Where-Object Name -eq 'read').Count | Should -BeGreaterThan 0
         $out = @($info | Where-Object { $_.Tags -contains 'stdout' })
         ($out.MessageData -join "`n") | Should -Match ([regex]::Escape((Get-Content /etc/hostname -TotalCount 1).Trim()))

@@ -64,6 +64,13 @@ public static class MemoryDetectors
         if (Runspace.DefaultRunspace is { } rs) LastByRunspace.AddOrUpdate(rs, state);
     }
 
+    /// <summary>
+    /// Records that a kmemleak cmdlet read kmemleak. It also ends with KmemleakNotAvailable when kmemleak is missing; the
+    /// state tells Should -HaveNoMemoryErrors the same when that error was ignored and nothing came down the pipeline.
+    /// </summary>
+    public static void RecordKmemleak(string command) =>
+        Record(new MemoryDetectorState(command, Probe(new[] { "Kmemleak" }), requireAll: true));
+
     /// <summary>The last state recorded in this runspace, or null when no memory cmdlet has run in it.</summary>
     public static MemoryDetectorState? Last =>
         Runspace.DefaultRunspace is { } rs && LastByRunspace.TryGetValue(rs, out var s) ? s : null;

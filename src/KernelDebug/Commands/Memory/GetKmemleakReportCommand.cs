@@ -35,13 +35,8 @@ public sealed class GetKmemleakReportCommand : KernelLogCommandBase
     protected override void EndProcessing()
     {
         if (ParameterSetName == PathSet) return;
-        RecordKmemleakState();
+        MemoryDetectors.RecordKmemleak("Get-KmemleakReport");
         try { WriteObject(Kmemleak.Read(Kmemleak.ControlFilePath(WriteVerbose)), enumerateCollection: true); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
     }
-
-    // Kmemleak.ControlFilePath ends the command with KmemleakNotAvailable when kmemleak is missing; the state tells
-    // Should -HaveNoMemoryErrors the same when an error was ignored and nothing came down the pipeline.
-    private void RecordKmemleakState() =>
-        MemoryDetectors.Record(new MemoryDetectorState("Get-KmemleakReport", MemoryDetectors.Probe(new[] { "Kmemleak" }), requireAll: true));
 }

@@ -26,7 +26,7 @@ public sealed class InvokeKmemleakScanCommand : PSCmdlet
     {
         try
         {
-            RecordKmemleakState();
+            MemoryDetectors.RecordKmemleak("Invoke-KmemleakScan");
             var path = Kmemleak.ControlFilePath(WriteVerbose);
             if (!ShouldProcess(path, "scan")) return;
             var before = new HashSet<(ulong, ulong?)>(Kmemleak.Read(path).Select(o => (o.Address, o.Jiffies)));
@@ -51,9 +51,4 @@ public sealed class InvokeKmemleakScanCommand : PSCmdlet
     }
 
     protected override void StopProcessing() => _stop.Cancel();
-
-    // Kmemleak.ControlFilePath ends the command with KmemleakNotAvailable when kmemleak is missing; the state tells
-    // Should -HaveNoMemoryErrors the same when an error was ignored and nothing came down the pipeline.
-    private void RecordKmemleakState() =>
-        MemoryDetectors.Record(new MemoryDetectorState("Invoke-KmemleakScan", MemoryDetectors.Probe(new[] { "Kmemleak" }), requireAll: true));
 }
