@@ -27,6 +27,7 @@
         # host
         'Get-KernelDebugCapability'
         'Test-KernelDebugCapability'
+        'Invoke-KernelDebugHealthCheck'
 
         # ftrace
         'New-FtraceInstance'

@@ -64,6 +64,12 @@ Describe 'Capability probes on the debug kernel' -Tag KernelVm -Skip:(-not $env:
         $Caps.Kasan.Detail | Should -Be 'CONFIG_KASAN=y (generic); reports appear in the kernel log'
     }
 
+    It 'finds UBSAN, which Get-KasanReport also reads' {
+        $Cfg['CONFIG_UBSAN'] | Should -Be 'y'
+        $Caps.Ubsan.Available | Should -BeTrue
+        $Caps.Ubsan.Detail | Should -Be 'CONFIG_UBSAN=y; reports appear in the kernel log'
+    }
+
     It 'finds KFENCE with the sample interval the kernel reports' {
         $interval = (Get-Content /sys/module/kfence/parameters/sample_interval).Trim()
         $interval | Should -Be $Cfg['CONFIG_KFENCE_SAMPLE_INTERVAL']

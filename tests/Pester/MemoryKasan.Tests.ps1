@@ -1,6 +1,7 @@
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Common.ps1')
     $script:HasKmsg = Test-KernelDebugCapability KernelLog
+    $script:MissingDetectors = @(Get-KernelDebugCapability -Name Kasan, Kfence, Ubsan | Where-Object -Not Available).Count
 }
 
 BeforeAll {
@@ -290,5 +291,35 @@ Describe 'Get-KasanReport on the live kernel log' -Skip:(-not $HasKmsg) {
         $ps.Stop()
         $sw.Elapsed.TotalSeconds | Should -BeLessThan 3
         $ps.Dispose()
+    }
+}
+
+Describe 'Get-KasanReport without a detector' {
+    BeforeAll {
+        $script:Missing = @(Get-KernelDebugCapability -Name Kasan, Kfence, Ubsan | Where-Object -Not Available)
+    }
+
+    It 'warns that an empty result proves nothing when no detector is built in, naming each with its remedy' -Skip:($MissingDetectors -lt 3 -or -not $HasKmsg) {
+        $r = @(Get-KasanReport -WarningVariable w -WarningAction SilentlyContinue)
+        $r | Should -BeNullOrEmpty
+        $w | Should -HaveCount 1
+        "$w" | Should -BeLike '*no detector it reads is built into this kernel*An empty result does not mean healthy*'
+        foreach ($c in $Missing) { "$w" | Should -BeLike "*$($c.Name): $($c.Detail)*$($c.Remedy)*" }
+    }
+
+    It 'warns about a named detector the kernel lacks' -Skip:(-not $HasKmsg -or (Test-KernelDebugCapability Kasan)) {
+        $null = Get-KasanReport -Detector KASAN -WarningVariable w -WarningAction SilentlyContinue
+        "$w" | Should -BeLike '*a detector it was asked to read is*Kasan: *'
+    }
+
+    It 'ends with MemoryErrorDetectorMissing and the remedy under -RequireDetector' -Skip:(-not $HasKmsg -or (Test-KernelDebugCapability Kasan)) {
+        $err = { Get-KasanReport -Detector KASAN -RequireDetector } | Should -Throw -ErrorId 'MemoryErrorDetectorMissing*' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'NotInstalled'
+        $err.ErrorDetails.RecommendedAction | Should -BeLike '*CONFIG_KASAN*'
+    }
+
+    It 'neither warns nor errors on a saved log' {
+        $null = Get-KasanReport -Path (Join-Path $Fixtures kasan-6.1-lkdtm.txt) -WarningVariable w
+        $w | Should -BeNullOrEmpty
     }
 }

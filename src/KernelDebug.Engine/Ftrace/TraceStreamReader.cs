@@ -98,9 +98,12 @@ public sealed class TraceStreamReader : IDisposable
         return (o, d);
     }
 
-    private (long Overrun, long Dropped) ReadCpuStats(int cpu)
+    private (long Overrun, long Dropped) ReadCpuStats(int cpu) => ReadCpuStats(_instance, cpu);
+
+    /// <summary>An instance's overwritten (overrun) and dropped event counts of one CPU since its buffer was last reset (per_cpu/cpuN/stats).</summary>
+    public static (long Overrun, long Dropped) ReadCpuStats(FtraceInstance instance, int cpu)
     {
-        var text = _instance.ReadOptional($"per_cpu/cpu{cpu.ToString(CultureInfo.InvariantCulture)}/stats");
+        var text = instance.ReadOptional($"per_cpu/cpu{cpu.ToString(CultureInfo.InvariantCulture)}/stats");
         return (StatValue(text, "overrun:"), StatValue(text, "dropped events:"));
     }
 

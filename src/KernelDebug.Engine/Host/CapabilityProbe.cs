@@ -35,6 +35,7 @@ public static class CapabilityProbe
         new("Kmemleak", "memory", ProbeKmemleak),
         new("Kasan", "memory", ProbeKasan),
         new("Kfence", "memory", ProbeKfence),
+        new("Ubsan", "memory", ProbeUbsan),
         new("KernelLog", "memory", ProbeKernelLog),
         new("Lockdown", "host", ProbeLockdown),
         new("Perf", "program", () => ProbeProgram("Perf", "perf", "linux-perf", "--version")),
@@ -435,6 +436,16 @@ public static class CapabilityProbe
                 : new Capability("Kfence", "memory", true, $"KFENCE samples every {v} ms");
         }
         return Unavailable("Kfence", "memory", $"{p} is absent: {KernelConfig.Explain("CONFIG_KFENCE")}", "Boot a kernel built with CONFIG_KFENCE.");
+    }
+
+    private static Capability ProbeUbsan()
+    {
+        var cfg = KernelConfig.Load();
+        if (cfg?.IsEnabled("CONFIG_UBSAN") == true)
+            return new Capability("Ubsan", "memory", true, "CONFIG_UBSAN=y; reports appear in the kernel log");
+        if (cfg is null && KallsymsContains(" __ubsan_handle_"))
+            return new Capability("Ubsan", "memory", true, "__ubsan_handle_* is in /proc/kallsyms");
+        return Unavailable("Ubsan", "memory", KernelConfig.Explain("CONFIG_UBSAN"), "Boot a kernel built with CONFIG_UBSAN.");
     }
 
     private static Capability ProbeKernelLog()

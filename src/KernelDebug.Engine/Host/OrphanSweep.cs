@@ -24,45 +24,52 @@ public static class OrphanSweep
     public static int Run(Action<string>? log = null, string? traceFs = null)
     {
         traceFs ??= KernelFileSystems.GetTraceFs(log);
-        var instances = Candidates(traceFs);
-        var probes = ProbeCandidates(traceFs);
-        if (instances.Count == 0 && probes.Count == 0) return 0;
-        if (ReadLink("/proc/self/ns/pid") != InitialPidNamespace)
-        {
-            log?.Invoke("Left kerneldebug objects of other pids alone: outside the initial pid namespace, a missing /proc/<pid> does not mean the owner is gone.");
-            return 0;
-        }
-        var nested = new Lazy<HashSet<int>>(NestedNamespacePids);
         int removed = 0;
-        foreach (var (name, pid) in instances)
+        DynamicEvents? events = null;
+        foreach (var o in Find(traceFs, log))
         {
-            var path = Path.Combine(traceFs, "instances", name);
-            if (WhyGone(pid, CreatedAt(path), nested) is not { } why) continue;
             try
             {
                 // Remove() stops tracing and disables its events before the rmdir.
-                FtraceInstance.Get(name).Remove();
+                if (o.Probe is null) FtraceInstance.Get(o.Name).Remove();
+                else (events ??= new DynamicEvents(traceFs)).Remove(o.Probe, force: true);
                 removed++;
-                log?.Invoke($"Removed the instance {name} left by process {pid}, {why}.");
+                log?.Invoke($"Removed the {o.Kind} {o.Name} left by process {o.OwnerProcessId}, {o.Why}.");
             }
             catch (KernelDebugException e) when (e.Category == System.Management.Automation.ErrorCategory.ObjectNotFound) { }
-            catch (KernelDebugException e) { log?.Invoke($"Could not remove the orphaned instance {name}: {e.Message}"); }
-        }
-        var events = new DynamicEvents(traceFs);
-        foreach (var (probe, pid) in probes)
-        {
-            var path = Path.Combine(traceFs, "events", probe.Group, probe.Name);
-            if (WhyGone(pid, CreatedAt(path), nested) is not { } why) continue;
-            try
-            {
-                events.Remove(probe, force: true);
-                removed++;
-                log?.Invoke($"Removed the probe {probe.Group}/{probe.Name} left by process {pid}, {why}.");
-            }
-            catch (KernelDebugException e) when (e.Category == System.Management.Automation.ErrorCategory.ObjectNotFound) { }
-            catch (KernelDebugException e) { log?.Invoke($"Could not remove the orphaned probe {probe.Group}/{probe.Name}: {e.Message}"); }
+            catch (KernelDebugException e) { log?.Invoke($"Could not remove the orphaned {o.Kind} {o.Name}: {e.Message}"); }
         }
         return removed;
+    }
+
+    /// <summary>One kerneldebug object whose owner is certainly gone.</summary>
+    public sealed record Orphan(string Kind, string Name, int OwnerProcessId, string Why, ProbeDefinition? Probe);
+
+    /// <summary>
+    /// The instances and probes whose owner is certainly gone, without touching them (the health check reports them;
+    /// Run removes them). Empty outside the initial pid namespace, where that cannot be known.
+    /// </summary>
+    public static IReadOnlyList<Orphan> Find(string? traceFs = null, Action<string>? log = null)
+    {
+        // PowerShell passes $null to a string parameter as "".
+        if (string.IsNullOrEmpty(traceFs)) traceFs = KernelFileSystems.GetTraceFs(log);
+        var instances = Candidates(traceFs);
+        var probes = ProbeCandidates(traceFs);
+        var found = new List<Orphan>();
+        if (instances.Count == 0 && probes.Count == 0) return found;
+        if (ReadLink("/proc/self/ns/pid") != InitialPidNamespace)
+        {
+            log?.Invoke("Left kerneldebug objects of other pids alone: outside the initial pid namespace, a missing /proc/<pid> does not mean the owner is gone.");
+            return found;
+        }
+        var nested = new Lazy<HashSet<int>>(NestedNamespacePids);
+        foreach (var (name, pid) in instances)
+            if (WhyGone(pid, CreatedAt(Path.Combine(traceFs, "instances", name)), nested) is { } why)
+                found.Add(new Orphan("instance", name, pid, why, null));
+        foreach (var (probe, pid) in probes)
+            if (WhyGone(pid, CreatedAt(Path.Combine(traceFs, "events", probe.Group, probe.Name)), nested) is { } why)
+                found.Add(new Orphan("probe", $"{probe.Group}/{probe.Name}", pid, why, probe));
+        return found;
     }
 
     /// <summary>Instances named kerneldebug_&lt;pid&gt;_&lt;n&gt; of other pids.</summary>

@@ -19,14 +19,20 @@ public sealed class TestKernelDebugCapabilityCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        var unknown = _names.Where(n => !CapabilityProbe.Names.Contains(n, StringComparer.OrdinalIgnoreCase)).ToList();
-        if (unknown.Count > 0)
-        {
-            this.ThrowKernelError(new KernelDebugException($"Unknown capability name(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", CapabilityProbe.Names)}.",
-                "CapabilityNotFound", ErrorCategory.ObjectNotFound), unknown);
-        }
+        ThrowIfUnknown(this, _names);
         var results = CapabilityProbe.Run(_names.Distinct(StringComparer.OrdinalIgnoreCase), WriteVerbose).ToList();
         foreach (var c in results.Where(c => !c.Available)) WriteVerbose($"{c.Name}: {c.Detail}");
         WriteObject(results.All(c => c.Available));
+    }
+
+    /// <summary>A terminating CapabilityNotFound error naming the unknown names and the known ones.</summary>
+    internal static void ThrowIfUnknown(PSCmdlet cmdlet, IEnumerable<string> names)
+    {
+        var unknown = names.Where(n => !CapabilityProbe.Names.Contains(n, StringComparer.OrdinalIgnoreCase)).ToList();
+        if (unknown.Count > 0)
+        {
+            cmdlet.ThrowKernelError(new KernelDebugException($"Unknown capability name(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", CapabilityProbe.Names)}.",
+                "CapabilityNotFound", ErrorCategory.ObjectNotFound), unknown);
+        }
     }
 }

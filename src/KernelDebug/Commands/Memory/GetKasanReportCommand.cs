@@ -21,6 +21,29 @@ public sealed class GetKasanReportCommand : KernelLogCommandBase
     [Parameter]
     public MemoryErrorDetector[]? Detector { get; set; }
 
+    /// <summary>
+    /// End with an error, not a warning, when the kernel lacks the detectors asked for (any of -Detector's, or all three
+    /// without it): an empty result then proves nothing.
+    /// </summary>
+    [Parameter(ParameterSetName = LiveSet)]
+    public SwitchParameter RequireDetector { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            MemoryDetectors.Record(new MemoryDetectorState("Get-KasanReport", Array.Empty<Capability>(), requireAll: false, fromSavedLog: true));
+            return;
+        }
+        var wanted = Detector is { Length: > 0 } ? Detector.Distinct() : Enum.GetValues<MemoryErrorDetector>();
+        var state = new MemoryDetectorState("Get-KasanReport",
+            MemoryDetectors.Probe(wanted.Select(MemoryDetectors.CapabilityName)), requireAll: Detector is { Length: > 0 });
+        MemoryDetectors.Record(state);
+        if (state.Satisfied) return;
+        if (RequireDetector) this.ThrowKernelError(MemoryDetectors.MissingError(state));
+        WriteWarning($"{state.Reason}. An empty result does not mean healthy. {state.Remedy}");
+    }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName != PathSet) return;

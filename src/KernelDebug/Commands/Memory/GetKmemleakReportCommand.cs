@@ -16,6 +16,12 @@ public sealed class GetKmemleakReportCommand : KernelLogCommandBase
     [Alias("FullName", "PSPath")]
     public string[] Path { get; set; } = Array.Empty<string>();
 
+    protected override void BeginProcessing()
+    {
+        if (ParameterSetName == PathSet)
+            MemoryDetectors.Record(new MemoryDetectorState("Get-KmemleakReport", Array.Empty<Capability>(), requireAll: false, fromSavedLog: true));
+    }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName != PathSet) return;
@@ -29,6 +35,7 @@ public sealed class GetKmemleakReportCommand : KernelLogCommandBase
     protected override void EndProcessing()
     {
         if (ParameterSetName == PathSet) return;
+        MemoryDetectors.RecordKmemleak("Get-KmemleakReport");
         try { WriteObject(Kmemleak.Read(Kmemleak.ControlFilePath(WriteVerbose)), enumerateCollection: true); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
     }

@@ -26,6 +26,7 @@ public sealed class InvokeKmemleakScanCommand : PSCmdlet
     {
         try
         {
+            MemoryDetectors.RecordKmemleak("Invoke-KmemleakScan");
             var path = Kmemleak.ControlFilePath(WriteVerbose);
             if (!ShouldProcess(path, "scan")) return;
             var before = new HashSet<(ulong, ulong?)>(Kmemleak.Read(path).Select(o => (o.Address, o.Jiffies)));
