@@ -266,3 +266,121 @@ Describe 'One parameter set for -Command everywhere' {
         @($info | Where-Object { $_.Tags -contains 'stdout' } | ForEach-Object MessageData) | Should -Be @('out:-la')
     }
 }
+
+Describe 'One error rule: one bad target among many is a non-terminating error, and the rest goes on' {
+    BeforeAll {
+        # A live process that is not a child of this pwsh (.NET reaps its own children), and a pid that is gone.
+        $pidFile = Join-Path $Work 'live.pid'
+        Start-Process /bin/sh -ArgumentList '-c', "`"(while :; do echo x > /dev/null; sleep 0.05; done) >/dev/null 2>&1 & echo `$! > $pidFile`"" -Wait
+        $script:Live = [int](Get-Content $pidFile)
+        $ended = [System.Diagnostics.Process]::Start('/bin/true'); $ended.WaitForExit()
+        $script:Gone = $ended.Id
+        Start-Sleep -Milliseconds 200
+        # Runs a command with -ErrorAction SilentlyContinue; returns its output and its errors (a terminating error fails the test).
+        function Invoke-Rule([scriptblock] $Command) {
+            $Error.Clear()
+            $out = @(& $Command)
+            [pscustomobject]@{ Output = $out; Errors = @($Error | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] }) }
+        }
+    }
+    AfterAll { Stop-Process -Id $Live -Force -ErrorAction Ignore }
+
+    It '-ProcessId of <Cmdlet>: one ObjectNotFound for the gone pid, the live one measured' -ForEach @(
+        @{ Cmdlet = 'Get-SyscallTrace'; Extra = @{ Duration = '00:00:01' }; Needs = 'Ptrace' }
+        @{ Cmdlet = 'Measure-Syscall'; Extra = @{ Duration = '00:00:01' }; Needs = 'Ptrace' }
+        @{ Cmdlet = 'Get-LibraryCallTrace'; Extra = @{ Duration = '00:00:01'; Function = 'malloc' }; Needs = 'Uprobes' }
+        @{ Cmdlet = 'Measure-LibraryCall'; Extra = @{ Duration = '00:00:01'; Function = 'malloc' }; Needs = 'Uprobes' }
+        @{ Cmdlet = 'Measure-PerfCounter'; Extra = @{ Duration = '00:00:00.5'; Event = 'task-clock' }; Needs = 'PerfEvents' }
+        @{ Cmdlet = 'Start-PerfRecord'; Extra = @{ Duration = '00:00:00.5'; Path = (Join-Path ([IO.Path]::GetTempPath()) "kd-rule-$PID.data"); Wait = $true }; Needs = 'PerfEvents' }
+    ) {
+        if (-not (Test-KernelDebugCapability $Needs)) { Set-ItResult -Skipped -Because "$Needs is not available on this host"; return }
+        $r = Invoke-Rule { & $Cmdlet -ProcessId $Live, $Gone @Extra -ErrorAction SilentlyContinue }
+        $r.Errors | Should -HaveCount 1
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ProcessNotFound,*'
+        $r.Errors[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        "$($r.Errors[0].TargetObject)" | Should -Be "$Gone"
+        $r.Output.Count | Should -BeGreaterThan 0 -Because "process $Live was traced"
+        if ($Cmdlet -eq 'Get-SyscallTrace') { $r.Output | ForEach-Object { $_.ProcessId | Should -Be $Live } }
+        if ($Cmdlet -eq 'Start-PerfRecord') { $r.Output[0].Samples | Should -BeGreaterOrEqual 0; Remove-Item $Extra.Path -ErrorAction Ignore }
+    }
+
+    It '-Path of <Cmdlet>: one ObjectNotFound for the missing file, the other file read' -ForEach @(
+        @{ Cmdlet = 'Get-KernelLog' }, @{ Cmdlet = 'Get-KasanReport' }, @{ Cmdlet = 'Get-KmemleakReport' }
+    ) {
+        $good = Join-Path $Work 'good.log'
+        Set-Content $good '[    1.000000] kd-rule line'
+        $missing = Join-Path $Work 'missing.log'
+        $r = Invoke-Rule { & $Cmdlet -Path $good, $missing -ErrorAction SilentlyContinue }
+        $r.Errors | Should -HaveCount 1
+        $r.Errors[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        "$($r.Errors[0].TargetObject)" | Should -Be $missing
+        if ($Cmdlet -eq 'Get-KernelLog') { $r.Output.Message | Should -Be 'kd-rule line' }
+    }
+
+    It 'Get-PerfSample: a missing file among piped paths is an error of its own' -Skip:(-not (Test-KernelDebugCapability PerfEvents)) {
+        $data = Join-Path $Work 'rule.data'
+        $null = Start-PerfRecord -Command /bin/true -Path $data -Wait -DiscardOutput
+        $r = Invoke-Rule { (Join-Path $Work 'missing.data'), $data | Get-PerfSample -ErrorAction SilentlyContinue }
+        $r.Errors | Should -HaveCount 1
+        $r.Errors[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It '-Name of <Cmdlet>: one TraceEventNotFound for the bogus event, the real one handled' -ForEach @(
+        @{ Cmdlet = 'Get-TraceEvent' }, @{ Cmdlet = 'Enable-TraceEvent' }, @{ Cmdlet = 'Disable-TraceEvent' }
+    ) {
+        $instance = New-FtraceInstance -Name "kerneldebug_$($PID)_rule"
+        try {
+            $extra = if ($Cmdlet -eq 'Get-TraceEvent') { @{} } else { @{ Instance = $instance.Name } }
+            $r = Invoke-Rule { & $Cmdlet -Name sched:sched_switch, kd_bogus:kd_nothing @extra -ErrorAction SilentlyContinue }
+            $r.Errors | Should -HaveCount 1
+            $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'TraceEventNotFound,*'
+            "$($r.Errors[0].TargetObject)" | Should -Be 'kd_bogus:kd_nothing'
+            $expected = switch ($Cmdlet) { 'Enable-TraceEvent' { '1' } 'Disable-TraceEvent' { '0' } default { $null } }
+            if ($expected) { (Get-Content (Join-Path $TraceFs "instances/$($instance.Name)/events/sched/sched_switch/enable")) | Should -Be $expected }
+            else { $r.Output.Name | Should -Contain 'sched_switch' }
+        }
+        finally { Remove-FtraceInstance -Name $instance.Name -Confirm:$false }
+    }
+
+    It 'instance names of <Cmdlet>: one FtraceInstanceNotFound, the real instance handled' -ForEach @(
+        @{ Cmdlet = 'Get-FtraceInstance' }, @{ Cmdlet = 'Remove-FtraceInstance' }
+    ) {
+        $instance = New-FtraceInstance -Name "kerneldebug_$($PID)_rule2"
+        try {
+            $confirm = if ($Cmdlet -like 'Remove-*') { @{ Confirm = $false } } else { @{} }
+            $r = Invoke-Rule { & $Cmdlet -Name "kerneldebug_$($PID)_nosuch", $instance.Name -ErrorAction SilentlyContinue @confirm }
+            $r.Errors | Should -HaveCount 1
+            $r.Errors[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+            "$($r.Errors[0].TargetObject)" | Should -Be "kerneldebug_$($PID)_nosuch"
+            if ($Cmdlet -eq 'Remove-FtraceInstance') { Test-Path (Join-Path $TraceFs "instances/$($instance.Name)") | Should -BeFalse }
+            else { $r.Output.Name | Should -Be $instance.Name }
+        }
+        finally { Remove-FtraceInstance -Name $instance.Name -Confirm:$false -ErrorAction Ignore }
+    }
+
+    It 'probe names of <Cmdlet>: one ProbeNotFound per name that matches nothing, the real probe handled' -ForEach @(
+        @{ Cmdlet = 'Get-Uprobe' }, @{ Cmdlet = 'Remove-Uprobe' }
+    ) -Skip:(-not ($HasUprobes -and $HasGcc)) {
+        $group = "kerneldebug_$PID"
+        $null = New-Uprobe -Name kdrule -Path $Prog -Symbol main -Group $group
+        try {
+            $confirm = if ($Cmdlet -like 'Remove-*') { @{ Confirm = $false } } else { @{} }
+            $r = Invoke-Rule { & $Cmdlet -Group $group -Name kdrule_nosuch1, kdrule, kdrule_nosuch2 -ErrorAction SilentlyContinue @confirm }
+            $r.Errors | Should -HaveCount 2
+            @($r.Errors.TargetObject | Sort-Object) | Should -Be @('kdrule_nosuch1', 'kdrule_nosuch2')
+            $r.Errors | ForEach-Object { $_.FullyQualifiedErrorId | Should -BeLike 'ProbeNotFound,*' }
+            if ($Cmdlet -eq 'Remove-Uprobe') { Get-Uprobe -Group $group -Name kdrule -ErrorAction SilentlyContinue | Should -BeNullOrEmpty }
+            else { $r.Output.Name | Should -Be 'kdrule' }
+        }
+        finally { Remove-Uprobe -Group $group -Name kdrule -Force -Confirm:$false -ErrorAction Ignore }
+    }
+
+    It 'terminates when the whole command cannot run, whatever -ErrorAction says: <What>' -ForEach @(
+        @{ What = 'a bad parameter combination'; Command = { Start-PerfRecord -Command /bin/true -Frequency 99 -Period 1000 -Path x.data -ErrorAction SilentlyContinue }; Id = 'FrequencyAndPeriod,*' }
+        @{ What = 'a program that does not exist'; Command = { Measure-Syscall -Command kd-no-such-program -ErrorAction SilentlyContinue }; Id = 'CommandNotFound,*' }
+        @{ What = 'a missing kernel feature (kprobes)'; Command = { Get-Kprobe -ErrorAction SilentlyContinue }; Id = 'KprobeNotSupported,*'; Needs = 'Kprobes' }
+    ) {
+        if ($Needs -and (Test-KernelDebugCapability $Needs)) { Set-ItResult -Skipped -Because "$Needs is available here: nothing is missing"; return }
+        $Command | Should -Throw -ErrorId $Id
+    }
+}

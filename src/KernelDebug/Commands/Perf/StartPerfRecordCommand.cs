@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using KernelDebug.Launch;
 using KernelDebug.Perf;
+using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
@@ -89,6 +90,19 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
 
     protected override void EndProcessing()
     {
+        if (ParameterSetName == ProcessSet)
+        {
+            // A process that is gone is an error of its own; the others are recorded (the error rule of about_KernelDebug).
+            var live = new List<int>();
+            foreach (var pid in _pids.Distinct())
+            {
+                try { _ = PerfStat.Threads(pid); live.Add(pid); }
+                catch (KernelDebugException e) { this.WriteKernelError(e, pid); }
+            }
+            if (live.Count == 0) return;
+            _pids.Clear();
+            _pids.AddRange(live);
+        }
         var path = GetUnresolvedProviderPathFromPSPath(Path);
         string target = ParameterSetName switch
         {

@@ -95,7 +95,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, ILaunchParameters, IDis
         var live = new List<int>();
         foreach (var pid in _pids.Distinct())
         {
-            try { _threads.AddRange(ThreadsOf(pid).Select(tid => (tid, pid))); live.Add(pid); }
+            try { _threads.AddRange(KernelDebug.Perf.PerfStat.Threads(pid).Select(tid => (tid, pid))); live.Add(pid); }
             catch (KernelDebugException e) { this.WriteKernelError(e, pid); }
         }
         if (ParameterSetName == "ProcessId" && live.Count == 0) return;
@@ -190,18 +190,6 @@ public abstract class LibraryCallCommandBase : PSCmdlet, ILaunchParameters, IDis
         finally
         {
             Cleanup();
-        }
-    }
-
-    private static IEnumerable<int> ThreadsOf(int pid)
-    {
-        var dir = $"/proc/{pid}/task";
-        if (!Directory.Exists(dir))
-            throw new KernelDebugException($"No process has the id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-        try { return Directory.EnumerateDirectories(dir).Select(d => int.Parse(Path.GetFileName(d), System.Globalization.CultureInfo.InvariantCulture)).ToList(); }
-        catch (DirectoryNotFoundException)
-        {
-            throw new KernelDebugException($"No process has the id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }
     }
 
