@@ -115,8 +115,9 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
         ProgramLaunch? launch = null;
         try
         {
-            // Nobody may read a background recording's output for a long time: a full buffer drops its oldest lines.
-            if (ParameterSetName == CommandSet) launch = ProgramLaunch.For(this, this, CaptureOverflow.DropOldest);
+            // -Wait drains the output as it comes; nobody may read a background recording's for a long time, so a full
+            // buffer there drops its oldest lines rather than stall the program.
+            if (ParameterSetName == CommandSet) launch = ProgramLaunch.For(this, this, Wait ? CaptureOverflow.Wait : CaptureOverflow.DropOldest);
             var events = Event.Select(PerfEventCatalog.Parse).ToList();
             this.ReportMounts(); // a tracepoint event may have mounted tracefs
             var cmdline = new List<string> { "Start-PerfRecord" };
