@@ -223,13 +223,13 @@ Describe 'Invoke-Bpftrace -Command without a terminal' -Skip:(-not $HasBpftrace)
         $job = Start-Job -ScriptBlock {
             param($m) Import-Module $m
             $out = @(Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("exec\n"); }' -Command /usr/bin/echo -ArgumentList kd-bpf-job -InformationVariable info -WarningAction SilentlyContinue)
-            [pscustomobject]@{ Objects = $out.Count; Info = @($info | ForEach-Object { "$($_.MessageData)" }) }
+            [pscustomobject]@{ Objects = $out.Count; Info = @($info | ForEach-Object { "$($_.Tags -join ',')=$($_.MessageData)" }) }
         } -ArgumentList $env:KERNELDEBUG_MODULE_PATH
         $null = $job | Wait-Job -Timeout 120
         $job.State | Should -Be 'Completed'
         $r = @(Receive-Job $job)
         $r | Should -HaveCount 1
-        $r[0].Info | Should -Contain 'kd-bpf-job'
+        $r[0].Info | Should -Contain 'PSHOST,stdout=kd-bpf-job'
         Remove-Job $job -Force
     }
 }
