@@ -151,12 +151,12 @@ public sealed class OutputCapture : IDisposable
         var splitters = new[] { new Splitter(), new Splitter() };
         var fds = new[] { _stdout, _stderr };
         var polls = stackalloc Interop.PollFd[2];
+        Span<int> which = stackalloc int[2];
         try
         {
             while (!Volatile.Read(ref _disposed))
             {
                 int count = 0;
-                var which = new int[2];
                 for (int i = 0; i < 2; i++)
                 {
                     if (fds[i] is null) continue;
