@@ -67,6 +67,9 @@ public sealed class OutputCapture : IDisposable
         _thread.Start();
     }
 
+    /// <summary>Whether lines wait to be taken.</summary>
+    public bool HasLines { get { lock (_gate) return _lines.Count > 0; } }
+
     /// <summary>Pipeline side: the next line, without waiting.</summary>
     public bool TryTake(out ProgramOutputLine line)
     {

@@ -30,7 +30,7 @@ internal sealed class ProgramLaunch : IDisposable
     public const string StdoutTag = "stdout", StderrTag = "stderr";
     private static readonly string[] StdoutTags = { StdoutTag }, StderrTags = { StderrTag };
     private readonly Cmdlet _cmdlet;
-    private Action? _wake;
+    private volatile Action? _wake;
     private long _droppedReported;
 
     private ProgramLaunch(PSCmdlet cmdlet, ILaunchParameters p, CaptureOverflow overflow)
@@ -58,7 +58,12 @@ internal sealed class ProgramLaunch : IDisposable
     public OutputCapture? Capture { get; }
 
     /// <summary>Called (on the capture's thread) when output arrives while none waits: wake the pipeline thread's loop.</summary>
-    public void OnOutput(Action wake) => _wake = wake;
+    public void OnOutput(Action wake)
+    {
+        _wake = wake;
+        // Lines that came before the hook was set woke nobody: wake now, or a full buffer would wait forever.
+        if (Capture?.HasLines == true) wake();
+    }
 
     /// <summary>
     /// The rule for the default: the program keeps the terminal only in the console host's own runspace with stdin and

@@ -133,6 +133,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
             if (_child is not null)
             {
                 var child = _child;
+                _launch!.OnOutput(_stream.Wake); // before the program runs: its first line must wake the drain
                 child.Resume();
                 int execErrno = child.WaitForExec();
                 if (execErrno != 0) Try(() => LaunchedProcess.ThrowIfExecFailed(execErrno, child.Path), Command);
@@ -146,7 +147,6 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
                 });
                 var stream = _stream;
                 var launch = _launch!;
-                launch.OnOutput(stream.Wake);
                 Emit(stream.Drain(launch.Flush));
                 launch.Finish();
                 var status = child.ExitStatus;
