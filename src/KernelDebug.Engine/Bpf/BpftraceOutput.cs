@@ -28,7 +28,7 @@ public sealed class BpftraceOutputParser
         // are attached, plain lines are the output of the command it started (-c), which shares its stdout.
         if (!json || root.ValueKind != JsonValueKind.Object)
         {
-            yield return _attached ? new BpftraceDiagnostic("output", line) : new BpftraceDiagnostic("text", line.Trim());
+            yield return _attached ? new BpftraceDiagnostic("output", line) { Stream = "stdout" } : new BpftraceDiagnostic("text", line.Trim());
             yield break;
         }
         string type = root.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
@@ -210,7 +210,7 @@ public sealed class BpftraceOutputParser
         {
             bool own = line.StartsWith("ERROR: ", StringComparison.Ordinal) || line.StartsWith("WARNING: ", StringComparison.Ordinal) || ErrorLine.IsMatch(line);
             if (own) foreach (var d in ParseStderr(new[] { line })) yield return d;
-            else if (line.Length > 0) yield return new BpftraceDiagnostic("output", line);
+            else if (line.Length > 0) yield return new BpftraceDiagnostic("output", line) { Stream = "stderr" };
         }
     }
 
@@ -264,6 +264,9 @@ public sealed class BpftraceDiagnostic
     /// <summary>error, warning, verbose, text (an unprefixed line: a warning, or the reason when bpftrace fails), or output (a line of the traced command).</summary>
     public string Level { get; }
     public string Message { get; }
+
+    /// <summary>For output: the traced command's stream the line came from, stdout or stderr (the tags of its information record).</summary>
+    public string? Stream { get; init; }
     public string? File { get; init; }
     public int? Line { get; init; }
     public int? Column { get; init; }

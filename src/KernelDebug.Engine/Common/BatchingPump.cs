@@ -17,7 +17,7 @@ public sealed class BatchingPump<T> : IDisposable
     private readonly Queue<List<T>> _full = new();
     private readonly int _batchSize, _maxBatches;
     private List<T> _filling;
-    private bool _completed, _cancelled, _consumerIdle;
+    private bool _completed, _cancelled, _consumerIdle, _wakeRequested;
     private Exception? _error;
 
     public BatchingPump(int batchSize = 256, int maxBatches = 8)
@@ -103,8 +103,21 @@ public sealed class BatchingPump<T> : IDisposable
         _cts.Dispose();
     }
 
-    /// <summary>Pipeline side: the records in order until the producer completes or the pump is cancelled.</summary>
-    public IEnumerable<T> Drain()
+    /// <summary>From any thread: makes Drain run its <c>between</c> action soon even when no record comes (other work for the pipeline thread).</summary>
+    public void Wake()
+    {
+        lock (_gate)
+        {
+            _wakeRequested = true;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>
+    /// Pipeline side: the records in order until the producer completes or the pump is cancelled. <paramref name="between"/>
+    /// runs on the pipeline thread after each batch and after each <see cref="Wake"/>.
+    /// </summary>
+    public IEnumerable<T> Drain(Action? between = null)
     {
         while (TakeBatch() is { } batch)
         {
@@ -113,6 +126,7 @@ public sealed class BatchingPump<T> : IDisposable
                 if (IsCancelled) yield break;
                 yield return item;
             }
+            between?.Invoke();
         }
         if (_error is not null && !IsCancelled)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
@@ -139,6 +153,11 @@ public sealed class BatchingPump<T> : IDisposable
                     return batch;
                 }
                 if (_completed) return null;
+                if (_wakeRequested)
+                {
+                    _wakeRequested = false;
+                    return new List<T>(0);
+                }
                 if (_filling.Count > 0)
                 {
                     Monitor.Wait(_gate, FlushInterval);

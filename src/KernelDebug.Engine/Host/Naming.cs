@@ -13,7 +13,10 @@ public static class Naming
     public static int ProcessId { get; } = Environment.ProcessId;
 
     /// <summary>A fresh private tracefs instance name: kerneldebug_&lt;pid&gt;_&lt;n&gt;.</summary>
-    public static string NewInstanceName() => $"{Prefix}_{ProcessId}_{Interlocked.Increment(ref _counter)}";
+    public static string NewInstanceName() => $"{Prefix}_{ProcessId}_{NextSequence()}";
+
+    /// <summary>A number unique in this process: runspaces of one process (thread jobs, ForEach-Object -Parallel) share its pid.</summary>
+    public static int NextSequence() => Interlocked.Increment(ref _counter);
 
     /// <summary>The probe group for probes that live only as long as one call of this process: kerneldebug_&lt;pid&gt;.</summary>
     public static string ProcessGroup => $"{Prefix}_{ProcessId}";

@@ -7,7 +7,7 @@ using KernelDebug.Native;
 namespace KernelDebug.Launch;
 
 /// <summary>How to start a command.</summary>
-public sealed class LaunchOptions
+public sealed record LaunchOptions
 {
     /// <summary>The child's working directory (PowerShell's current location is not the process's); null inherits.</summary>
     public string? WorkingDirectory { get; init; }
@@ -18,10 +18,14 @@ public sealed class LaunchOptions
     /// <summary>A classic BPF program (struct sock_filter array, 8 bytes per instruction) installed with seccomp before exec.</summary>
     public byte[]? SeccompFilter { get; init; }
 
-    /// <summary>Files for stdin, stdout, stderr; null inherits this process's.</summary>
+    /// <summary>Files for stdin, stdout, stderr; null inherits this process's (or, with <see cref="Capture"/>, a pipe for stdout and stderr).
+    /// stdout and stderr naming the same file share one open file, as 2&gt;&amp;1 does.</summary>
     public string? StandardInputPath { get; init; }
     public string? StandardOutputPath { get; init; }
     public string? StandardErrorPath { get; init; }
+
+    /// <summary>Reads stdout and stderr (those without a path) through pipes instead of letting them inherit this process's.</summary>
+    public OutputCapture? Capture { get; init; }
 }
 
 /// <summary>
@@ -67,6 +71,9 @@ public static class ChildLauncher
             throw new KernelDebugException("The command contains a NUL character.", "UnsafeUserString", ErrorCategory.InvalidArgument);
     }
 
+    /// <summary>Starts the target stopped (see the class summary).</summary>
+    public static LaunchedProcess StartStopped(LaunchTarget target) => StartStopped(target.Command, target.Arguments, target.Options);
+
     /// <summary>Starts the command stopped (see the class summary). The process is a child of this one.</summary>
     public static unsafe LaunchedProcess StartStopped(string command, IReadOnlyList<string> arguments, LaunchOptions? options = null)
     {
@@ -77,8 +84,14 @@ public static class ChildLauncher
         var trampoline = GetTrampoline();
         var (statusRead, statusWrite) = Interop.Pipe();
         SafeFileDescriptor? filterFd = null;
+        (SafeFileDescriptor Read, SafeFileDescriptor Write)? outPipe = null, errPipe = null;
         try
         {
+            if (options.Capture is not null)
+            {
+                if (options.StandardOutputPath is null) outPipe = Interop.Pipe();
+                if (options.StandardErrorPath is null) errPipe = Interop.Pipe();
+            }
             if (options.SeccompFilter is { } filter)
             {
                 if (filter.Length == 0 || filter.Length % 8 != 0 || filter.Length > 65536)
@@ -111,7 +124,13 @@ public static class ChildLauncher
                 if (options.WorkingDirectory is { } cwd) SpawnCheck(Interop.posix_spawn_file_actions_addchdir_np(actions, cwd), "chdir", cwd);
                 if (options.StandardInputPath is { } si) SpawnCheck(Interop.posix_spawn_file_actions_addopen(actions, 0, si, Interop.O_RDONLY, 0), "open", si);
                 if (options.StandardOutputPath is { } so) SpawnCheck(Interop.posix_spawn_file_actions_addopen(actions, 1, so, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_TRUNC, 0x1a4), "open", so);
-                if (options.StandardErrorPath is { } se) SpawnCheck(Interop.posix_spawn_file_actions_addopen(actions, 2, se, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_TRUNC, 0x1a4), "open", se);
+                else if (outPipe is { } op) SpawnCheck(Interop.posix_spawn_file_actions_adddup2(actions, op.Write.Fd, 1), "dup2", "stdout pipe");
+                if (options.StandardErrorPath is { } se)
+                {
+                    if (se == options.StandardOutputPath) SpawnCheck(Interop.posix_spawn_file_actions_adddup2(actions, 1, 2), "dup2", se);
+                    else SpawnCheck(Interop.posix_spawn_file_actions_addopen(actions, 2, se, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_TRUNC, 0x1a4), "open", se);
+                }
+                else if (errPipe is { } ep) SpawnCheck(Interop.posix_spawn_file_actions_adddup2(actions, ep.Write.Fd, 2), "dup2", "stderr pipe");
                 if (filterFd is not null) SpawnCheck(Interop.posix_spawn_file_actions_adddup2(actions, filterFd.Fd, 3), "dup2", "seccomp filter");
                 SpawnCheck(Interop.posix_spawn_file_actions_adddup2(actions, statusWrite.Fd, 4), "dup2", "exec status pipe");
 
@@ -120,6 +139,14 @@ public static class ChildLauncher
                 if (rc != 0) throw new KernelDebugException(rc, "posix_spawn", path);
 
                 statusWrite.Dispose();
+                // The child holds the write ends now; ours would keep the pipes from ever reaching end of file.
+                outPipe?.Write.Dispose();
+                errPipe?.Write.Dispose();
+                if (outPipe is not null || errPipe is not null)
+                {
+                    options.Capture!.Start(outPipe?.Read, errPipe?.Read);
+                    outPipe = errPipe = null;
+                }
                 if (Interop.WaitPid(pid, out var ws, Interop.WUNTRACED | Interop.__WALL) < 0)
                     throw new KernelDebugException(Errno.Last, "waitpid", path);
                 if (!ws.Stopped || ws.StopSignal != Interop.SIGSTOP)
@@ -141,6 +168,8 @@ public static class ChildLauncher
         {
             statusWrite.Dispose();
             filterFd?.Dispose();
+            outPipe?.Read.Dispose(); outPipe?.Write.Dispose();
+            errPipe?.Read.Dispose(); errPipe?.Write.Dispose();
         }
     }
 

@@ -20,9 +20,8 @@ public sealed class PerfRecordOptions
     public ulong? Period { get; init; }
     public bool CallGraph { get; init; }
     public TimeSpan? Duration { get; init; }
-    public string? Command { get; init; }
-    public IReadOnlyList<string> Arguments { get; init; } = Array.Empty<string>();
-    public LaunchOptions? LaunchOptions { get; init; }
+    /// <summary>The command to start and record (null: processes or all CPUs).</summary>
+    public LaunchTarget? Target { get; init; }
     public IReadOnlyList<int>? ProcessIds { get; init; }
     public bool SystemWide { get; init; }
     /// <summary>For the CMDLINE feature.</summary>
@@ -107,9 +106,9 @@ public sealed unsafe class PerfRecorder : IDisposable
     {
         var cpus = PerfStat.OnlineCpus();
         var targets = new List<(int Pid, int Cpu)>();
-        if (_options.Command is not null)
+        if (_options.Target is { } target)
         {
-            _child = ChildLauncher.StartStopped(_options.Command, _options.Arguments, _options.LaunchOptions);
+            _child = ChildLauncher.StartStopped(target);
             CommandProcessId = _child.ProcessId;
             targets.AddRange(cpus.Select(c => (_child.ProcessId, c)));
         }
@@ -421,5 +420,30 @@ public sealed unsafe class PerfRecorder : IDisposable
         ReleaseKernelObjects();
         _writer?.Dispose();
         _child?.Dispose();
+        Output?.Dispose();
+    }
+
+    /// <summary>The recorded command's captured output (no terminal, no redirection), for Wait-PerfRecord and Stop-PerfRecord to write.</summary>
+    internal OutputCapture? Output => _options.Target?.Options.Capture;
+
+    /// <summary>How many dropped output lines were reported already.</summary>
+    internal long OutputDroppedReported;
+
+    /// <summary>Waits like <see cref="Wait"/>, running <paramref name="between"/> at least every 100 ms (to write the command's output).</summary>
+    public bool Wait(TimeSpan? timeout, CancellationToken cancel, Action between)
+    {
+        var end = timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
+        while (true)
+        {
+            between();
+            var left = end - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return _done.IsSet;
+            if (Wait(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100), cancel)) break;
+            if (cancel.IsCancellationRequested) return false;
+        }
+        // The rest of the output: the pipes close when the command and what it started are gone.
+        Output?.WaitForEnd(TimeSpan.FromSeconds(1));
+        between();
+        return true;
     }
 }

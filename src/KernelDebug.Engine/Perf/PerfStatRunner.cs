@@ -8,10 +8,11 @@ namespace KernelDebug.Perf;
 public static class PerfStatRunner
 {
     /// <summary>Runs a command, counting from its exec and including its children (enable_on_exec + inherit, no shell).</summary>
-    public static IEnumerable<PerfCounterResult> RunCommand(IReadOnlyList<PerfEventSpec> events, string command, IReadOnlyList<string> arguments,
-        LaunchOptions options, TimeSpan? interval, CancellationToken cancel, Action<string>? log = null)
+    /// <paramref name="whileWaiting"/> runs on the calling thread between its waits (it takes the program's captured output).
+    public static IEnumerable<PerfCounterResult> RunCommand(IReadOnlyList<PerfEventSpec> events, LaunchTarget target,
+        TimeSpan? interval, CancellationToken cancel, Action<string>? log = null, Action? whileWaiting = null)
     {
-        using var child = ChildLauncher.StartStopped(command, arguments, options);
+        using var child = ChildLauncher.StartStopped(target);
         using var set = PerfCounterSet.Open(events, new[] { (child.ProcessId, -1) },
             PerfAttrFlags.Disabled | PerfAttrFlags.Inherit | PerfAttrFlags.EnableOnExec);
         child.Resume();
@@ -31,6 +32,7 @@ public static class PerfStatRunner
                 }
                 if (r < 0) throw new KernelDebugException(Errno.Last, "waitpid", child.Path);
                 if (cancel.IsCancellationRequested) { child.Kill(); continue; }
+                whileWaiting?.Invoke();
                 if (sw.Elapsed >= budget) return false;
                 var left = budget - sw.Elapsed;
                 cancel.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(nap, Math.Max(0, left.TotalMilliseconds))));

@@ -92,11 +92,11 @@ public sealed class SyscallTracer
     }
 
     /// <summary>Starts the command stopped before exec, seizes it, and traces until every tracee has ended.</summary>
-    public int RunCommand(string command, IReadOnlyList<string> arguments, LaunchOptions launchOptions)
+    public int RunCommand(LaunchTarget target)
     {
         _launched = true;
         using var quiet = ChildStopNotifications.Suppress();
-        using var child = ChildLauncher.StartStopped(command, arguments, launchOptions);
+        using var child = ChildLauncher.StartStopped(target);
         _child = child;
         if (_options.SameCpu)
         {
@@ -121,11 +121,35 @@ public sealed class SyscallTracer
         return child.ExitStatus is { } ws ? (ws.Exited ? ws.ExitCode : 128 + ws.TermSignal) : 0;
     }
 
-    /// <summary>Attaches to every thread of each process (strace -p) and traces until stopped or they end.</summary>
-    public void RunAttach(IReadOnlyList<int> processIds)
+    /// <summary>
+    /// Attaches to every thread of each process (strace -p) and traces until stopped or they end. With
+    /// <paramref name="targetFailed"/>, a process that cannot be attached (gone, this process, a child of it, already
+    /// traced, refused) is reported there and the others are traced; without it, the first such error ends the run.
+    /// </summary>
+    public void RunAttach(IReadOnlyList<int> processIds, Action<KernelDebugException>? targetFailed = null)
     {
         using var quiet = ChildStopNotifications.Suppress();
         foreach (var requested in processIds)
+        {
+            try { Attach(requested); }
+            catch (KernelDebugException e) when (targetFailed is not null && e.Data["Seized"] is not true)
+            {
+                targetFailed(e);
+            }
+            catch
+            {
+                DetachAll();
+                throw;
+            }
+        }
+        if (_roots.Count == 0) return;
+        if (_options.SameCpu) PinToCurrentCpu(0);
+        Loop();
+    }
+
+    private void Attach(int requested)
+    {
+        int seized = 0;
         {
             int pid = requested;
             if (pid == Environment.ProcessId)
@@ -155,6 +179,7 @@ public sealed class SyscallTracer
                         }
                         AddTask(tid, pid);
                         Interop.ptrace(Interop.PTRACE_INTERRUPT, tid, 0, 0);
+                        seized++;
                         added = true;
                     }
                     if (!added) break;
@@ -164,16 +189,15 @@ public sealed class SyscallTracer
             {
                 throw new KernelDebugException($"There is no process with id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString() };
             }
-            catch
+            catch (Exception e) when (seized > 0)
             {
-                DetachAll();
+                // Some threads of this process are seized: the run cannot go on without it (with nothing seized the others can).
+                e.Data["Seized"] = true;
                 throw;
             }
             _roots.Add(pid);
             Volatile.Write(ref _stopSignalTarget, pid);
         }
-        if (_options.SameCpu) PinToCurrentCpu(0);
-        Loop();
     }
 
     private static KernelDebugException PtraceError(int errno, int pid)

@@ -26,9 +26,11 @@ public sealed class LibraryCallSession : IDisposable
         _scope = new ProbeScope(new DynamicEvents(KernelFileSystems.GetTraceFs()));
         try
         {
+            // Unique per session: runspaces of this process (thread jobs, ForEach-Object -Parallel) share its probe group.
+            int session = Host.Naming.NextSequence();
             for (int i = 0; i < functions.Count; i++)
             {
-                var stem = $"lc{i}_{Sanitize(functions[i].Name)}";
+                var stem = $"lc{session}_{i}_{Sanitize(functions[i].Name)}";
                 if (stem.Length > 48) stem = stem[..48];
                 var entry = stem;
                 var ret = stem + "_ret";

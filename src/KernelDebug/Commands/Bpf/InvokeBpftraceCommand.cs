@@ -68,7 +68,8 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
             case BpftraceDiagnostic { Level: "text" } d when !_drained: _notes.Add(d); break;
             case BpftraceDiagnostic { Level: "warning" or "text" } d: WriteWarning($"bpftrace: {d.Message}"); break;
             // The traced command's own output goes to the host as Write-Host would put it (information stream, PSHOST tag).
-            case BpftraceDiagnostic { Level: "output" } d: WriteInformation(new HostInformationMessage { Message = d.Message }, new[] { "PSHOST" }); break;
+            // Tagged stdout or stderr too, like the output every -Command cmdlet captures without a terminal.
+            case BpftraceDiagnostic { Level: "output" } d: WriteInformation(new HostInformationMessage { Message = d.Message }, d.Stream is null ? new[] { "PSHOST" } : new[] { "PSHOST", d.Stream }); break;
             case BpftraceDiagnostic d: WriteVerbose($"bpftrace: {d.Message}"); break;
             default: WriteObject(item); break;
         }

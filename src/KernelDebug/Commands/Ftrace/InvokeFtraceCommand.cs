@@ -14,17 +14,37 @@ namespace KernelDebug.Commands.Ftrace;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Ftrace", DefaultParameterSetName = "ScriptBlock")]
 [OutputType(typeof(TraceRecord), typeof(FunctionCall), typeof(FunctionGraphCall))]
-public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
+public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchParameters
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "ScriptBlock")]
     public ScriptBlock ScriptBlock { get; set; } = null!;
 
     /// <summary>A program (path or name on PATH), started without a shell.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
-    public string Command { get; set; } = "";
+    [ValidateNotNullOrEmpty]
+    public string Command { get; set; } = string.Empty;
 
-    [Parameter(Position = 1, ParameterSetName = "Command")]
+    [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
+    [AllowEmptyCollection]
     public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSI")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardInput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSO")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardOutput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSE")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardError { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    public SwitchParameter DiscardOutput { get; set; }
 
     [Parameter]
     [ArgumentCompleter(typeof(TraceEventNameCompleter))]
@@ -56,6 +76,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
     private TraceRecordStream? _stream;
     private PrivateInstance? _private;
     private LaunchedProcess? _child;
+    private ProgramLaunch? _launch;
     private volatile bool _stopping;
 
     protected override void BeginProcessing()
@@ -89,8 +110,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
 
             if (ParameterSetName == "Command")
             {
-                var cwd = SessionState.Path.CurrentFileSystemLocation.ProviderPath;
-                _child = Try(() => ChildLauncher.StartStopped(Command, ArgumentList, new LaunchOptions { WorkingDirectory = cwd }), Command);
+                _launch = Try(() => ProgramLaunch.For(this, this), Command);
+                _child = Try(() => ChildLauncher.StartStopped(_launch.Target), Command);
                 TraceProcess(instance, _child.ProcessId, tracer);
             }
             else
@@ -112,6 +133,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
             if (_child is not null)
             {
                 var child = _child;
+                _launch!.OnOutput(_stream.Wake); // before the program runs: its first line must wake the drain
                 child.Resume();
                 int execErrno = child.WaitForExec();
                 if (execErrno != 0) Try(() => LaunchedProcess.ThrowIfExecFailed(execErrno, child.Path), Command);
@@ -123,7 +145,10 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
                     catch (KernelDebugException) { }
                     finally { instance.SetTracingOn(false); Volatile.Write(ref done, true); }
                 });
-                Emit(_stream.Drain());
+                var stream = _stream;
+                var launch = _launch!;
+                Emit(stream.Drain(launch.Flush));
+                launch.Finish();
                 var status = child.ExitStatus;
                 if (status is { } s) WriteVerbose($"{Command} ended: {s}.");
             }
@@ -224,6 +249,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable
         catch (KernelDebugException) { /* Dispose on a stopped pipeline cannot write; the next Get-FtraceInstance shows the state */ }
         _child?.Dispose();
         _child = null;
+        _launch?.Dispose();
+        _launch = null;
         _private?.Dispose();
         _private = null;
     }

@@ -66,7 +66,10 @@ internal sealed class TraceRecordStream : IDisposable
     }
 
     /// <summary>The records in order, on the pipeline thread; ends early once cancelled.</summary>
-    public IEnumerable<TraceRecord> Drain() => _pump.Drain();
+    public IEnumerable<TraceRecord> Drain(Action? between = null) => _pump.Drain(between);
+
+    /// <summary>Makes Drain run its between action soon (see BatchingPump.Wake).</summary>
+    public void Wake() => _pump.Wake();
 
     public void Cancel() => _pump.Cancel();
 

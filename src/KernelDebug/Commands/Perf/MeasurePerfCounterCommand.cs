@@ -7,7 +7,7 @@ namespace KernelDebug.Commands;
 /// <summary>perf stat: counts events over a command, a script block, processes or the whole system.</summary>
 [Cmdlet(VerbsDiagnostic.Measure, "PerfCounter", DefaultParameterSetName = CommandSet)]
 [OutputType(typeof(PerfCounterResult))]
-public sealed class MeasurePerfCounterCommand : PSCmdlet
+public sealed class MeasurePerfCounterCommand : PSCmdlet, ILaunchParameters
 {
     private const string CommandSet = "Command", ScriptSet = "ScriptBlock", ProcessSet = "ProcessId", SystemSet = "SystemWide";
 
@@ -15,17 +15,40 @@ public sealed class MeasurePerfCounterCommand : PSCmdlet
     internal static readonly string[] DefaultEvents =
         { "task-clock", "context-switches", "cpu-migrations", "page-faults", "cycles", "instructions", "branches", "branch-misses" };
 
-    [Parameter(Position = 1)]
+    // Not positional with -Command: the words after the command are its arguments, as for every -Command cmdlet.
+    [Parameter(ParameterSetName = CommandSet)]
+    [Parameter(Position = 1, ParameterSetName = ScriptSet)]
+    [Parameter(Position = 1, ParameterSetName = ProcessSet)]
+    [Parameter(Position = 1, ParameterSetName = SystemSet)]
     [ArgumentCompleter(typeof(PerfEventNameCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Event { get; set; } = DefaultEvents;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = CommandSet)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
     [ValidateNotNullOrEmpty]
     public string Command { get; set; } = string.Empty;
 
-    [Parameter(ParameterSetName = CommandSet, ValueFromRemainingArguments = true)]
+    [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
+    [AllowEmptyCollection]
     public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSI")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardInput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSO")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardOutput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSE")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardError { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    public SwitchParameter DiscardOutput { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = ScriptSet)]
     public ScriptBlock? ScriptBlock { get; set; }
@@ -84,7 +107,7 @@ public sealed class MeasurePerfCounterCommand : PSCmdlet
         {
             switch (ParameterSetName)
             {
-                case CommandSet: RunRepeated(() => PerfStatRunner.RunCommand(events, Command, ArgumentList, LaunchOptionsHere(), Interval, _cancel.Token, WriteVerbose)); break;
+                case CommandSet: RunRepeated(RunCommandOnce); break;
                 case ScriptSet: RunRepeated(() => Interval is null ? PerfStatRunner.RunHere(events, () => ScriptBlock!.Invoke()) : throw new ArgumentException("-Interval is not available with -ScriptBlock, which runs on this thread.")); break;
                 case ProcessSet:
                 {
@@ -127,7 +150,17 @@ public sealed class MeasurePerfCounterCommand : PSCmdlet
         foreach (var row in PerfStat.Mean(runs)) WriteObject(row);
     }
 
-    private LaunchOptions LaunchOptionsHere() => new() { WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath };
+    /// <summary>One run of the command; its captured output is written while the counters wait for it.</summary>
+    private IEnumerable<PerfCounterResult> RunCommandOnce()
+    {
+        using var launch = ProgramLaunch.For(this, this);
+        foreach (var row in PerfStatRunner.RunCommand(_events!, launch.Target, Interval, _cancel.Token, WriteVerbose, launch.Flush))
+        {
+            launch.Flush();
+            yield return row;
+        }
+        launch.Finish();
+    }
 
     protected override void StopProcessing() => _cancel.Cancel();
 }

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using KernelDebug.Launch;
 using KernelDebug.Perf;
+using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
@@ -9,16 +10,35 @@ public enum PerfCallGraph { None, FramePointer }
 /// <summary>perf record: samples a command, processes or the whole system into a perf.data file, in the background.</summary>
 [Cmdlet(VerbsLifecycle.Start, "PerfRecord", DefaultParameterSetName = CommandSet, SupportsShouldProcess = true)]
 [OutputType(typeof(PerfRecording))]
-public sealed class StartPerfRecordCommand : PSCmdlet
+public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
 {
     private const string CommandSet = "Command", ProcessSet = "ProcessId", SystemSet = "SystemWide";
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = CommandSet)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
     [ValidateNotNullOrEmpty]
     public string Command { get; set; } = string.Empty;
 
-    [Parameter(ParameterSetName = CommandSet, ValueFromRemainingArguments = true)]
+    [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
+    [AllowEmptyCollection]
     public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSI")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardInput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSO")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardOutput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSE")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardError { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    public SwitchParameter DiscardOutput { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = ProcessSet, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
@@ -70,6 +90,19 @@ public sealed class StartPerfRecordCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
+        if (ParameterSetName == ProcessSet)
+        {
+            // A process that is gone is an error of its own; the others are recorded (the error rule of about_KernelDebug).
+            var live = new List<int>();
+            foreach (var pid in _pids.Distinct())
+            {
+                try { _ = PerfStat.Threads(pid); live.Add(pid); }
+                catch (KernelDebugException e) { this.WriteKernelError(e, pid); }
+            }
+            if (live.Count == 0) return;
+            _pids.Clear();
+            _pids.AddRange(live);
+        }
         var path = GetUnresolvedProviderPathFromPSPath(Path);
         string target = ParameterSetName switch
         {
@@ -79,8 +112,12 @@ public sealed class StartPerfRecordCommand : PSCmdlet
         };
         if (!ShouldProcess($"{target} -> {path}", "Record perf samples")) return;
         PerfRecording recording;
+        ProgramLaunch? launch = null;
         try
         {
+            // -Wait drains the output as it comes; nobody may read a background recording's for a long time, so a full
+            // buffer there drops its oldest lines rather than stall the program.
+            if (ParameterSetName == CommandSet) launch = ProgramLaunch.For(this, this, Wait ? CaptureOverflow.Wait : CaptureOverflow.DropOldest);
             var events = Event.Select(PerfEventCatalog.Parse).ToList();
             this.ReportMounts(); // a tracepoint event may have mounted tracefs
             var cmdline = new List<string> { "Start-PerfRecord" };
@@ -89,17 +126,22 @@ public sealed class StartPerfRecordCommand : PSCmdlet
             {
                 Events = events, Path = path, Frequency = Frequency, Period = Period == 0 ? null : Period,
                 CallGraph = CallGraph == PerfCallGraph.FramePointer, Duration = Duration,
-                Command = ParameterSetName == CommandSet ? Command : null, Arguments = ArgumentList,
-                LaunchOptions = new LaunchOptions { WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath },
+                Target = launch?.Target,
                 ProcessIds = ParameterSetName == ProcessSet ? _pids.Distinct().ToArray() : null,
                 SystemWide = ParameterSetName == SystemSet, CommandLine = cmdline,
             });
         }
-        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, target); return; }
+        catch (Exception e) when (CmdletErrors.IsExpected(e))
+        {
+            launch?.Dispose();
+            this.ThrowKernelError(e, target);
+            return;
+        }
 
         if (Wait)
         {
-            if (!recording.Recorder!.Wait(null, _cancel.Token)) recording.Recorder.Stop();
+            if (!PerfRecordOutput.Wait(this, recording, null, _cancel.Token)) recording.Recorder!.Stop();
+            PerfRecordOutput.Flush(this, recording);
             if (recording.State == PerfRecordingState.Failed)
                 WriteError(new ErrorRecord(new InvalidOperationException($"Recording {recording.Id} failed: {recording.Error}"), "PerfRecordFailed", ErrorCategory.InvalidResult, recording));
         }
@@ -115,4 +157,17 @@ public sealed class StartPerfRecordCommand : PSCmdlet
     };
 
     protected override void StopProcessing() => _cancel.Cancel();
+}
+
+/// <summary>A recorded command's captured output, written by the cmdlet that waits for or stops the recording.</summary>
+internal static class PerfRecordOutput
+{
+    /// <summary>Waits for the recording, writing the command's output as it comes; false on timeout or cancellation.</summary>
+    public static bool Wait(Cmdlet cmdlet, PerfRecording recording, TimeSpan? timeout, CancellationToken cancel) =>
+        recording.Recorder is not { } rec || rec.Wait(timeout, cancel, () => Flush(cmdlet, recording));
+
+    public static void Flush(Cmdlet cmdlet, PerfRecording recording)
+    {
+        if (recording.Recorder is { } rec) ProgramLaunch.Flush(cmdlet, rec.Output, ref rec.OutputDroppedReported);
+    }
 }

@@ -35,6 +35,8 @@ public sealed class StopPerfRecordCommand : PSCmdlet
         {
             if (r.State == PerfRecordingState.Running && ShouldProcess($"recording {r.Id} -> {r.Path}", "Stop perf recording"))
                 r.Recorder?.Stop();
+            if (r.State != PerfRecordingState.Running) r.Recorder?.Output?.WaitForEnd(TimeSpan.FromSeconds(1));
+            PerfRecordOutput.Flush(this, r);
             if (r.State == PerfRecordingState.Failed)
                 WriteError(new ErrorRecord(new InvalidOperationException($"Recording {r.Id} failed: {r.Error}"), "PerfRecordFailed", ErrorCategory.InvalidResult, r));
             if (PassThru) WriteObject(r);

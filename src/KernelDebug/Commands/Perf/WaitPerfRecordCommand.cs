@@ -19,7 +19,7 @@ public sealed class WaitPerfRecordCommand : PSCmdlet
     {
         foreach (var r in Recording)
         {
-            if (r.Recorder is { } rec && !rec.Wait(Timeout, _cancel.Token))
+            if (!PerfRecordOutput.Wait(this, r, Timeout, _cancel.Token))
             {
                 if (_cancel.IsCancellationRequested) return;
                 WriteError(new ErrorRecord(new TimeoutException($"Recording {r.Id} is still running after {Timeout}."), "PerfRecordWaitTimeout", ErrorCategory.OperationTimeout, r));

@@ -48,7 +48,9 @@ public abstract class NewProbeCmdletBase : PSCmdlet
             // Syntax first (it needs no kprobe support), then whether this kernel can make the probe at all.
             var error = ProbeValidator.Validate(definition, file, events.Environment);
             if (error is not null) throw error.ToException();
-            DynamicEvents.EnsureSupported(Kind);
+            // The whole command cannot run on this kernel: a terminating error (the error rule of about_KernelDebug).
+            try { DynamicEvents.EnsureSupported(Kind); }
+            catch (KernelDebugException e) { this.ThrowKernelError(e, EventName); }
             if (Filter is not null || Instance is not null) Enable = true;
             var where = Instance is null ? "the top level" : $"instance {Instance}";
             if (!ShouldProcess($"{DynamicEvents.FileName(file)}: {definition}", Enable ? $"Create probe and enable it in {where}" : "Create probe"))
@@ -100,19 +102,42 @@ public abstract class GetProbeCmdletBase : PSCmdlet
 
     protected override void ProcessRecord()
     {
+        DynamicEvents events;
+        List<ProbeDefinition> listed;
         try
         {
-            if (RequiredKind is { } k) DynamicEvents.EnsureSupported(k);
-            var events = new DynamicEvents(KernelFileSystems.GetTraceFs(WriteVerbose));
-            if (!System.IO.File.Exists(events.PathOf(File)))
-                throw new KernelDebugException($"{DynamicEvents.FileName(File)} is absent from tracefs: {KernelConfig.Explain("CONFIG_DYNAMIC_EVENTS")}.", "DynamicEventsNotSupported", ErrorCategory.NotInstalled)
-                { Remedy = "Boot a kernel built with CONFIG_KPROBE_EVENTS, CONFIG_UPROBE_EVENTS or CONFIG_DYNAMIC_EVENTS." };
-            foreach (var d in ProbeFilter.Apply(events.List(File), Name, Group, Owned).Where(Include))
-                WriteObject(d);
+            events = ProbeCmdletSupport.Open(this, RequiredKind, File);
+            listed = events.List(File).Where(Include).ToList();
         }
-        catch (Exception e) when (CmdletErrors.IsExpected(e))
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); return; }
+        foreach (var d in ProbeFilter.Apply(listed, Name, Group, Owned))
+            WriteObject(d);
+        // Like Get-Process -Name: a name without wildcards that matches nothing is an error of its own.
+        ProbeCmdletSupport.WriteNotFound(this, listed, Name, Group, Owned, File);
+    }
+}
+
+/// <summary>What the probe cmdlets share: opening dynamic events (terminating when the kernel lacks them) and the per-name not-found errors.</summary>
+internal static class ProbeCmdletSupport
+{
+    public static DynamicEvents Open(PSCmdlet cmdlet, ProbeKind? required, ProbeEventsFile file)
+    {
+        if (required is { } k) DynamicEvents.EnsureSupported(k);
+        var events = new DynamicEvents(KernelFileSystems.GetTraceFs(cmdlet.WriteVerbose));
+        if (!System.IO.File.Exists(events.PathOf(file)))
+            throw new KernelDebugException($"{DynamicEvents.FileName(file)} is absent from tracefs: {KernelConfig.Explain("CONFIG_DYNAMIC_EVENTS")}.", "DynamicEventsNotSupported", ErrorCategory.NotInstalled)
+            { Remedy = "Boot a kernel built with CONFIG_KPROBE_EVENTS, CONFIG_UPROBE_EVENTS or CONFIG_DYNAMIC_EVENTS." };
+        return events;
+    }
+
+    public static void WriteNotFound(Cmdlet cmdlet, IReadOnlyList<ProbeDefinition> listed, string[]? names, string[]? groups, bool owned, ProbeEventsFile file)
+    {
+        if (names is null) return;
+        foreach (var name in names.Where(n => !WildcardPattern.ContainsWildcardCharacters(n)))
         {
-            this.WriteKernelError(e);
+            if (ProbeFilter.Apply(listed, new[] { name }, groups, owned).Any()) continue;
+            cmdlet.WriteKernelError(new KernelDebugException($"No probe named {name}{(groups is null ? "" : $" in group {string.Join(", ", groups)}")} in {DynamicEvents.FileName(file)}.",
+                "ProbeNotFound", ErrorCategory.ObjectNotFound) { Target = name });
         }
     }
 }
@@ -150,11 +175,15 @@ public abstract class RemoveProbeCmdletBase : PSCmdlet
 
     protected override void ProcessRecord()
     {
+        List<ProbeDefinition> listed;
         try
         {
-            if (RequiredKind is { } k) DynamicEvents.EnsureSupported(k);
-            _events ??= new DynamicEvents(KernelFileSystems.GetTraceFs(WriteVerbose));
-            var listed = _events.List(File).Where(Include).ToList();
+            _events ??= ProbeCmdletSupport.Open(this, RequiredKind, File);
+            listed = _events.List(File).Where(Include).ToList();
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); return; }
+        try
+        {
             IEnumerable<ProbeDefinition> targets;
             if (ParameterSetName == "InputObject")
             {
@@ -170,8 +199,8 @@ public abstract class RemoveProbeCmdletBase : PSCmdlet
                         WriteVerbose($"Leaving group {other}: it belongs to process {Naming.OwnerProcessId(other)}, which is still running.");
                     chosen = chosen.Where(d => !IsOtherLiveSession(d)).ToList();
                 }
-                if (chosen.Count == 0 && ParameterSetName == "Name" && !Name.Any(WildcardPattern.ContainsWildcardCharacters))
-                    throw new KernelDebugException($"No probe named {string.Join(", ", Name)} in {DynamicEvents.FileName(File)}.", "ProbeNotFound", ErrorCategory.ObjectNotFound) { Target = string.Join(",", Name) };
+                // One error per name that matches nothing; the other names are removed.
+                if (ParameterSetName == "Name") ProbeCmdletSupport.WriteNotFound(this, listed, Name, Group, false, File);
                 targets = chosen;
             }
             // One event may have several probes (multi-probe events); -:group/event removes them all, once.

@@ -12,7 +12,7 @@ namespace KernelDebug.Commands;
 /// Targeting and the run shared by Get-LibraryCallTrace and Measure-LibraryCall: uprobes on the library's functions,
 /// a private instance filtered to the target's threads (set_event_pid, event-fork), entries and returns paired per thread.
 /// </summary>
-public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
+public abstract class LibraryCallCommandBase : PSCmdlet, ILaunchParameters, IDisposable
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
     [ValidateNotNullOrEmpty]
@@ -21,6 +21,24 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
     [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
     [AllowEmptyCollection]
     public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSI")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardInput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSO")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardOutput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSE")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardError { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    public SwitchParameter DiscardOutput { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
@@ -51,6 +69,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
     private PrivateInstance? _private;
     private LibraryCallSession? _session;
     private LaunchedProcess? _child;
+    private ProgramLaunch? _launch;
 
     protected override void ProcessRecord()
     {
@@ -72,9 +91,17 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
     protected override void EndProcessing()
     {
         this.SweepOrphans();
+        // A process that is gone is an error of its own; the others are traced (the error rule of about_KernelDebug).
+        var live = new List<int>();
+        foreach (var pid in _pids.Distinct())
+        {
+            try { _threads.AddRange(KernelDebug.Perf.PerfStat.Threads(pid).Select(tid => (tid, pid))); live.Add(pid); }
+            catch (KernelDebugException e) { this.WriteKernelError(e, pid); }
+        }
+        if (ParameterSetName == "ProcessId" && live.Count == 0) return;
         try
         {
-            int? target = _pids.Count > 0 ? _pids[0] : null;
+            int? target = live.Count > 0 ? live[0] : null;
             var path = LibraryResolver.Resolve(Library, target);
             IReadOnlyList<ElfSymbol> functions;
             IReadOnlyList<ProbePoint> points;
@@ -94,14 +121,13 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             instance.SetOption("event-fork", true);
             if (ParameterSetName == "Command")
             {
-                _child = ChildLauncher.StartStopped(Command, ArgumentList, new LaunchOptions { WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath });
+                _launch = ProgramLaunch.For(this, this);
+                _child = ChildLauncher.StartStopped(_launch.Target);
                 instance.AddEventPids(new[] { _child.ProcessId });
             }
             else
             {
                 // set_event_pid matches threads: every thread of each process.
-                foreach (var pid in _pids.Distinct())
-                    foreach (var tid in ThreadsOf(pid)) _threads.Add((tid, pid));
                 instance.AddEventPids(_threads.Select(t => t.Tid).ToList());
             }
             _session = new LibraryCallSession(path, functions, points, WantsArguments);
@@ -135,7 +161,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             {
                 _ = Task.Run(() =>
                 {
-                    while (!Volatile.Read(ref done) && (deadline is null || DateTime.UtcNow < deadline) && _pids.Any(p => Directory.Exists($"/proc/{p}")))
+                    while (!Volatile.Read(ref done) && (deadline is null || DateTime.UtcNow < deadline) && live.Any(p => Directory.Exists($"/proc/{p}")))
                         Thread.Sleep(100);
                     try { instance.SetTracingOn(false); } catch (KernelDebugException) { }
                     Volatile.Write(ref done, true);
@@ -146,13 +172,17 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
             OnStart(_session, known);
             if (_stream.Reader is { } reader)
             {
+                // The program's output is written between polls (at least every 100 ms).
                 if (!_stopping)
-                    reader.RunUntil(r => { OnRecord(r); return !_stopping; }, () => Volatile.Read(ref done), 100, () => !_stopping);
+                    reader.RunUntil(r => { OnRecord(r); return !_stopping; }, () => Volatile.Read(ref done), 100, () => { _launch?.Flush(); return !_stopping; });
             }
             else
             {
-                foreach (var r in _stream.Drain()) OnRecord(r);
+                var stream = _stream;
+                _launch?.OnOutput(stream.Wake);
+                foreach (var r in stream.Drain(() => _launch?.Flush())) OnRecord(r);
             }
+            _launch?.Finish();
             if (_stream.LostEventsWarning() is { } warning) WriteWarning(warning);
             if (!_stopping) OnFinished();
         }
@@ -161,14 +191,6 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
         {
             Cleanup();
         }
-    }
-
-    private static IEnumerable<int> ThreadsOf(int pid)
-    {
-        var dir = $"/proc/{pid}/task";
-        if (!Directory.Exists(dir))
-            throw new KernelDebugException($"No process has the id {pid}.", "ProcessNotFound", ErrorCategory.ObjectNotFound) { Target = pid.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-        return Directory.EnumerateDirectories(dir).Select(d => int.Parse(Path.GetFileName(d), System.Globalization.CultureInfo.InvariantCulture));
     }
 
     protected override void StopProcessing()
@@ -184,6 +206,8 @@ public abstract class LibraryCallCommandBase : PSCmdlet, IDisposable
         _stream = null;
         _child?.Dispose();
         _child = null;
+        _launch?.Dispose();
+        _launch = null;
         // Disable (instance removal) before the probes go: the kernel refuses to delete an enabled probe.
         _private?.Dispose();
         _private = null;

@@ -8,7 +8,7 @@ using KernelDebug.Syscall;
 namespace KernelDebug.Commands;
 
 /// <summary>Targeting shared by Get-SyscallTrace and Measure-Syscall: a command to start, or processes to attach to.</summary>
-public abstract class SyscallTraceCommandBase : PSCmdlet
+public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
     [ValidateNotNullOrEmpty]
@@ -17,6 +17,24 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
     [Parameter(Position = 1, ValueFromRemainingArguments = true, ParameterSetName = "Command")]
     [AllowEmptyCollection]
     public string[] ArgumentList { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSI")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardInput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSO")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardOutput { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    [Alias("RSE")]
+    [ValidateNotNullOrEmpty]
+    public string? RedirectStandardError { get; set; }
+
+    [Parameter(ParameterSetName = "Command")]
+    public SwitchParameter DiscardOutput { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
@@ -54,13 +72,16 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
     protected override void EndProcessing()
     {
         HashSet<int>? selected = null;
+        ProgramLaunch? launch = null;
         try
         {
             if (Syscall is not null) selected = SyscallTable.Resolve(Syscall);
+            if (ParameterSetName == "Command") launch = ProgramLaunch.For(this, this);
         }
-        catch (KernelDebugException e) { this.ThrowKernelError(e); }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
+        using var _ = launch;
         bool narrow = selected is not null && selected.Count <= SeccompFilter.MaxSyscalls && selected.Count < SyscallTable.ForArchitecture(SyscallTable.Current).Count() / 2;
-        bool useSeccomp = ParameterSetName == "Command" && narrow;
+        bool useSeccomp = launch is not null && narrow;
         var options = MakeOptions(selected, useSeccomp);
 
         var pump = new BatchingPump<SyscallTraceRecord>();
@@ -72,24 +93,27 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
             return false;
         });
         _tracer = tracer;
-        var launch = ParameterSetName == "Command"
-            ? new LaunchOptions
-            {
-                WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
-                SeccompFilter = useSeccomp ? SeccompFilter.Build(selected!, SyscallTable.Current) : null,
-            }
-            : null;
+        var target = launch is null ? null
+            : launch.Target with { Options = launch.Target.Options with { SeccompFilter = useSeccomp ? SeccompFilter.Build(selected!, SyscallTable.Current) : null } };
+        launch?.OnOutput(pump.Wake);
+        // One process that cannot be attached is an error of its own; the others are traced (the error rule of about_KernelDebug).
+        var targetErrors = new System.Collections.Concurrent.ConcurrentQueue<KernelDebugException>();
+        void Between()
+        {
+            launch?.Flush();
+            while (targetErrors.TryDequeue(out var e)) this.WriteKernelError(e, e.Target);
+        }
         var pids = _pids.Distinct().ToList();
         var thread = new Thread(() =>
         {
             try
             {
-                if (launch is not null)
+                if (target is not null)
                 {
-                    int code = tracer.RunCommand(Command, ArgumentList, launch);
+                    int code = tracer.RunCommand(target);
                     ExitCode = code;
                 }
-                else tracer.RunAttach(pids);
+                else tracer.RunAttach(pids, e => { targetErrors.Enqueue(e); pump.Wake(); });
                 pump.Complete();
             }
             catch (Exception e) { pump.Complete(e); }
@@ -98,12 +122,15 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
         thread.Start();
         try
         {
-            foreach (var r in pump.Drain()) OnRecord(r);
+            foreach (var r in pump.Drain(Between)) OnRecord(r);
+            Between();
+            launch?.Finish();
         }
         catch (Exception e) when (CmdletErrors.IsExpected(e))
         {
             thread.Join();
-            this.ThrowKernelError(e, ParameterSetName == "Command" ? Command : string.Join(",", pids));
+            Between();
+            this.ThrowKernelError(e, launch is not null ? Command : string.Join(",", pids));
         }
         finally
         {
