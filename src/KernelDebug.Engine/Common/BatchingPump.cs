@@ -29,6 +29,11 @@ public sealed class BatchingPump<T> : IDisposable
 
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>How long an idle Drain with a tick waits before it hands back an empty batch (a tick).</summary>
+    public static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(250);
+
+    private static readonly List<T> NoRecords = new(0);
+
     public bool IsCancelled => Volatile.Read(ref _cancelled);
 
     /// <summary>Cancelled with the pump: for the producer's own waits (poll, read).</summary>
@@ -104,22 +109,25 @@ public sealed class BatchingPump<T> : IDisposable
     }
 
     /// <summary>Pipeline side: the records in order until the producer completes or the pump is cancelled.</summary>
-    public IEnumerable<T> Drain()
+    /// <param name="tick">Called on the pipeline thread after each batch and at least every <see cref="TickInterval"/>
+    /// while no records come (progress reporting on quiet streams).</param>
+    public IEnumerable<T> Drain(Action? tick = null)
     {
-        while (TakeBatch() is { } batch)
+        while (TakeBatch(tick is not null) is { } batch)
         {
             foreach (var item in batch)
             {
                 if (IsCancelled) yield break;
                 yield return item;
             }
+            tick?.Invoke();
         }
         if (_error is not null && !IsCancelled)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
     }
 
     /// <summary>The next full batch, else the partial one once it waited FlushInterval (or the producer is done); null at the end.</summary>
-    private List<T>? TakeBatch()
+    private List<T>? TakeBatch(bool ticking)
     {
         lock (_gate)
         {
@@ -147,8 +155,9 @@ public sealed class BatchingPump<T> : IDisposable
                 else
                 {
                     _consumerIdle = true;
-                    Monitor.Wait(_gate);
+                    bool woken = ticking ? Monitor.Wait(_gate, TickInterval) : Monitor.Wait(_gate);
                     _consumerIdle = false;
+                    if (!woken) return NoRecords;
                 }
             }
             return null;

@@ -66,7 +66,7 @@ internal sealed class TraceRecordStream : IDisposable
     }
 
     /// <summary>The records in order, on the pipeline thread; ends early once cancelled.</summary>
-    public IEnumerable<TraceRecord> Drain() => _pump.Drain();
+    public IEnumerable<TraceRecord> Drain(Action? tick = null) => _pump.Drain(tick);
 
     public void Cancel() => _pump.Cancel();
 

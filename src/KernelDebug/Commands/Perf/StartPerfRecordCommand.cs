@@ -23,6 +23,7 @@ public sealed class StartPerfRecordCommand : PSCmdlet
     [Parameter(Mandatory = true, ParameterSetName = ProcessSet, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     [Parameter(Mandatory = true, ParameterSetName = SystemSet)]
@@ -99,7 +100,7 @@ public sealed class StartPerfRecordCommand : PSCmdlet
 
         if (Wait)
         {
-            if (!recording.Recorder!.Wait(null, _cancel.Token)) recording.Recorder.Stop();
+            if (!PerfRecordingWait.Wait(this, recording, null, _cancel.Token)) recording.Recorder!.Stop();
             if (recording.State == PerfRecordingState.Failed)
                 WriteError(new ErrorRecord(new InvalidOperationException($"Recording {recording.Id} failed: {recording.Error}"), "PerfRecordFailed", ErrorCategory.InvalidResult, recording));
         }

@@ -21,6 +21,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
     [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     [Parameter]
@@ -96,9 +97,15 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
         })
         { IsBackground = true, Name = "KernelDebug syscall tracer" };
         thread.Start();
+        // A -Duration run shows how far through it is (and how many syscalls so far).
+        CmdletProgress? progress = Duration is { } total ? new CmdletProgress(this, MyInvocation.MyCommand.Name) : null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long seen = 0;
+        Action? tick = progress is null ? null : () =>
+            progress.ReportTime(clock.Elapsed, Duration!.Value, () => $"{seen} syscalls, {clock.Elapsed.TotalSeconds:F0} of {Duration!.Value.TotalSeconds:F0} s");
         try
         {
-            foreach (var r in pump.Drain()) OnRecord(r);
+            foreach (var r in pump.Drain(tick)) { seen++; OnRecord(r); }
         }
         catch (Exception e) when (CmdletErrors.IsExpected(e))
         {
@@ -107,6 +114,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet
         }
         finally
         {
+            progress?.Complete();
             // An early stop (Ctrl+C, Select-Object -First): the tracer detaches or kills, then we wait for it.
             if (thread.IsAlive)
             {
