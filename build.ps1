@@ -43,6 +43,7 @@ $Version = $Manifest.ModuleVersion
 $OutputRoot = Join-Path $Root 'output'
 $ModuleDir = Join-Path $OutputRoot "KernelDebug/$Version"
 $ResultsDir = Join-Path $OutputRoot 'TestResults'
+$script:Built = $false
 $PesterVersion = '5.7.1'
 
 function Invoke-Native {
@@ -83,7 +84,10 @@ function Invoke-TaskBuild {
         Copy-Item -Destination $ModuleDir
     Copy-Item (Join-Path $Root 'KernelDebug.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'module/*') $ModuleDir -Recurse
+    # The package carries the licence, the release notes and the README beside the module.
+    Copy-Item (Join-Path $Root 'LICENSE'), (Join-Path $Root 'CHANGELOG.md'), (Join-Path $Root 'README.md') $ModuleDir
     Invoke-TaskDocs
+    $script:Built = $true
     Write-Host "Built KernelDebug $Version into $ModuleDir"
 }
 
@@ -191,15 +195,30 @@ function Invoke-TaskBench {
 }
 
 function Invoke-TaskPackage {
-    if (-not (Test-Path (Join-Path $ModuleDir 'KernelDebug.dll'))) { Invoke-TaskBuild }
+    # Always a fresh build (unless this run just made one): output/ may hold a stale or hand-edited module.
+    if (-not $script:Built) { Invoke-TaskBuild }
     $repoDir = Join-Path $OutputRoot 'package'
     if (Test-Path $repoDir) { Remove-Item $repoDir -Recurse -Force }
     New-Item -ItemType Directory -Path $repoDir | Out-Null
+    # Publish-PSResource does not derive the gallery's command tags from CmdletsToExport (PowerShellGet 2's
+    # Publish-Module did): a staged copy of the module gets PSIncludes_Cmdlet and PSCommand_<name> in its
+    # PSData.Tags, so Find-PSResource -CommandName finds the package.
+    $stage = Join-Path $OutputRoot 'stage/KernelDebug'
+    if (Test-Path (Split-Path $stage)) { Remove-Item (Split-Path $stage) -Recurse -Force }
+    New-Item -ItemType Directory -Path $stage -Force | Out-Null
+    Copy-Item (Join-Path $ModuleDir '*') $stage -Recurse
+    $psd1 = Join-Path $stage 'KernelDebug.psd1'
+    $commandTags = @('PSIncludes_Cmdlet') + @($Manifest.CmdletsToExport | ForEach-Object { "PSCommand_$_" })
+    $text = Get-Content $psd1 -Raw
+    $tagsLine = [regex]::Match($text, '(?m)^(\s*Tags\s*=\s*@\()')
+    if (-not $tagsLine.Success) { throw "KernelDebug.psd1 has no 'Tags = @(' line in PSData." }
+    $text = $text.Insert($tagsLine.Index + $tagsLine.Length, (($commandTags | ForEach-Object { "'$_'" }) -join ', ') + ', ')
+    Set-Content -Path $psd1 -Value $text -NoNewline
     $repoName = "KernelDebugBuild$PID"
     Import-Module Microsoft.PowerShell.PSResourceGet
     Register-PSResourceRepository -Name $repoName -Uri $repoDir -Trusted
     try {
-        Publish-PSResource -Path $ModuleDir -Repository $repoName -SkipDependenciesCheck
+        Publish-PSResource -Path $stage -Repository $repoName -SkipDependenciesCheck
         $nupkg = Get-ChildItem $repoDir -Filter '*.nupkg' | Select-Object -First 1
         Write-Host "Package: $($nupkg.FullName)"
         Write-Host "Install it with: Register-PSResourceRepository -Name local -Uri '$repoDir' -Trusted; Install-PSResource KernelDebug -Repository local"

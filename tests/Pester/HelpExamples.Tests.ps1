@@ -24,8 +24,9 @@ BeforeAll {
     $script:Table = @{
         'Clear-KmemleakReport#1'   = @{ Needs = 'Kmemleak' }
         'Enable-TraceEvent#2'      = @{ AllowError = 'shows the kernel rejecting a filter (prev_pid == abc)' }
-        'Get-BpfMap#2'             = @{ Replace = @{ '-Id 42' = '-Id $BpfProgramId' } }
-        'Get-BpfProgram#2'         = @{ Replace = @{ '-Id 42' = '-Id $BpfProgramId' } }
+        # The BPF ids and names are those of a bpftrace this test runs (its program and per-CPU count map).
+        'Get-BpfMap#2'             = @{ Needs = 'Bpftrace'; Replace = @{ '-Id 42' = '-Id $BpfProgramId' } }
+        'Get-BpfProgram#2'         = @{ Needs = 'Bpftrace'; Replace = @{ '-Id 42' = '-Id $BpfProgramId' } }
         'Clear-FtraceFilter#1'     = @{ Needs = 'FunctionTracer' }
         'Clear-FtraceFilter#2'     = @{ Needs = 'FunctionTracer' }
         'Get-FtraceFilter#1'       = @{ Needs = 'FunctionTracer' }
@@ -54,9 +55,9 @@ BeforeAll {
         'New-Kprobe#1'             = @{ Needs = 'Kprobes' }
         'New-Kprobe#2'             = @{ Needs = 'Kprobes'; AllowError = 'shows the kernel rejecting a probe argument (%foo)' }
         'New-Uprobe#1'             = @{ Skip = 'streams until Ctrl+C while someone types lines into an interactive bash (needs a terminal)' }
-        'Read-BpfMap#1'            = @{ Replace = @{ '-Id 12' = '-Id $BpfMapId' } }
-        'Read-BpfMap#2'            = @{ Replace = @{ 'my_prog' = '$BpfProgramName' } }
-        'Read-BpfMap#3'            = @{ Replace = @{ '-Id 14' = '-Id $BpfMapId' } }
+        'Read-BpfMap#1'            = @{ Needs = 'Bpftrace'; Replace = @{ '-Id 12' = '-Id $BpfMapId' } }
+        'Read-BpfMap#2'            = @{ Needs = 'Bpftrace'; Replace = @{ 'my_prog' = '$BpfProgramName' } }
+        'Read-BpfMap#3'            = @{ Needs = 'Bpftrace'; Replace = @{ '-Id 14' = '-Id $BpfMapId' } }
         'Remove-FtraceInstance#1'  = @{ Replace = @{ 'kerneldebug_4242_1' = '$i' } }
         'Remove-Kprobe#1'          = @{ Needs = 'Kprobes' }
         'Remove-Kprobe#2'          = @{ Needs = 'Kprobes' }
@@ -95,23 +96,38 @@ BeforeAll {
     Push-Location $Fixture
     try { $null = Start-PerfRecord -Command ./myprog -CallGraph FramePointer -Wait -ProgressAction SilentlyContinue } finally { Pop-Location }
 
-    # The process the -ProcessId examples attach to: ours, making socket and malloc calls in a loop.
-    $script:Live = Start-Process python3 -ArgumentList '-c "import socket, time; [(socket.socket().close(), time.sleep(0.05)) for _ in iter(int, 1)]"' -PassThru
-    # The oldest BPF program and map: the system's own, not one another test loads and unloads meanwhile.
-    $prog = Get-BpfProgram | Sort-Object Id | Select-Object -First 1
-    $map = Get-BpfMap | Sort-Object Id | Select-Object -First 1
+    # The process the -ProcessId examples attach to, making socket and malloc calls in a loop. Started through sh,
+    # so that it is not a child of this process (ptrace refuses those: .NET reaps its own children).
+    $script:LivePid = [int](& /bin/sh -c 'python3 -c "import socket, time; [(socket.socket().close(), time.sleep(0.05)) for _ in iter(int, 1)]" </dev/null >/dev/null 2>&1 & echo $!')
+    # A BPF program and per-CPU map that stay loaded while the examples run: a bpftrace counting getpid calls.
+    $script:Bpftrace = $null
+    $prog = $map = $null
+    if ($Capabilities['Bpftrace'].Available) {
+        $lastId = (Get-BpfProgram | Measure-Object Id -Maximum).Maximum
+        $log = Join-Path $Fixture 'bpftrace.out'
+        $script:Bpftrace = Start-Process bpftrace -ArgumentList '-e', '"tracepoint:syscalls:sys_enter_getpid { @calls = count(); }"' -RedirectStandardOutput $log -PassThru
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not $prog -and [DateTime]::UtcNow -lt $deadline -and -not $Bpftrace.HasExited) {
+            Start-Sleep -Milliseconds 200
+            $prog = Get-BpfProgram | Where-Object { $_.Id -gt $lastId -and $_.MapIds } | Where-Object { Get-BpfMap -Id $_.MapIds | Where-Object Type -like 'percpu*' } | Select-Object -First 1
+        }
+        if ($prog) { $map = Get-BpfMap -Id $prog.MapIds | Where-Object Type -like 'percpu*' | Select-Object -First 1 }
+    }
     $script:Variables = @{
-        LivePid = $Live.Id; BpfProgramId = $prog.Id; BpfProgramName = $prog.Name; BpfMapId = $map.Id
+        LivePid = $LivePid; BpfProgramId = $prog.Id; BpfProgramName = $prog.Name; BpfMapId = $map.Id
     }
 
     function script:Get-KernelObjects([string] $Code) {
-        # What an example could leave behind: this process's instances (and one it names), its dynamic events.
-        @(Get-FtraceInstance | Where-Object { $_.OwnerProcessId -eq $PID -or $Code -match "\b$([regex]::Escape($_.Name))\b" } | ForEach-Object { "instance $($_.Name)" }) +
-        @(Get-DynamicEvent -Group "kerneldebug_$PID" | ForEach-Object { "event $($_.Group)/$($_.Name)" })
+        # What an example could leave behind: this process's instances (and one it names), and its dynamic events:
+        # those of this process's group, and those it names in the module's default group (other sessions' are not ours).
+        $named = { param($name) $Code -match "(?<![\w-])$([regex]::Escape($name))(?![\w-])" }
+        @(Get-FtraceInstance | Where-Object { $_.OwnerProcessId -eq $PID -or (& $named $_.Name) } | ForEach-Object { "instance $($_.Name)" }) +
+        @(Get-DynamicEvent -Owned | Where-Object { $_.Group -eq "kerneldebug_$PID" -or ($_.Group -eq 'kerneldebug' -and (& $named $_.Name)) } |
+            ForEach-Object { "event $($_.Group)/$($_.Name)" })
     }
 
     function script:Remove-KernelObjects([string[]] $Names) {
-        Get-DynamicEvent -Group "kerneldebug_$PID" | Where-Object { "event $($_.Group)/$($_.Name)" -in $Names } | Remove-DynamicEvent -Force -ErrorAction Continue
+        Get-DynamicEvent -Owned | Where-Object { "event $($_.Group)/$($_.Name)" -in $Names } | Remove-DynamicEvent -Force -ErrorAction Continue
         Get-FtraceInstance | Where-Object { "instance $($_.Name)" -in $Names } | Remove-FtraceInstance -ErrorAction Continue
     }
 
@@ -155,7 +171,8 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($Live) { Stop-Process -Id $Live.Id -ErrorAction Ignore }
+    if ($LivePid) { Stop-Process -Id $LivePid -ErrorAction Ignore }
+    if ($Bpftrace) { Stop-Process -Id $Bpftrace.Id -ErrorAction Ignore; $Bpftrace.WaitForExit(10000) | Out-Null }
     # Whatever an example (or a failed one) left: this process's dynamic events and instances.
     Get-DynamicEvent -Group "kerneldebug_$PID" | Remove-DynamicEvent -Force -ErrorAction Continue
     Get-FtraceInstance | Where-Object OwnerProcessId -eq $PID | Remove-FtraceInstance -ErrorAction Continue
