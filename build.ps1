@@ -31,7 +31,13 @@ param(
     [switch] $SkipXunit,
 
     # Skip the Pester part of the Test task.
-    [switch] $SkipPester
+    [switch] $SkipPester,
+
+    # Build (and package) ReadyToRun code for this machine's architecture (linux-x64 or linux-arm64), compiled
+    # against .NET 8. Off by default: pwsh 7.6 (.NET 10) ignores R2R code made for .NET 8 (its R2R major version is
+    # older than the runtime accepts), and an image for one architecture does not load on another. bench/startup.ps1
+    # measures both builds.
+    [switch] $ReadyToRun
 )
 
 $ErrorActionPreference = 'Stop'
@@ -78,7 +84,13 @@ function Get-PesterManifest {
 function Invoke-TaskBuild {
     $publish = Join-Path $OutputRoot 'publish'
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
-    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/KernelDebug/KernelDebug.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '--verbosity', 'quiet')
+    if (Test-Path $publish) { Remove-Item $publish -Recurse -Force }
+    $publishArgs = @('publish', (Join-Path $Root 'src/KernelDebug/KernelDebug.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '--verbosity', 'quiet')
+    if ($ReadyToRun) {
+        $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+        $publishArgs += @('-r', "linux-$arch", '--self-contained', 'false', '-p:PublishReadyToRun=true')
+    }
+    Invoke-Native dotnet $publishArgs
     New-Item -ItemType Directory -Path $ModuleDir -Force | Out-Null
     Get-ChildItem $publish -File | Where-Object { $_.Extension -in '.dll', '.pdb', '.json' -and $_.Name -notlike 'System.Management.Automation*' } |
         Copy-Item -Destination $ModuleDir
