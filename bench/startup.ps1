@@ -21,6 +21,7 @@ param(
     [int] $Warm = 5
 )
 $ErrorActionPreference = 'Stop'
+$ModulePath = (Resolve-Path $ModulePath).Path
 $work = Join-Path ([IO.Path]::GetTempPath()) "kd-bench-startup-$PID"
 New-Item -ItemType Directory $work | Out-Null
 
