@@ -85,7 +85,7 @@ Describe 'Progress records' {
     }
 
     It 'Wait-PerfRecord shows progress while a recorded command runs' {
-        $run = Invoke-WithProgress "Start-PerfRecord -Command /bin/sleep -ArgumentList 1 -Path wait.data | Wait-PerfRecord | Out-Null"
+        $run = Invoke-WithProgress "Start-PerfRecord -Command /bin/sleep -ArgumentList 2 -Path wait.data | Wait-PerfRecord | Out-Null"
         Test-ProgressShape $run 'Recording * -> *wait.data' -AtLeast 3
     }
 
@@ -109,5 +109,7 @@ Describe 'Progress records' {
         $quiet.Output[0] | Should -Be $loud.Output[0]
         $quietStream = Invoke-WithProgress "Receive-TraceEvent -Event sched:sched_process_exec -Duration 00:00:00.6 | Out-Null" -Preference SilentlyContinue
         $quietStream.Progress | Should -BeNullOrEmpty
+        $quietAction = Invoke-WithProgress "Get-SyscallTrace -Command /bin/sleep -ArgumentList 0.6 -Duration 00:00:05 -ProgressAction SilentlyContinue | Out-Null"
+        $quietAction.Progress | Should -BeNullOrEmpty -Because '-ProgressAction SilentlyContinue silences one command'
     }
 }

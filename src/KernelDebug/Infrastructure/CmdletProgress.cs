@@ -25,7 +25,9 @@ internal sealed class CmdletProgress
         _cmdlet = cmdlet;
         _id = id;
         _activity = activity;
-        _enabled = cmdlet.GetVariableValue("ProgressPreference")?.ToString() is not ("SilentlyContinue" or "Ignore");
+        // -ProgressAction (pwsh 7.4+) is a common parameter the reference assemblies do not know: read it by name.
+        var preference = cmdlet.MyInvocation.BoundParameters.TryGetValue("ProgressAction", out var bound) ? bound : cmdlet.GetVariableValue("ProgressPreference");
+        _enabled = preference?.ToString() is not ("SilentlyContinue" or "Ignore");
     }
 
     /// <summary>Whether a report now would be written (so callers skip building the status text).</summary>
