@@ -34,9 +34,10 @@ internal sealed class CmdletProgress
     public bool Due => _enabled && Stopwatch.GetTimestamp() >= _next;
 
     /// <param name="fraction">Done so far, 0..1; null when unknown.</param>
-    public void Report(Func<string> status, double? fraction = null, TimeSpan? remaining = null)
+    /// <param name="force">A new phase: written even within the interval (a throttled one would be lost).</param>
+    public void Report(Func<string> status, double? fraction = null, TimeSpan? remaining = null, bool force = false)
     {
-        if (!Due) return;
+        if (!_enabled || (!force && !Due)) return;
         _next = Stopwatch.GetTimestamp() + IntervalTicks;
         var record = new ProgressRecord(_id, _activity, status());
         if (fraction is { } f) record.PercentComplete = (int)Math.Clamp(f * 100, 0, 100);

@@ -45,7 +45,7 @@ public sealed class InvokeKmemleakScanCommand : PSCmdlet
                         if (slice > CmdletProgress.Interval) slice = CmdletProgress.Interval;
                         if (slice > TimeSpan.Zero && _stop.Token.WaitHandle.WaitOne(slice)) return;
                     }
-                    progress.Report(() => "Second scan", 1.0);
+                    progress.Report(() => "Second scan", 1.0, force: true);
                     Scan(path);
                 }
                 finally { progress.Complete(); }
