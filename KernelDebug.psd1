@@ -102,9 +102,9 @@
     PrivateData          = @{
         PSData = @{
             Tags         = @('Linux', 'Kernel', 'perf', 'ftrace', 'tracing', 'eBPF', 'strace', 'kprobes', 'uprobes', 'debugging', 'PSEdition_Core')
-            LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ProjectUri   = 'https://example.invalid/kerneldebug'
-            ReleaseNotes = 'See README.md.'
+            # The package carries LICENSE; there is no public project site yet, so no ProjectUri.
+            LicenseUri   = 'https://opensource.org/license/mit'
+            ReleaseNotes = '0.1.0: first release: typed access to perf events, ftrace, dynamic probes, syscall and library-call tracing, eBPF, kmemleak, the kernel log and KASAN reports; progress bars on long work; ReadyToRun start-up; -ProcessId completion. See CHANGELOG.md in the module folder.'
         }
     }
 }

@@ -31,7 +31,13 @@ param(
     [switch] $SkipXunit,
 
     # Skip the Pester part of the Test task.
-    [switch] $SkipPester
+    [switch] $SkipPester,
+
+    # Build (and package) ReadyToRun code for this machine's architecture (linux-x64 or linux-arm64), compiled
+    # against .NET 8. Off by default: pwsh 7.6 (.NET 10) ignores R2R code made for .NET 8 (its R2R major version is
+    # older than the runtime accepts), and an image for one architecture does not load on another. bench/startup.ps1
+    # measures both builds.
+    [switch] $ReadyToRun
 )
 
 $ErrorActionPreference = 'Stop'
@@ -43,6 +49,7 @@ $Version = $Manifest.ModuleVersion
 $OutputRoot = Join-Path $Root 'output'
 $ModuleDir = Join-Path $OutputRoot "KernelDebug/$Version"
 $ResultsDir = Join-Path $OutputRoot 'TestResults'
+$script:Built = $false
 $PesterVersion = '5.7.1'
 
 function Invoke-Native {
@@ -77,13 +84,22 @@ function Get-PesterManifest {
 function Invoke-TaskBuild {
     $publish = Join-Path $OutputRoot 'publish'
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
-    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/KernelDebug/KernelDebug.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '--verbosity', 'quiet')
+    if (Test-Path $publish) { Remove-Item $publish -Recurse -Force }
+    $publishArgs = @('publish', (Join-Path $Root 'src/KernelDebug/KernelDebug.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '--verbosity', 'quiet')
+    if ($ReadyToRun) {
+        $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+        $publishArgs += @('-r', "linux-$arch", '--self-contained', 'false', '-p:PublishReadyToRun=true')
+    }
+    Invoke-Native dotnet $publishArgs
     New-Item -ItemType Directory -Path $ModuleDir -Force | Out-Null
     Get-ChildItem $publish -File | Where-Object { $_.Extension -in '.dll', '.pdb', '.json' -and $_.Name -notlike 'System.Management.Automation*' } |
         Copy-Item -Destination $ModuleDir
     Copy-Item (Join-Path $Root 'KernelDebug.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'module/*') $ModuleDir -Recurse
+    # The package carries the licence, the release notes and the README beside the module.
+    Copy-Item (Join-Path $Root 'LICENSE'), (Join-Path $Root 'CHANGELOG.md'), (Join-Path $Root 'README.md') $ModuleDir
     Invoke-TaskDocs
+    $script:Built = $true
     Write-Host "Built KernelDebug $Version into $ModuleDir"
 }
 
@@ -191,15 +207,30 @@ function Invoke-TaskBench {
 }
 
 function Invoke-TaskPackage {
-    if (-not (Test-Path (Join-Path $ModuleDir 'KernelDebug.dll'))) { Invoke-TaskBuild }
+    # Always a fresh build (unless this run just made one): output/ may hold a stale or hand-edited module.
+    if (-not $script:Built) { Invoke-TaskBuild }
     $repoDir = Join-Path $OutputRoot 'package'
     if (Test-Path $repoDir) { Remove-Item $repoDir -Recurse -Force }
     New-Item -ItemType Directory -Path $repoDir | Out-Null
+    # Publish-PSResource does not derive the gallery's command tags from CmdletsToExport (PowerShellGet 2's
+    # Publish-Module did): a staged copy of the module gets PSIncludes_Cmdlet and PSCommand_<name> in its
+    # PSData.Tags, so Find-PSResource -CommandName finds the package.
+    $stage = Join-Path $OutputRoot 'stage/KernelDebug'
+    if (Test-Path (Split-Path $stage)) { Remove-Item (Split-Path $stage) -Recurse -Force }
+    New-Item -ItemType Directory -Path $stage -Force | Out-Null
+    Copy-Item (Join-Path $ModuleDir '*') $stage -Recurse
+    $psd1 = Join-Path $stage 'KernelDebug.psd1'
+    $commandTags = @('PSIncludes_Cmdlet') + @($Manifest.CmdletsToExport | ForEach-Object { "PSCommand_$_" })
+    $text = Get-Content $psd1 -Raw
+    $tagsLine = [regex]::Match($text, '(?m)^(\s*Tags\s*=\s*@\()')
+    if (-not $tagsLine.Success) { throw "KernelDebug.psd1 has no 'Tags = @(' line in PSData." }
+    $text = $text.Insert($tagsLine.Index + $tagsLine.Length, (($commandTags | ForEach-Object { "'$_'" }) -join ', ') + ', ')
+    Set-Content -Path $psd1 -Value $text -NoNewline
     $repoName = "KernelDebugBuild$PID"
     Import-Module Microsoft.PowerShell.PSResourceGet
     Register-PSResourceRepository -Name $repoName -Uri $repoDir -Trusted
     try {
-        Publish-PSResource -Path $ModuleDir -Repository $repoName -SkipDependenciesCheck
+        Publish-PSResource -Path $stage -Repository $repoName -SkipDependenciesCheck
         $nupkg = Get-ChildItem $repoDir -Filter '*.nupkg' | Select-Object -First 1
         Write-Host "Package: $($nupkg.FullName)"
         Write-Host "Install it with: Register-PSResourceRepository -Name local -Uri '$repoDir' -Trusted; Install-PSResource KernelDebug -Repository local"

@@ -128,9 +128,11 @@ function Write-TypeList([System.Xml.XmlWriter] $W, $Lines, [string] $Outer, [str
 
 function Write-Command([System.Xml.XmlWriter] $W, [string] $File) {
     $lines = Get-Content -LiteralPath $File
-    # Skip the front matter.
+    # Skip the front matter, keeping its online version (the cmdlet's online help, if it has one).
+    $online = ''
     if ($lines[0] -eq '---') {
         $end = [Array]::IndexOf($lines, '---', 1)
+        $online = ($lines[1..($end - 1)] | Where-Object { $_ -match '^online version:\s*(\S*)' } | ForEach-Object { $Matches[1] } | Select-Object -First 1) ?? ''
         $lines = $lines[($end + 1)..($lines.Count - 1)]
     }
     $titleLine = $lines | Where-Object { $_ -match '^# ' } | Select-Object -First 1
@@ -217,13 +219,21 @@ function Write-Command([System.Xml.XmlWriter] $W, [string] $File) {
     }
     $W.WriteEndElement()
 
+    # PowerShell takes a cmdlet's HelpUri (Get-Help -Online) from the first link with a uri: only the online version
+    # gets one, so that all cmdlets have online help or none do; other web pages (man pages) keep their address in the text.
     $W.WriteStartElement('command', 'relatedLinks', $script:Command)
+    if ($online) {
+        $W.WriteStartElement('maml', 'navigationLink', $script:Maml)
+        $W.WriteElementString('maml', 'linkText', $script:Maml, 'Online Version:')
+        $W.WriteElementString('maml', 'uri', $script:Maml, $online)
+        $W.WriteEndElement()
+    }
     if ($sections.Contains('RELATED LINKS')) {
         foreach ($l in $sections['RELATED LINKS']) {
             if ($l -match '^\[(.+?)\]\((.*?)\)') {
                 $W.WriteStartElement('maml', 'navigationLink', $script:Maml)
-                $W.WriteElementString('maml', 'linkText', $script:Maml, $Matches[1])
-                $W.WriteElementString('maml', 'uri', $script:Maml, $(if ($Matches[2] -like 'http*') { $Matches[2] } else { '' }))
+                $W.WriteElementString('maml', 'linkText', $script:Maml, $(if ($Matches[2] -like 'http*') { "$($Matches[1]): $($Matches[2])" } else { $Matches[1] }))
+                $W.WriteElementString('maml', 'uri', $script:Maml, '')
                 $W.WriteEndElement()
             }
         }

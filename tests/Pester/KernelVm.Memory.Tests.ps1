@@ -109,6 +109,23 @@ Describe 'kmemleak on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEB
     It 'reads Get-KernelDebugCapability Kmemleak as available while it runs' {
         Test-KernelDebugCapability Kmemleak | Should -BeTrue
     }
+
+    # Last: its scans would report the module's leaks before the test above looks for them.
+    It 'Invoke-KmemleakScan -Wait shows progress through the wait for the second scan, then ends the bar' {
+        # In a hosted PowerShell, as in a job: its Progress stream holds the records.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:KERNELDEBUG_MODULE_PATH'; `$ProgressPreference = 'Continue'; Invoke-KmemleakScan -Wait -WaitSeconds 2 -Confirm:`$false | Out-Null").Invoke()
+            @($ps.Streams.Error) | Should -BeNullOrEmpty
+            $p = @($ps.Streams.Progress)
+            $waits = @($p | Where-Object { $_.RecordType -eq 'Processing' -and $_.StatusDescription -like 'Waiting 2 s*' })
+            $waits.Count | Should -BeGreaterOrEqual 3 -Because 'a record at once, then one per 250 ms of the 2 s wait'
+            $waits.Count | Should -BeLessOrEqual 10
+            @($p | Where-Object StatusDescription -eq 'Second scan').Count | Should -Be 1
+            $p[-1].RecordType | Should -Be 'Completed'
+        }
+        finally { $ps.Dispose() }
+    }
 }
 
 Describe 'KASAN reports provoked through LKDTM on the debug kernel' -Tag KernelVm -Skip:(-not $env:KERNELDEBUG_VM) {

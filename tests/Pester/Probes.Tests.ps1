@@ -449,3 +449,27 @@ Describe 'fprobes live' -Skip:(-not $HasFprobes) {
         finally { Get-DynamicEvent -Group $G | Remove-DynamicEvent -Force }
     }
 }
+
+Describe 'Get-Uprobe | Enable-TraceEvent' -Skip:(-not $HasUprobes) {
+    It 'binds a probe''s Group and Name by property name, enables its event in the instance, records its hits, and Disable-TraceEvent binds alike' -Skip:(-not (Test-Path /bin/date)) {
+        $pi = New-FtraceInstance
+        try {
+            New-Uprobe -Name kdpipe -Path $Libc -Symbol getenv -Group $G -Argument 'name=+0(%di):string' | Out-Null
+            $enabled = @(Get-Uprobe -Group $G -Name kdpipe | Enable-TraceEvent -Instance $pi -PassThru)
+            $enabled.Count | Should -Be 1
+            "$($enabled[0].System):$($enabled[0].Name)" | Should -Be "${G}:kdpipe"
+            $enabled[0].Enabled | Should -BeTrue
+            (Get-Content (Join-Path $TraceFs "instances/$($pi.Name)/events/$G/kdpipe/enable")) | Should -Be '1' -Because 'the kernel has the event on in this instance'
+            (Get-Content (Join-Path $TraceFs "events/$G/kdpipe/enable")) | Should -Be '0' -Because 'the top-level buffer is not touched'
+            & /usr/bin/env TZ=KDT-3 /bin/date +%Z | Should -Be 'KDT'
+            $hits = @(Read-Hits $pi | Where-Object { $_.Name -eq 'kdpipe' -and $_.Comm -eq 'date' })
+            $hits.Count | Should -BeGreaterOrEqual 1 -Because 'date calls getenv'
+            Get-Uprobe -Group $G -Name kdpipe | Disable-TraceEvent -Instance $pi
+            (Get-Content (Join-Path $TraceFs "instances/$($pi.Name)/events/$G/kdpipe/enable")) | Should -Be '0'
+        }
+        finally {
+            Get-Uprobe -Group $G | Remove-Uprobe -Force
+            $pi | Remove-FtraceInstance
+        }
+    }
+}

@@ -29,6 +29,11 @@ public sealed class BatchingPump<T> : IDisposable
 
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>How long an idle Drain with a <c>between</c> action waits before it hands back an empty batch (progress on quiet streams).</summary>
+    public static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(250);
+
+    private static readonly List<T> NoRecords = new(0);
+
     public bool IsCancelled => Volatile.Read(ref _cancelled);
 
     /// <summary>Cancelled with the pump: for the producer's own waits (poll, read).</summary>
@@ -115,11 +120,12 @@ public sealed class BatchingPump<T> : IDisposable
 
     /// <summary>
     /// Pipeline side: the records in order until the producer completes or the pump is cancelled. <paramref name="between"/>
-    /// runs on the pipeline thread after each batch and after each <see cref="Wake"/>.
+    /// runs on the pipeline thread after each batch, after each <see cref="Wake"/>, and at least every
+    /// <see cref="TickInterval"/> while no records come.
     /// </summary>
     public IEnumerable<T> Drain(Action? between = null)
     {
-        while (TakeBatch() is { } batch)
+        while (TakeBatch(between is not null) is { } batch)
         {
             foreach (var item in batch)
             {
@@ -133,7 +139,7 @@ public sealed class BatchingPump<T> : IDisposable
     }
 
     /// <summary>The next full batch, else the partial one once it waited FlushInterval (or the producer is done); null at the end.</summary>
-    private List<T>? TakeBatch()
+    private List<T>? TakeBatch(bool ticking)
     {
         lock (_gate)
         {
@@ -156,7 +162,7 @@ public sealed class BatchingPump<T> : IDisposable
                 if (_wakeRequested)
                 {
                     _wakeRequested = false;
-                    return new List<T>(0);
+                    return NoRecords;
                 }
                 if (_filling.Count > 0)
                 {
@@ -166,8 +172,9 @@ public sealed class BatchingPump<T> : IDisposable
                 else
                 {
                     _consumerIdle = true;
-                    Monitor.Wait(_gate);
+                    bool woken = ticking ? Monitor.Wait(_gate, TickInterval) : Monitor.Wait(_gate);
                     _consumerIdle = false;
+                    if (!woken) return NoRecords;
                 }
             }
             return null;

@@ -139,6 +139,11 @@ namespace KernelDebug.Perf
         public long Records { get; private set; }
         public long SampleCount { get; private set; }
 
+        private long _bytesRead;
+
+        /// <summary>Bytes of the data section read so far (read from any thread: progress by bytes).</summary>
+        public long BytesRead => Volatile.Read(ref _bytesRead);
+
         /// <summary>A record waiting for its round to end, ordered by time, then by its place in the file.</summary>
         private readonly record struct Pending(ulong Time, long Offset, long Seq) : IComparable<Pending>
         {
@@ -206,7 +211,7 @@ namespace KernelDebug.Perf
                 ushort size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
                 if (size < 8) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} has size {size}");
                 if (off + size > end) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} (type {type}, {size} bytes) runs past the end of the data (truncated?)");
-                if ((++Records & 0x3fff) == 0) c.Cancel.ThrowIfCancellationRequested();
+                if ((++Records & 0x3fff) == 0) { c.Cancel.ThrowIfCancellationRequested(); Volatile.Write(ref _bytesRead, off - _file.DataOffset); }
                 if (type == PerfFormat.RecordCompressed)
                     throw new Native.KernelDebugException($"'{_file.Path}' holds compressed records (perf record -z); decompress it first with: perf inject -i {_file.Path} -o uncompressed.data",
                         "PerfDataCompressed", System.Management.Automation.ErrorCategory.NotImplemented) { Target = _file.Path };
@@ -214,14 +219,14 @@ namespace KernelDebug.Perf
                 {
                     Flush(c.Pending, c.PreviousRoundMax, ready, c.Cancel);
                     c.PreviousRoundMax = c.MaxTime;
-                    if (ready.Count > 0) { c.Offset = off + size; return; }
+                    if (ready.Count > 0) { c.Offset = off + size; Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); return; }
                 }
                 else if (type < 64 && Interesting(type))
                 {
                     if (!c.Timed)
                     {
                         if (Process(off) is { } s) ready.Add(s);
-                        if (ready.Count >= 4096) { c.Offset = off + size; return; }
+                        if (ready.Count >= 4096) { c.Offset = off + size; Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); return; }
                     }
                     else
                     {
@@ -233,6 +238,7 @@ namespace KernelDebug.Perf
                 off += size;
             }
             c.Offset = off;
+            Volatile.Write(ref _bytesRead, off - _file.DataOffset);
             c.Done = true;
             Flush(c.Pending, ulong.MaxValue, ready, c.Cancel);
         }

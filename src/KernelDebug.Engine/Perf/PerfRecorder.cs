@@ -389,6 +389,9 @@ public sealed unsafe class PerfRecorder : IDisposable
     // ---------- control ----------
 
     /// <summary>Waits until the recording ends (the command exits, the duration passes, or Stop); false on timeout or cancellation.</summary>
+    /// <summary>The recording's planned length, when it has one.</summary>
+    public TimeSpan? Duration => _options.Duration;
+
     public bool Wait(TimeSpan? timeout, CancellationToken cancel)
     {
         try { return _done.Wait(timeout ?? Timeout.InfiniteTimeSpan, cancel); }

@@ -18,6 +18,7 @@ public sealed class InvokeBpftraceCommand : TracingScriptCommand
     [Parameter]
     [Alias("Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int? ProcessId { get; set; }
 
     private readonly List<BpftraceDiagnostic> _notes = new();

@@ -97,16 +97,25 @@ public abstract class TracingOnCommandBase : FtraceCmdlet
 /// <summary>Enable-TraceEvent and Disable-TraceEvent: events by name globs or from Get-TraceEvent, in an instance.</summary>
 public abstract class TraceEventSwitchCommandBase : FtraceCmdlet
 {
+    // In the Probe set, Name and Group bind by property name from Get-Uprobe/Get-Kprobe/Get-DynamicEvent objects.
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Probe")]
     [ArgumentCompleter(typeof(TraceEventNameCompleter))]
     [SupportsWildcards]
     public string[] Name { get; set; } = Array.Empty<string>();
+
+    /// <summary>The event's system (a dynamic event's group), with -Name as bare event names.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Probe")]
+    [Alias("System")]
+    [ValidateNotNullOrEmpty]
+    public string Group { get; set; } = string.Empty;
 
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
     public TraceEventInfo[] InputObject { get; set; } = Array.Empty<TraceEventInfo>();
 
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Name")]
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "InputObject")]
+    [Parameter(Mandatory = true, ParameterSetName = "Probe")]
     [FtraceInstanceTransformation]
     [ArgumentCompleter(typeof(FtraceInstanceNameCompleter))]
     public FtraceInstance Instance { get; set; } = null!;
@@ -121,7 +130,12 @@ public abstract class TraceEventSwitchCommandBase : FtraceCmdlet
 
     protected override void ProcessRecord()
     {
-        IReadOnlyList<(string System, string Name)> events = ParameterSetName == "Name" ? MatchEvents(Name) : InputObject.Select(e => (e.System, e.Name)).ToList();
+        IReadOnlyList<(string System, string Name)> events = ParameterSetName switch
+        {
+            "Name" => MatchEvents(Name),
+            "Probe" => MatchEvents(Name.Select(n => $"{Group}:{n}").ToArray()),
+            _ => InputObject.Select(e => (e.System, e.Name)).ToList(),
+        };
         if (events.Count == 0) return;
         var what = events.Count == 1 ? $"{events[0].System}:{events[0].Name}" : $"{events.Count} events";
         if (!ShouldProcess(Instance.Name, Describe(what))) return;

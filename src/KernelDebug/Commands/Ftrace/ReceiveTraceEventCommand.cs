@@ -70,11 +70,18 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
                 Duration = MyInvocation.BoundParameters.ContainsKey(nameof(Duration)) ? Duration : null,
                 NoWait = NoWait,
             });
+            // A -Duration stream shows how far through it is.
+            var progress = Duration > TimeSpan.Zero ? new CmdletProgress(this, "Receive-TraceEvent") : null;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            long seen = 0;
+            Action? tick = progress is null ? null : () =>
+                progress.ReportTime(clock.Elapsed, Duration, () => $"{seen} records from {instance.Name}, {clock.Elapsed.TotalSeconds:F0} of {Duration.TotalSeconds:F0} s");
             try
             {
-                foreach (var record in _stream.Drain()) WriteObject(record);
+                foreach (var record in _stream.Drain(tick)) { seen++; WriteObject(record); }
             }
             catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, instance); }
+            finally { progress?.Complete(); }
             if (!_stopping && _stream.LostEventsWarning() is { } warning) WriteWarning(warning);
         }
         finally

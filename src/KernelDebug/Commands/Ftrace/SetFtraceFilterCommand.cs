@@ -26,6 +26,7 @@ public sealed class SetFtraceFilterCommand : FtraceCmdlet
 
     [Parameter(Mandatory = true, ParameterSetName = "ProcessId")]
     [ValidateRange(0, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     /// <summary>Add to the file instead of replacing what it holds.</summary>

@@ -34,8 +34,22 @@ public sealed class InvokeKmemleakScanCommand : PSCmdlet
             if (Wait)
             {
                 WriteVerbose($"Waiting {WaitSeconds} s for the second scan.");
-                if (_stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(WaitSeconds))) return;
-                Scan(path);
+                var progress = new CmdletProgress(this, "Invoke-KmemleakScan");
+                try
+                {
+                    var total = TimeSpan.FromSeconds(WaitSeconds);
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (clock.Elapsed < total)
+                    {
+                        progress.ReportTime(clock.Elapsed, total, () => $"Waiting {WaitSeconds} s (kmemleak's minimum object age) for the second scan");
+                        var slice = total - clock.Elapsed;
+                        if (slice > CmdletProgress.Interval) slice = CmdletProgress.Interval;
+                        if (slice > TimeSpan.Zero && _stop.Token.WaitHandle.WaitOne(slice)) return;
+                    }
+                    progress.Report(() => "Second scan", 1.0, force: true);
+                    Scan(path);
+                }
+                finally { progress.Complete(); }
             }
             foreach (var o in Kmemleak.Read(path))
                 if (!before.Contains((o.Address, o.Jiffies))) WriteObject(o);

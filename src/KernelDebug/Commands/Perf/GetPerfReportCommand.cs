@@ -61,7 +61,11 @@ public sealed class GetPerfReportCommand : PSCmdlet
         {
             using var file = PerfDataFile.Open(path);
             var decoder = new PerfDataDecoder(file);
-            WriteRows(PerfReportBuilder.Build(decoder.Samples(_cancel.Token), SortBy, Children));
+            var progress = new CmdletProgress(this, $"Reading {path}");
+            List<PerfHotspot> rows;
+            try { rows = PerfReportBuilder.Build(PerfDataProgress.Track(decoder.Samples(_cancel.Token), progress, file, decoder), SortBy, Children); }
+            finally { progress.Complete(); }
+            WriteRows(rows);
         }
         catch (OperationCanceledException) { }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.WriteKernelError(e, path); }
@@ -73,4 +77,26 @@ public sealed class GetPerfReportCommand : PSCmdlet
     }
 
     protected override void StopProcessing() => _cancel.Cancel();
+}
+
+/// <summary>Progress through a perf.data file by bytes of its data section.</summary>
+internal static class PerfDataProgress
+{
+    public static void Report(CmdletProgress progress, PerfDataFile file, PerfDataDecoder decoder)
+    {
+        if (!progress.Due || file.DataSize <= 0) return;
+        long read = decoder.BytesRead;
+        progress.Report(() => $"{read / 1048576.0:F1} of {file.DataSize / 1048576.0:F1} MiB, {decoder.SampleCount} samples", (double)read / file.DataSize);
+    }
+
+    /// <summary>The samples, reporting progress every few thousand on the way (the consumer runs on the pipeline thread).</summary>
+    public static IEnumerable<PerfSample> Track(IEnumerable<PerfSample> samples, CmdletProgress progress, PerfDataFile file, PerfDataDecoder decoder)
+    {
+        int n = 0;
+        foreach (var s in samples)
+        {
+            if ((++n & 0xfff) == 0) Report(progress, file, decoder);
+            yield return s;
+        }
+    }
 }

@@ -49,12 +49,18 @@ public sealed class GetPerfSampleCommand : PSCmdlet
                 foreach (var batch in decoder.SampleBatches(p.Token))
                     if (!p.Post(batch)) return;
             });
+            var progress = new CmdletProgress(this, $"Reading {path}");
             try
             {
-                foreach (var batch in pump.Drain()) WriteObject(batch, enumerateCollection: true);
+                foreach (var batch in pump.Drain())
+                {
+                    WriteObject(batch, enumerateCollection: true);
+                    PerfDataProgress.Report(progress, file, decoder);
+                }
             }
             finally
             {
+                progress.Complete();
                 // The file stays mapped until the decoder has stopped reading it.
                 pump.Cancel();
                 producer.Wait();

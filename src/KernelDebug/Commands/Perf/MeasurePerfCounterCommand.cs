@@ -56,6 +56,7 @@ public sealed class MeasurePerfCounterCommand : PSCmdlet, ILaunchParameters
     [Parameter(Mandatory = true, ParameterSetName = ProcessSet, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     [Parameter(Mandatory = true, ParameterSetName = SystemSet)]

@@ -43,6 +43,7 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
     [Parameter(Mandatory = true, ParameterSetName = ProcessSet, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     [Parameter(Mandatory = true, ParameterSetName = SystemSet)]
@@ -163,8 +164,8 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
 internal static class PerfRecordOutput
 {
     /// <summary>Waits for the recording, writing the command's output as it comes; false on timeout or cancellation.</summary>
-    public static bool Wait(Cmdlet cmdlet, PerfRecording recording, TimeSpan? timeout, CancellationToken cancel) =>
-        recording.Recorder is not { } rec || rec.Wait(timeout, cancel, () => Flush(cmdlet, recording));
+    public static bool Wait(PSCmdlet cmdlet, PerfRecording recording, TimeSpan? timeout, CancellationToken cancel) =>
+        recording.Recorder is null || PerfRecordingWait.Wait(cmdlet, recording, timeout, cancel);
 
     public static void Flush(Cmdlet cmdlet, PerfRecording recording)
     {

@@ -22,6 +22,7 @@ public sealed class WatchPerfTopCommand : PSCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[]? ProcessId { get; set; }
 
     [Parameter]
@@ -54,6 +55,8 @@ public sealed class WatchPerfTopCommand : PSCmdlet
         // predictable name in the shared /tmp where another user could plant a symbolic link.
         DirectoryInfo? dir = null;
         string path = string.Empty;
+        var progress = new CmdletProgress(this, "Watch-PerfTop");
+        int refresh = 0;
         try
         {
             dir = Directory.CreateTempSubdirectory($"{KernelDebug.Host.Naming.Prefix}_top_");
@@ -72,7 +75,14 @@ public sealed class WatchPerfTopCommand : PSCmdlet
                     ProcessIds = _pids.Count > 0 ? _pids.Distinct().ToArray() : null, SystemWide = _pids.Count == 0,
                     CommandLine = new[] { "Watch-PerfTop" }, RingPages = 64,
                 });
-                _current.Recorder!.Wait(null, _cancel.Token);
+                refresh++;
+                var roundClock = Stopwatch.StartNew();
+                while (!_current.Recorder!.Wait(CmdletProgress.Interval, _cancel.Token) && !_cancel.IsCancellationRequested)
+                {
+                    string status() => $"Refresh {refresh}: sampling, {Math.Max(0, (round - roundClock.Elapsed).TotalSeconds):F0} s to the next table";
+                    if (Duration is { } total) progress.ReportTime(clock.Elapsed, total, status);
+                    else progress.Report(status, roundClock.Elapsed / round);
+                }
                 if (_cancel.IsCancellationRequested) break;
                 if (_current.State == PerfRecordingState.Failed) throw new InvalidOperationException($"Sampling failed: {_current.Error}");
                 using (var file = PerfDataFile.Open(path))
@@ -91,6 +101,7 @@ public sealed class WatchPerfTopCommand : PSCmdlet
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
         finally
         {
+            progress.Complete();
             _current?.Recorder?.Stop();
             try { dir?.Delete(recursive: true); }
             catch (IOException) { }

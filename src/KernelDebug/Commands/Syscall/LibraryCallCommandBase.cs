@@ -43,6 +43,7 @@ public abstract class LibraryCallCommandBase : PSCmdlet, ILaunchParameters, IDis
     [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     /// <summary>libc (default), another library name mapped by the target, or a path.</summary>

@@ -39,6 +39,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
     [Parameter(Mandatory = true, ParameterSetName = "ProcessId", ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
     [Parameter]
@@ -120,9 +121,15 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
         })
         { IsBackground = true, Name = "KernelDebug syscall tracer" };
         thread.Start();
+        // A -Duration run shows how far through it is (and how many syscalls so far).
+        CmdletProgress? progress = Duration is { } total ? new CmdletProgress(this, MyInvocation.MyCommand.Name) : null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long seen = 0;
+        Action? tick = progress is null ? null : () =>
+            progress.ReportTime(clock.Elapsed, Duration!.Value, () => $"{seen} syscalls, {clock.Elapsed.TotalSeconds:F0} of {Duration!.Value.TotalSeconds:F0} s");
         try
         {
-            foreach (var r in pump.Drain(Between)) OnRecord(r);
+            foreach (var r in pump.Drain(() => { Between(); tick?.Invoke(); })) { seen++; OnRecord(r); }
             Between();
             launch?.Finish();
         }
@@ -134,6 +141,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
         }
         finally
         {
+            progress?.Complete();
             // An early stop (Ctrl+C, Select-Object -First): the tracer detaches or kills, then we wait for it.
             if (thread.IsAlive)
             {
