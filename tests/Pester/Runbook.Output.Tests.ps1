@@ -237,3 +237,25 @@ Describe 'PerfSample.Time' {
         $s.TimeSeconds | Should -Be ($s.Timestamp / 1e9)
     }
 }
+
+Describe 'A client without the module' {
+    It 'shows the module''s tables for deserialized <_> once it loads the shipped format files' -ForEach 'KernelDebug.SyscallEvent', 'KernelDebug.PerfSample', 'KernelDebug.TraceRecord' {
+        $o = Get-Checked $_
+        $xml = Join-Path $TestDrive "$_.clixml"
+        # Export-Clixml serializes as remoting does, at the types' SerializationDepth.
+        $o | Export-Clixml -Path $xml
+        $formats = Get-ChildItem (Split-Path $env:KERNELDEBUG_MODULE_PATH) -Filter 'KernelDebug*.Format.ps1xml' | ForEach-Object FullName
+        $script = "`$r = Import-Clixml '$xml'; if (Get-Module KernelDebug) { throw 'module loaded' }; " +
+            "`$bare = `$r | Format-Table | Out-String -Stream | Where-Object { `$_.Trim() } | Select-Object -First 1; " +
+            "Update-FormatData -PrependPath '$($formats -join "','")'; " +
+            "`$bare; '---'; `$r | Format-Table | Out-String -Stream | Where-Object { `$_.Trim() } | Select-Object -First 2"
+        $self = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ((Split-Path $self -Leaf) -eq 'dotnet') { @((Join-Path $PSHOME 'pwsh.dll')) } else { @() }
+        $out = @(& $self @pwshArgs -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object { "$_" })
+        $sep = [array]::IndexOf($out, '---')
+        $sep | Should -BeGreaterThan 0 -Because ($out -join "`n")
+        $local = @($o | Format-Table | Out-String -Stream | Where-Object { $_.Trim() } | Select-Object -First 2)
+        $out[($sep + 1)..($out.Count - 1)] | Should -Be $local
+        $out[0] | Should -Not -Be $local[0] -Because 'without the format files the table is not the module''s'
+    }
+}

@@ -46,7 +46,7 @@ public sealed class SyscallEvent : SyscallTraceRecord
     /// <summary>The return value as strace prints it (hex for addresses, -1 for errors).</summary>
     public string ReturnText { get; init; } = string.Empty;
 
-    public string ArgumentText => string.Join(", ", Arguments.Select(a => a.Text));
+    public string ArgumentText => Arguments.ToString();
 
     public override string ToString()
     {

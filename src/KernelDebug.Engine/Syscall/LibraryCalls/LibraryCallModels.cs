@@ -17,7 +17,7 @@ public sealed class LibraryCall
     /// <summary>Entry to return; null when the return was not seen (the process ended inside the call, or longjmp).</summary>
     public TimeSpan? Duration { get; init; }
 
-    public string ArgumentText => string.Join(", ", Arguments.Select(a => a.Text));
+    public string ArgumentText => Arguments.ToString();
 
     public override string ToString() => $"{Function}({ArgumentText}) = {ReturnText}";
 }

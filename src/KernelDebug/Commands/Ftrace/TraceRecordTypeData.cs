@@ -14,8 +14,7 @@ internal static class TraceRecordTypeData
         var runspace = Runspace.DefaultRunspace;
         if (runspace is null) return;
         lock (Registered) { if (Registered.Contains(runspace.InstanceId)) return; }
-        // The depth repeats KernelDebug.Types.ps1xml's, so a -Force update cannot lose it (Fields over remoting).
-        var typeData = new TypeData(typeof(TraceRecord)) { TypeAdapter = typeof(TraceRecordAdapter), SerializationDepth = 3 };
+        var typeData = new TypeData(typeof(TraceRecord)) { TypeAdapter = typeof(TraceRecordAdapter) };
         // A local scope: the script's parameter must not land in the caller's variables.
         cmdlet.InvokeCommand.InvokeScript(true, ScriptBlock.Create("param($typeData) Update-TypeData -TypeData $typeData -Force"), null, typeData);
         lock (Registered) { Registered.Add(runspace.InstanceId); }
