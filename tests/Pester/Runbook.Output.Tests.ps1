@@ -87,8 +87,13 @@ BeforeAll {
         }
         finally { if (-not $bt.HasExited) { $bt.Kill($true) }; $bt.WaitForExit() }
         Get-BpfBtf | Select-Object -First 2 | Add-Sample
-        # bpftrace attaches tracepoints through perf events, which make no link; a link is there when another loader made one.
-        if (-not $Samples['KernelDebug.BpfLink']) { $Missing['BpfLink'] = 'no BPF link is loaded on this host' }
+        # bpftrace attaches tracepoints through perf events, which make no link, and this bpftool cannot attach: without
+        # another loader's link the type's shape is checked on one built as Get-BpfLink builds a raw_tracepoint link.
+        if (-not $Samples['KernelDebug.BpfLink']) {
+            $details = [KernelDebug.ItemDictionary[string, object]]::new()
+            $details['BtfObjectId'] = [uint32]1; $details['BtfTypeId'] = [uint32]42
+            Add-Sample ([KernelDebug.BpfLink]@{ Id = 7; Type = 'raw_tracepoint'; ProgramId = 12; Target = 'sched_switch'; Details = $details })
+        }
     }
     else { $Missing['Bpftrace'] = 'bpftrace cannot run on this host (Get-KernelDebugCapability Bpftrace)' }
     if (Get-Command stap -CommandType Application -ErrorAction Ignore) {
@@ -124,7 +129,7 @@ BeforeAll {
         'KernelDebug.MemoryErrorReport'   = { $_.CallTrace[0].Symbol }, { $_.AllocatedBy.Stack[0].Symbol }, { $_.AllocatedBy.Caller.Symbol }, { $_.Object.Cache }, { $_.Detector }
         'KernelDebug.BpfProgram'          = { $_.Instructions[0].Text }, { $_.MapIds[0] }, { $_.LoadTime }
         'KernelDebug.BpfMap'              = { $_.Name }, { $_.ProcessIds[0] }
-        'KernelDebug.BpfLink'             = { $_.Type }, { $_.ProgramId }
+        'KernelDebug.BpfLink'             = { $_.Type }, { $_.ProgramId }, { $_.Details.Count }
         'KernelDebug.BpfBtf'              = { $_.Name }, { $_.Size }
         'KernelDebug.BpfMapEntry'         = { $_.Key }, { $_.MapName }
         'KernelDebug.BpftraceText'        = { $_.Text }
@@ -135,7 +140,7 @@ BeforeAll {
     }
     # Types whose only source needs a tool or feature this host may lack.
     $script:NeedsArea = @{
-        'KernelDebug.BpfProgram' = 'Bpftrace'; 'KernelDebug.BpfMap' = 'Bpftrace'; 'KernelDebug.BpfLink' = 'BpfLink'
+        'KernelDebug.BpfProgram' = 'Bpftrace'; 'KernelDebug.BpfMap' = 'Bpftrace'; 'KernelDebug.BpfLink' = 'Bpftrace'
         'KernelDebug.BpfBtf' = 'Bpftrace'; 'KernelDebug.BpfMapEntry' = 'Bpftrace'; 'KernelDebug.BpftraceText' = 'Bpftrace'
         'KernelDebug.BpftraceMap' = 'Bpftrace'; 'KernelDebug.BpftraceHistogram' = 'Bpftrace'; 'KernelDebug.BpftraceStats' = 'Bpftrace'
         'KernelDebug.SystemTapOutput' = 'SystemTap'
