@@ -20,8 +20,8 @@ public static class DmesgTextParser
     private static readonly Regex TimePrefix = new(@"^\[\s*(?<ts>\d+\.\d+)(?: <\s*\d+\.\d+>)?\]", RegexOptions.Compiled);
     // 2026-11-25T21:12:55,421071+00:00  (dmesg --time-format iso)
     private static readonly Regex IsoPrefix = new(@"^(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d)(?= |$)", RegexOptions.Compiled);
-    // [Nov25 21:12] or [  +0.002229]  (dmesg -e / --time-format reltime): no absolute time to take from it.
-    private static readonly Regex RelTimePrefix = new(@"^\[(?:[A-Z][a-z]{2}\d{1,2} \d\d:\d\d|\s*\+\d+\.\d+)\]", RegexOptions.Compiled);
+    // [Nov25 21:12], [Dec 7 03:28] (a day below 10 is space-padded) or [  +0.002229]  (dmesg -e / --time-format reltime): no absolute time to take from it.
+    private static readonly Regex RelTimePrefix = new(@"^\[(?:[A-Z][a-z]{2} ?\d{1,2} \d\d:\d\d|\s*\+\d+\.\d+)\]", RegexOptions.Compiled);
     // [Wed Nov 25 21:00:00 2026]  (dmesg -T)
     private static readonly Regex CtimePrefix = new(@"^\[(?<ct>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]", RegexOptions.Compiled);
     // [  T123] (dmesg) or [T123] / [    T1] right after the time (console).
