@@ -289,6 +289,37 @@ Describe 'Recording and Receive-TraceEvent' -Skip:(-not $HasInstances) {
         $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
     }
 
+    It 'gives sched_wakeup''s comm and pid fields under comm_field and pid, not the record''s own Comm, as the kernel renders them' {
+        Enable-TraceEvent sched:sched_wakeup -Instance $I
+        # A child that exits wakes this process: the waker (the record's task) differs from the woken task (the fields).
+        foreach ($n in 1..3) { /bin/sleep 0.01 }
+        Stop-Ftrace $I
+        # The kernel's own text of the same events (trace does not consume; Receive-TraceEvent then reads the raw buffer).
+        $text = @{}
+        foreach ($line in (Read-TraceFile "$TraceFs/instances/$($I.Name)/trace") -split "`n") {
+            if ($line -match '\[(\d+)\]\s+\S+\s+(\d+\.\d{6}): sched_wakeup: comm=(.*) pid=(\d+) prio=') { $text["$([int]$Matches[1])|$($Matches[2])"] = @{ Comm = $Matches[3]; Pid = [int]$Matches[4] } }
+        }
+        $r = @(Receive-TraceEvent $I -NoWait | Where-Object Name -eq sched_wakeup)
+        $r.Count | Should -BeGreaterThan 0
+        foreach ($w in $r) {
+            $w.comm_field | Should -BeExactly $w.Fields['comm']
+            $w.pid | Should -Be $w.Fields['pid']
+            $w.comm | Should -BeExactly $w.Comm -Because 'the record''s own property keeps its meaning'
+            $kernel = $text["$($w.Cpu)|$($w.TimestampText)"]
+            if ($kernel) {
+                $w.comm_field | Should -BeExactly $kernel.Comm -Because "the kernel rendered this event as comm=$($kernel.Comm)"
+                $w.pid | Should -Be $kernel.Pid
+            }
+        }
+        @($r | Where-Object { $text.ContainsKey("$($_.Cpu)|$($_.TimestampText)") }).Count | Should -BeGreaterThan 0 -Because 'the records are the events the trace file shows'
+        @($r | Where-Object { $_.comm_field -ne $_.Comm -or $_.pid -ne $_.ProcessId }).Count | Should -BeGreaterThan 0 -Because 'a wakeup names another task than the waker'
+        # Everything under its property name: the colliding field as comm_field, the others as themselves.
+        $names = $r[0].PSObject.Properties.Name
+        $names | Should -Contain 'comm_field'
+        $names | Should -Contain 'target_cpu'
+        ($names | Where-Object { $_ -eq 'comm' }) | Should -BeExactly @('Comm')
+    }
+
     It 'decodes syscalls and __data_loc strings from a real run' -Skip:(-not $HasSyscalls) {
         Enable-TraceEvent sched:sched_process_exec, syscalls:sys_exit_openat -Instance $I
         /bin/true

@@ -37,7 +37,9 @@ Describe 'The tracefs leak guard' {
         }
         finally {
             Remove-Item $summary -ErrorAction Ignore
-            foreach ($leaked in Get-ChildItem "$TraceFs/instances" -Directory -Filter 'kerneldebug_*_leak') {
+            # Only the instance of the child run, which has exited: another session's guard test may hold its own.
+            foreach ($leaked in Get-ChildItem "$TraceFs/instances" -Directory -Filter 'kerneldebug_*_leak' |
+                    Where-Object { -not (Get-Process -Id ([int]($_.Name -split '_')[1]) -ErrorAction Ignore) }) {
                 [System.IO.File]::AppendAllText("$($leaked.FullName)/events/sched/sched_switch/enable", '0')
                 [System.IO.Directory]::Delete($leaked.FullName)
             }

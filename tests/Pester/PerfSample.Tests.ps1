@@ -12,8 +12,9 @@ BeforeAll {
     function Format-PerfScript($Samples, [bool] $CallGraph) {
         # Whitespace is normalized as in Get-PerfScript, so a comm holding spaces (thread names do) compares equal.
         $(foreach ($s in $Samples) {
-            $ts = [uint64]$s.Timestamp
-            $head = '{0} {1}/{2} {3}.{4:D6}:' -f $s.Comm, $s.ProcessId, $s.ThreadId, [uint64][math]::Truncate($ts / 1000000000), [uint64][math]::Truncate(($ts % 1000000000) / 1000)
+            # perf script's time column is seconds.microseconds, truncated: from the typed Time (a TimeSpan, 100 ns ticks).
+            $us = [long][math]::Truncate($s.Time.Ticks / 10)
+            $head = '{0} {1}/{2} {3}.{4:D6}:' -f $s.Comm, $s.ProcessId, $s.ThreadId, [long][math]::Truncate($us / 1000000), ($us % 1000000)
             if ($CallGraph) { $head; foreach ($f in $s.CallChain) { '{0:x} {1} ({2})' -f $f.Offset, $f.Symbol, $f.Dso } }
             else { '{0} {1:x} {2} ({3})' -f $head, $s.Ip, $s.Symbol, $s.Dso }
         }) | ForEach-Object { $_.Trim() -replace '\s+', ' ' }

@@ -119,6 +119,9 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
             $entry = @($hits | Where-Object Name -eq getenv)
             $entry.Count | Should -BeGreaterOrEqual 1 -Because "records: $(($all | ForEach-Object { "$($_.Comm):$($_.Name)" } | Select-Object -First 12) -join ', ')"
             $entry | ForEach-Object { $_.Fields['name'] } | Should -Be (@('TZ') * $entry.Count) -Because 'the filter keeps only getenv("TZ")'
+            # The argument named name collides with the record's Name (the event): it is name_field, and Name stays the event.
+            $entry | ForEach-Object { $_.name_field } | Should -Be (@('TZ') * $entry.Count)
+            $entry | ForEach-Object { $_.Name } | Should -Be (@('getenv') * $entry.Count)
             $returns = @($hits | Where-Object { $_.Name -eq 'getenvret' -and $_.Fields['value'] -eq 'KDT-3' })
             $returns.Count | Should -Be $entry.Count -Because 'each getenv("TZ") returned the value we set'
             $returns[0].Fields['ptr'] | Should -Not -Be 0

@@ -142,7 +142,7 @@ public static class BpfInspector
             RecursionMisses = info.RecursionMisses,
             VerifiedInstructions = info.VerifiedInsns,
             Holders = holders,
-            Instructions = xlated is null ? null : BpfDisassembler.Decode(xlated, KernelSymbols.Load()),
+            Instructions = xlated is null ? null : ItemList.Of(BpfDisassembler.Decode(xlated, KernelSymbols.Load())),
         };
     }
 
@@ -226,7 +226,7 @@ public static class BpfInspector
             }
         }
         string text = CString(name);
-        var details = new Dictionary<string, object>();
+        var details = new ItemDictionary<string, object>();
         string? attach = null, perfType = null, target = null;
         switch (info.Type)
         {

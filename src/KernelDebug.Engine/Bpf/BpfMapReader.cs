@@ -60,10 +60,10 @@ public static class BpfMapReader
             var keyBytes = key[..(int)info.KeySize];
             object? keyValue = btf is not null && info.BtfKeyTypeId != 0 ? btf.Decode(info.BtfKeyTypeId, keyBytes)
                 : IsIndexed(info.Type) && info.KeySize == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(keyBytes)
-                : keyBytes;
+                : (ItemList<byte>)keyBytes;
             object? DecodeValue(ReadOnlySpan<byte> v) => btf is not null && info.BtfValueTypeId != 0 ? btf.Decode(info.BtfValueTypeId, v)
                 : info.Type is 12 or 13 /* maps of maps: the inner map id */ && v.Length == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(v)
-                : v.ToArray();
+                : (ItemList<byte>)v.ToArray();
             if (perCpu)
             {
                 var values = new object?[cpus];

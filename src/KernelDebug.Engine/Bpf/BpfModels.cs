@@ -13,7 +13,7 @@ public sealed class BpfProgram
     /// <summary>When the program was loaded (local time; the kernel reports nanoseconds since boot).</summary>
     public DateTime LoadTime { get; init; }
     public uint Uid { get; init; }
-    public uint[] MapIds { get; init; } = Array.Empty<uint>();
+    public ItemList<uint> MapIds { get; init; } = ItemList<uint>.Empty;
     /// <summary>The BTF object of the program (0 when it has none).</summary>
     public uint BtfId { get; init; }
     public uint XlatedSize { get; init; }
@@ -26,10 +26,10 @@ public sealed class BpfProgram
     public ulong RecursionMisses { get; init; }
     public uint VerifiedInstructions { get; init; }
     /// <summary>Processes holding an fd of the program (from /proc/*/fdinfo prog_id); read on first access, once per cmdlet call.</summary>
-    public int[] ProcessIds => Holders.Of(Id);
+    public ItemList<int> ProcessIds => Holders.Of(Id);
     internal BpfHolders Holders { get; init; } = BpfHolders.None;
     /// <summary>The translated program (with -Instructions), decoded as bpftool prog dump xlated prints it.</summary>
-    public BpfInstruction[]? Instructions { get; init; }
+    public ItemList<BpfInstruction>? Instructions { get; init; }
 
     public override string ToString() => $"{Id}: {Type} {Name}";
 }
@@ -64,7 +64,7 @@ public sealed class BpfMap
     public uint BtfValueTypeId { get; init; }
     public bool IsPerCpu { get; init; }
     /// <summary>Processes holding an fd of the map (/proc/*/fdinfo map_id); read on first access, once per cmdlet call.</summary>
-    public int[] ProcessIds => Holders.Of(Id);
+    public ItemList<int> ProcessIds => Holders.Of(Id);
     internal BpfHolders Holders { get; init; } = BpfHolders.None;
 
     public override string ToString() => $"{Id}: {Type} {Name}";
@@ -84,9 +84,9 @@ public sealed class BpfLink
     /// <summary>What the link attaches to: a tracepoint, function, file, cgroup id, interface index, map id…</summary>
     public string? Target { get; init; }
     /// <summary>The type-specific numbers (cgroup id, BTF object and type ids, ifindex, offset, address, map id…).</summary>
-    public IReadOnlyDictionary<string, object> Details { get; init; } = new Dictionary<string, object>();
+    public IReadOnlyDictionary<string, object> Details { get; init; } = new ItemDictionary<string, object>();
     /// <summary>Processes holding an fd of the link (/proc/*/fdinfo link_id); read on first access, once per cmdlet call.</summary>
-    public int[] ProcessIds => Holders.Of(Id);
+    public ItemList<int> ProcessIds => Holders.Of(Id);
     internal BpfHolders Holders { get; init; } = BpfHolders.None;
 
     public override string ToString() => $"{Id}: {Type} prog {ProgramId} {Target}";
@@ -100,10 +100,10 @@ public sealed class BpfBtf
     public uint Size { get; init; }
     /// <summary>True for the kernel's and modules' BTF.</summary>
     public bool Kernel { get; init; }
-    public uint[] ProgramIds { get; init; } = Array.Empty<uint>();
-    public uint[] MapIds { get; init; } = Array.Empty<uint>();
+    public ItemList<uint> ProgramIds { get; init; } = ItemList<uint>.Empty;
+    public ItemList<uint> MapIds { get; init; } = ItemList<uint>.Empty;
     /// <summary>Processes holding an fd of the BTF object (/proc/*/fdinfo btf_id); read on first access.</summary>
-    public int[] ProcessIds => Holders.Of(Id);
+    public ItemList<int> ProcessIds => Holders.Of(Id);
     internal BpfHolders Holders { get; init; } = BpfHolders.None;
 
     public override string ToString() => $"{Id}: {Name} {Size}B";
@@ -118,9 +118,9 @@ public sealed class BpfMapEntry
     /// <summary>The value; for per-CPU maps, null (see CpuValues).</summary>
     public object? Value { get; init; }
     /// <summary>For per-CPU maps: one value per possible CPU, indexed by CPU number.</summary>
-    public object?[]? CpuValues { get; init; }
-    public byte[] KeyBytes { get; init; } = Array.Empty<byte>();
-    public byte[] ValueBytes { get; init; } = Array.Empty<byte>();
+    public ItemList<object?>? CpuValues { get; init; }
+    public ItemList<byte> KeyBytes { get; init; } = ItemList<byte>.Empty;
+    public ItemList<byte> ValueBytes { get; init; } = ItemList<byte>.Empty;
 
     public override string ToString() => $"{Key} = {Value ?? (CpuValues is null ? null : string.Join(", ", CpuValues))}";
 }

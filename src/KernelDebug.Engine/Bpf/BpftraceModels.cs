@@ -33,7 +33,7 @@ public sealed class BpftraceHistogram
     public string Name { get; init; } = "";
     /// <summary>The map key for @h[key] = hist(...); null for an unkeyed histogram.</summary>
     public object? Key { get; init; }
-    public BpftraceHistogramBucket[] Buckets { get; init; } = Array.Empty<BpftraceHistogramBucket>();
+    public ItemList<BpftraceHistogramBucket> Buckets { get; init; } = ItemList<BpftraceHistogramBucket>.Empty;
     public ulong TotalCount => (ulong)Buckets.Sum(b => (decimal)b.Count);
 
     public override string ToString() => Key is null ? Name : $"{Name}[{Key}]";

@@ -103,7 +103,7 @@ public sealed class BpftraceOutputParser
             foreach (var e in value.EnumerateObject()) yield return Stats(name, TypedKey(e.Name), e.Value);
             yield break;
         }
-        var entries = new Dictionary<object, object?>();
+        var entries = new ItemDictionary<object, object?>();
         foreach (var e in value.EnumerateObject()) entries.TryAdd(TypedKey(e.Name), ToValue(e.Value));
         yield return new BpftraceMap { Name = name, Entries = entries };
     }

@@ -34,7 +34,7 @@ public sealed class FtraceInstance
     public bool TracingOn { get; private set; }
     public int BufferSizeKb { get; private set; }
     public string? Clock { get; private set; }
-    public string[] EnabledEvents { get; private set; } = Array.Empty<string>();
+    public ItemList<string> EnabledEvents { get; private set; } = ItemList<string>.Empty;
 
     public override string ToString() => Name;
 
@@ -179,7 +179,7 @@ public sealed class FtraceInstance
 
     // ---- tracer, tracing_on, buffer, markers, clock ----
 
-    public IReadOnlyList<string> AvailableTracers =>
+    public ItemList<string> AvailableTracers =>
         (ReadOptional("available_tracers") ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
 
     public string? CurrentTracerLive() => ReadOptional("current_tracer")?.Trim();
@@ -256,7 +256,7 @@ public sealed class FtraceInstance
     }
 
     /// <summary>The online CPUs with a per_cpu directory in this instance.</summary>
-    public IReadOnlyList<int> Cpus =>
+    public ItemList<int> Cpus =>
         Directory.EnumerateDirectories(FilePath("per_cpu"), "cpu*")
             .Select(d => int.TryParse(System.IO.Path.GetFileName(d)[3..], out var c) ? c : -1)
             .Where(c => c >= 0).OrderBy(c => c).ToList();
@@ -288,7 +288,7 @@ public sealed class FtraceInstance
             System = system, Name = name, Id = format.Id, Instance = Name,
             Enabled = enable is not null && enable.StartsWith('1'),
             Filter = filter is null || filter == "none" ? null : filter,
-            Fields = format.Fields, Format = format,
+            Fields = ItemList.Of(format.Fields), Format = format,
         };
     }
 
@@ -404,7 +404,7 @@ public sealed class TraceEventInfo
     public int Id { get; init; }
     public bool Enabled { get; init; }
     public string? Filter { get; init; }
-    public IReadOnlyList<TraceEventField> Fields { get; init; } = Array.Empty<TraceEventField>();
+    public ItemList<TraceEventField> Fields { get; init; } = ItemList<TraceEventField>.Empty;
     /// <summary>The instance the state was read from ("/" for the top level).</summary>
     public string Instance { get; init; } = FtraceInstance.TopLevelName;
     public TraceEventFormat? Format { get; init; }

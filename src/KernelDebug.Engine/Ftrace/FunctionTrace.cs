@@ -30,7 +30,9 @@ namespace KernelDebug
         public int Depth { get; init; }
         /// <summary>Time from entry to return; null for a call still open where the trace ends.</summary>
         public TimeSpan? Duration { get; set; }
-        public List<FunctionGraphCall> Children { get; } = new();
+        public ItemList<FunctionGraphCall> Children { get; }
+        internal List<FunctionGraphCall> ChildList { get; } = new();
+        public FunctionGraphCall() => Children = new ItemList<FunctionGraphCall>(ChildList);
         public bool IsComplete => Duration is not null;
         /// <summary>Every call below this one, depth first.</summary>
         public IEnumerable<FunctionGraphCall> Descendants() => Children.SelectMany(c => c.Descendants().Prepend(c));
@@ -153,7 +155,7 @@ namespace KernelDebug.Ftrace
                 if (paren <= 0) continue; // markers, comments
                 var call = new FunctionGraphCall { Cpu = cpu, ProcessId = pid, Comm = comm, Function = body[..paren], Depth = depth };
                 while (stack.Count > 0 && stack.Peek().Depth >= depth) stack.Pop(); // lost exits
-                if (stack.Count > 0) stack.Peek().Children.Add(call); else roots.Add(call);
+                if (stack.Count > 0) stack.Peek().ChildList.Add(call); else roots.Add(call);
                 if (body.EndsWith('{')) stack.Push(call);
                 else call.Duration = duration ?? TimeSpan.Zero;
             }
@@ -202,7 +204,7 @@ namespace KernelDebug.Ftrace
             {
                 var call = new FunctionGraphCall { Cpu = r.Cpu, ProcessId = r.ProcessId, Comm = r.Comm, Timestamp = r.Timestamp, Function = _symbols.Resolve(func), Depth = depth };
                 while (stack.Count > 0 && stack.Peek().Depth >= depth) stack.Pop(); // exits lost
-                if (stack.Count > 0) stack.Peek().Children.Add(call);
+                if (stack.Count > 0) stack.Peek().ChildList.Add(call);
                 else _openRoots[r.Cpu] = call;
                 stack.Push(call);
                 return null;

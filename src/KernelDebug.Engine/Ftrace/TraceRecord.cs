@@ -85,8 +85,8 @@ public sealed class TraceRecord
     public override string ToString() => $"{Comm}-{ProcessId} [{Cpu:D3}] {TimestampText}: {Name}: {Fields}";
 
     /// <summary>
-    /// The record as a PSObject with every field also a note property (so Where-Object prev_pid -eq 1 works). A field
-    /// whose name is one of TraceRecord's own properties (e.g. comm) stays only in Fields.
+    /// The record as a PSObject with every field also a note property (so Where-Object prev_pid -eq 1 works), named as
+    /// TraceRecordAdapter names them: a field that collides with a record property (comm) is comm_field.
     /// </summary>
     public PSObject ToPSObject()
     {
@@ -94,15 +94,9 @@ public sealed class TraceRecord
         var names = Fields.Names;
         var values = Fields.RawValues;
         for (int i = 0; i < names.Length; i++)
-        {
-            if (ReservedNames.Contains(names[i])) continue;
-            pso.Properties.Add(new PSNoteProperty(names[i], values[i]));
-        }
+            if (TraceRecordAdapter.FieldPropertyName(names, i) is { } n) pso.Properties.Add(new PSNoteProperty(n, values[i]));
         return pso;
     }
-
-    private static readonly HashSet<string> ReservedNames = new(
-        typeof(TraceRecord).GetProperties().Select(p => p.Name), StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>
@@ -194,6 +188,8 @@ public sealed class TraceFieldValues : IDictionary, IReadOnlyDictionary<string, 
         null => "",
         string s => s,
         byte[] b => Convert.ToHexString(b),
+        DateTime t => t.ToString("o", System.Globalization.CultureInfo.InvariantCulture),
+        DateTimeOffset t => t.ToString("o", System.Globalization.CultureInfo.InvariantCulture),
         Array a => "{" + string.Join(",", a.Cast<object>()) + "}",
         _ => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "",
     };

@@ -40,7 +40,7 @@ public sealed class KernelLogEntry
     /// <summary>1-based line in Source where the entry starts.</summary>
     public int? LineNumber { get; init; }
 
-    internal static readonly IReadOnlyDictionary<string, string> EmptyProperties = new Dictionary<string, string>();
+    internal static readonly IReadOnlyDictionary<string, string> EmptyProperties = new ItemDictionary<string, string>();
 
     public override string ToString() =>
         TimeSinceBoot is { } t ? $"[{t.TotalSeconds,12:F6}] {Message}" : Message;

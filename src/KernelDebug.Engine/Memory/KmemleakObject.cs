@@ -13,8 +13,8 @@ public sealed class KmemleakObject
     /// <summary>How long ago it was allocated: as printed (kernels before 6.8), or from the current jiffies on the live host.</summary>
     public TimeSpan? Age { get; init; }
     /// <summary>The first bytes of the object (up to 32), from the hex dump.</summary>
-    public byte[] HexDump { get; init; } = Array.Empty<byte>();
-    public IReadOnlyList<KernelReportFrame> Backtrace { get; init; } = Array.Empty<KernelReportFrame>();
+    public ItemList<byte> HexDump { get; init; } = ItemList<byte>.Empty;
+    public ItemList<KernelReportFrame> Backtrace { get; init; } = ItemList<KernelReportFrame>.Empty;
     /// <summary>The backtrace checksum kernels from 6.7 print ("backtrace (crc 8bde6d4c):"); equal for leaks from one call path.</summary>
     public uint? Crc { get; init; }
     /// <summary>The first backtrace frame outside the allocator: the code that made the allocation.</summary>

@@ -24,7 +24,7 @@ public static class KmsgRecord
         var body = record[(semi + 1)..];
         int nl = body.IndexOf((byte)'\n');
         var messageBytes = nl < 0 ? body : body[..nl];
-        var props = new Dictionary<string, string>(StringComparer.Ordinal);
+        var props = new ItemDictionary<string, string>(StringComparer.Ordinal);
         if (nl >= 0)
         {
             foreach (var rawLine in Encoding.UTF8.GetString(body[(nl + 1)..]).Split('\n'))

@@ -37,7 +37,7 @@ public sealed class MemoryTrack
     public string? Task { get; init; }
     public int? ProcessId { get; init; }
     public int? Cpu { get; init; }
-    public IReadOnlyList<KernelReportFrame> Stack { get; init; } = Array.Empty<KernelReportFrame>();
+    public ItemList<KernelReportFrame> Stack { get; init; } = ItemList<KernelReportFrame>.Empty;
 
     /// <summary>The first frame outside the allocator and KASAN's stack saving: the code that allocated or freed.</summary>
     public KernelReportFrame? Caller => KernelFrameParser.FirstCaller(Stack) ?? Stack.FirstOrDefault();
@@ -82,12 +82,12 @@ public sealed class MemoryErrorReport
     public int? Cpu { get; set; }
     public string? KernelVersion { get; set; }
     public string? Tainted { get; set; }
-    public IReadOnlyList<KernelReportFrame> CallTrace { get; set; } = Array.Empty<KernelReportFrame>();
+    public ItemList<KernelReportFrame> CallTrace { get; set; } = ItemList<KernelReportFrame>.Empty;
     public MemoryTrack? AllocatedBy { get; set; }
     public MemoryTrack? FreedBy { get; set; }
     public MemoryObjectInfo? Object { get; set; }
     /// <summary>The "Memory state around the buggy address" lines, as printed (the line with '>' is the bad one).</summary>
-    public IReadOnlyList<string> ShadowMemory { get; set; } = Array.Empty<string>();
+    public ItemList<string> ShadowMemory { get; set; } = ItemList<string>.Empty;
     /// <summary>syzbot-style one-line title: "KASAN: use-after-free Read in function".</summary>
     public string Title { get; set; } = string.Empty;
     /// <summary>A hash of detector, bug type and the top frames outside the reporting machinery: equal for repeats of one bug.</summary>

@@ -47,9 +47,13 @@ namespace KernelDebug
         public ulong Offset { get; init; }
         public ulong SymbolOffset { get; init; }
         /// <summary>Innermost frame first; empty when the recording has no call graph.</summary>
-        public PerfFrame[] CallChain { get; init; } = Array.Empty<PerfFrame>();
+        public ItemList<PerfFrame> CallChain { get; init; } = ItemList<PerfFrame>.Empty;
 
-        public double Time => Timestamp / 1e9;
+        /// <summary>The sample time on perf's clock (since boot for perf's default clock), as perf script's time column
+        /// prints it in seconds: a TimeSpan, exact to 100 ns (Timestamp keeps the nanoseconds).</summary>
+        public TimeSpan Time => TimeSpan.FromTicks((long)(Timestamp / 100));
+        /// <summary>Time in seconds, as a number (perf script's time column).</summary>
+        public double TimeSeconds => Timestamp / 1e9;
 
         public override string ToString() => $"{Comm} {ProcessId}/{ThreadId} {Timestamp / 1e9:F6}: {Ip:x} {Symbol} ({Dso})";
     }

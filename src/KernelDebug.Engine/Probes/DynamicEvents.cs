@@ -66,7 +66,7 @@ public sealed class DynamicEvents
         var list = ProbeListParser.ParseList(ControlFile.ReadText(path), FileName(file)).ToList();
         foreach (var d in list)
         {
-            d.EnabledIn = EnabledIn(d.Group, d.Name);
+            d.EnabledIn = ItemList.Of(EnabledIn(d.Group, d.Name));
             d.Enabled = d.EnabledIn.Count > 0;
         }
         return list;

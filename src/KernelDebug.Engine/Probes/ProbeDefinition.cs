@@ -54,13 +54,13 @@ public sealed class ProbeDefinition
     /// <summary>Uprobe: file offset; kprobe: offset from the function (0 at its entry).</summary>
     public ulong Offset { get; init; }
     public bool IsReturn { get; init; }
-    public IReadOnlyList<ProbeArgument> Arguments { get; init; } = Array.Empty<ProbeArgument>();
+    public ItemList<ProbeArgument> Arguments { get; init; } = ItemList<ProbeArgument>.Empty;
     /// <summary>The definition line, as written to or listed by the kernel.</summary>
     public string Definition { get; init; } = string.Empty;
     /// <summary>True when the event is enabled at the top level or in any instance.</summary>
     public bool Enabled { get; set; }
     /// <summary>The instances (and "" for the top level) where the event is enabled.</summary>
-    public IReadOnlyList<string> EnabledIn { get; set; } = Array.Empty<string>();
+    public ItemList<string> EnabledIn { get; set; } = ItemList<string>.Empty;
     /// <summary>Kernel module of a kprobe symbol (module:symbol), if any.</summary>
     public string? Module { get; init; }
     /// <summary>Kretprobe maxactive, when given.</summary>

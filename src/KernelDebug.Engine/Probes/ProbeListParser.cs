@@ -49,7 +49,7 @@ public static class ProbeListParser
                 if (ifAt >= 0) { filter = string.Join(' ', rest.Skip(ifAt + 1)); rest = rest.Take(ifAt).ToList(); }
                 return new ProbeDefinition
                 {
-                    Kind = ProbeKind.Eprobe, Group = group, Name = name, Target = place, Arguments = Args(rest),
+                    Kind = ProbeKind.Eprobe, Group = group, Name = name, Target = place, Arguments = ItemList.Of(Args(rest)),
                     Definition = line, Filter = filter, Source = source,
                 };
             }
@@ -63,7 +63,7 @@ public static class ProbeListParser
                 return new ProbeDefinition
                 {
                     Kind = type == 'f' ? ProbeKind.Fprobe : ProbeKind.Tprobe, Group = group, Name = name, Target = target,
-                    IsReturn = isReturn, Arguments = Args(rest), Definition = line, Module = module, Source = source,
+                    IsReturn = isReturn, Arguments = ItemList.Of(Args(rest)), Definition = line, Module = module, Source = source,
                 };
             }
             case 's':
@@ -93,7 +93,7 @@ public static class ProbeListParser
         return new ProbeDefinition
         {
             Kind = ProbeKind.Uprobe, Group = group, Name = name, Target = path, Offset = offset, IsReturn = isReturn,
-            ReferenceCounterOffset = refCtr, Arguments = Args(rest), Definition = line, Source = source,
+            ReferenceCounterOffset = refCtr, Arguments = ItemList.Of(Args(rest)), Definition = line, Source = source,
         };
     }
 
@@ -113,7 +113,7 @@ public static class ProbeListParser
         return new ProbeDefinition
         {
             Kind = ProbeKind.Kprobe, Group = group, Name = name, Target = target, Offset = offset, IsReturn = isReturn,
-            MaxActive = maxActive, Module = module, Arguments = Args(rest), Definition = line, Source = source,
+            MaxActive = maxActive, Module = module, Arguments = ItemList.Of(Args(rest)), Definition = line, Source = source,
         };
     }
 

@@ -35,7 +35,7 @@ public sealed class SyscallEvent : SyscallTraceRecord
 {
     public string Name { get; init; } = string.Empty;
     public int Number { get; init; }
-    public SyscallArgument[] Arguments { get; init; } = Array.Empty<SyscallArgument>();
+    public ItemList<SyscallArgument> Arguments { get; init; } = ItemList<SyscallArgument>.Empty;
     /// <summary>The return value; null when the call never returned (execve that succeeded in a dying thread, exit).</summary>
     public long? ReturnValue { get; init; }
     /// <summary>The errno name (ENOENT) when the call failed, else null.</summary>
@@ -46,7 +46,7 @@ public sealed class SyscallEvent : SyscallTraceRecord
     /// <summary>The return value as strace prints it (hex for addresses, -1 for errors).</summary>
     public string ReturnText { get; init; } = string.Empty;
 
-    public string ArgumentText => string.Join(", ", Arguments.Select(a => a.Text));
+    public string ArgumentText => Arguments.ToString();
 
     public override string ToString()
     {

@@ -328,7 +328,7 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.Equal(0x80000000u, ((PSObject)beta.Value!).Properties["flags"].Value);
         // -Raw: bytes, as without BTF.
         var raw = Run<BpfMapEntry>($"Read-BpfMap -Id {_w.BtfHashId} -Raw");
-        Assert.All(raw, r => Assert.IsType<byte[]>(r.Value));
+        Assert.All(raw, r => Assert.IsType<ItemList<byte>>(r.Value));
     }
 
     /// <summary>A decoded key or value is what bpftool's BTF dumper prints, field by field (its "formatted" JSON).</summary>
@@ -406,8 +406,8 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
         Assert.Null(one.Value);
         var theirValues = dump.Single(d => d.GetProperty("key").EnumerateArray().First().GetString() == "0x01").GetProperty("values").EnumerateArray()
             .Select(v => BitConverter.ToUInt64(v.GetProperty("value").EnumerateArray().Select(x => Convert.ToByte(x.GetString(), 16)).ToArray())).ToArray();
-        Assert.Equal(theirValues, one.CpuValues!.Select(v => BitConverter.ToUInt64((byte[])v!)).ToArray());
-        Assert.Equal(100UL, BitConverter.ToUInt64((byte[])one.CpuValues![0]!));
+        Assert.Equal(theirValues, one.CpuValues!.Select(v => BitConverter.ToUInt64(((ItemList<byte>)v!).ToArray())).ToArray());
+        Assert.Equal(100UL, BitConverter.ToUInt64(((ItemList<byte>)one.CpuValues![0]!).ToArray()));
         // The table shows bytes without BTF in hex, one group per CPU.
         var text = Run<string>($"Read-BpfMap -Id {_w.PerCpuId} | Out-String -Width 200").Single();
         var expected = string.Join(" | ", Enumerable.Range(0, one.CpuValues.Length).Select(c => $"{100 + c:x2} 00 00 00 00 00 00 00"));
@@ -419,7 +419,7 @@ public class BpfOracleTests : IClassFixture<BpfWorld>, IClassFixture<ModuleFixtu
     {
         var entry = Run<BpfMapEntry>($"Read-BpfMap -Id {_w.CountMapId}").Single();
         Assert.Equal(0u, entry.Key);
-        Assert.True(BitConverter.ToUInt64((byte[])entry.Value!) >= BpfWorld.GetppidCalls);
+        Assert.True(BitConverter.ToUInt64(((ItemList<byte>)entry.Value!).ToArray()) >= BpfWorld.GetppidCalls);
     }
 
     [Fact]

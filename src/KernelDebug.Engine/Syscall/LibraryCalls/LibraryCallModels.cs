@@ -8,7 +8,7 @@ public sealed class LibraryCall
     public int ThreadId { get; init; }
     public string Library { get; init; } = string.Empty;
     public string Function { get; init; } = string.Empty;
-    public SyscallArgument[] Arguments { get; init; } = Array.Empty<SyscallArgument>();
+    public ItemList<SyscallArgument> Arguments { get; init; } = ItemList<SyscallArgument>.Empty;
     /// <summary>Typed as the prototype says (long, string, or the raw word); null when the return was not seen.</summary>
     public object? ReturnValue { get; init; }
     public ulong? ReturnRaw { get; init; }
@@ -17,7 +17,7 @@ public sealed class LibraryCall
     /// <summary>Entry to return; null when the return was not seen (the process ended inside the call, or longjmp).</summary>
     public TimeSpan? Duration { get; init; }
 
-    public string ArgumentText => string.Join(", ", Arguments.Select(a => a.Text));
+    public string ArgumentText => Arguments.ToString();
 
     public override string ToString() => $"{Function}({ArgumentText}) = {ReturnText}";
 }

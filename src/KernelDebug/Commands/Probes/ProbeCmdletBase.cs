@@ -66,7 +66,7 @@ public abstract class NewProbeCmdletBase : PSCmdlet
                     try { events.Remove(probe, force: true); } catch (KernelDebugException) { }
                     throw;
                 }
-                probe.EnabledIn = events.EnabledIn(probe.Group, probe.Name);
+                probe.EnabledIn = ItemList.Of(events.EnabledIn(probe.Group, probe.Name));
                 probe.Enabled = probe.EnabledIn.Count > 0;
             }
             WriteObject(probe);
