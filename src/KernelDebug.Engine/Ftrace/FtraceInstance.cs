@@ -202,7 +202,7 @@ public sealed class FtraceInstance
             {
                 Target = tracer,
                 Remedy = tracer.StartsWith("function", StringComparison.Ordinal)
-                    ? "This kernel refuses the function tracers (locked down, or ftrace code patching unavailable). Get-KernelDebugCapability FunctionTracer shows why; /work/shared/kernels has a kernel that allows them."
+                    ? "This kernel refuses the function tracers (locked down, or ftrace code patching unavailable). Get-KernelDebugCapability FunctionTracer shows why; boot a kernel built with CONFIG_FUNCTION_TRACER=y and CONFIG_DYNAMIC_FTRACE=y, without lockdown, to use them."
                     : e.Remedy,
             };
         }

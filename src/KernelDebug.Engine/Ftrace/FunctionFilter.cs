@@ -192,7 +192,7 @@ namespace KernelDebug.Ftrace
                 "FtraceFilter." + e.ErrnoName, e.Category, e)
             {
                 Target = path,
-                Remedy = "Get-KernelDebugCapability FunctionTracer says why; a kernel with CONFIG_FUNCTION_TRACER and dynamic ftrace not locked down (e.g. /work/shared/kernels) allows it.",
+                Remedy = "Get-KernelDebugCapability FunctionTracer says why; a kernel with CONFIG_FUNCTION_TRACER and dynamic ftrace not locked down allows it (boot one with CONFIG_FUNCTION_TRACER=y and CONFIG_DYNAMIC_FTRACE=y, not locked down).",
             };
     }
 }
