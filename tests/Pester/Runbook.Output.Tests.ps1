@@ -33,6 +33,7 @@ BeforeAll {
 
     # The real kernel and tools where this host allows them.
     Get-Samples Capability { Get-KernelDebugCapability | Select-Object -First 3 }
+    Get-Samples HealthCheck { Invoke-KernelDebugHealthCheck -Check Capabilities -RequiredCapability TraceEvents, Kprobes }
     Get-Samples Syscall { Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
     Get-Samples Syscall { Measure-Syscall -Command /bin/true }
     Get-Samples LibraryCall { Get-LibraryCallTrace -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
@@ -105,6 +106,7 @@ BeforeAll {
     # all have a value is the one checked. Nested members are what remoting used to turn into text.
     $script:Members = @{
         'KernelDebug.Capability'          = { $_.Name }, { $_.Available }, { $_.Detail }
+        'KernelDebug.HealthCheckResult'   = { $_.ComputerName }, { $_.Check }, { $_.Name }, { $_.Result }, { $_.Reason }, { $_.Duration }
         'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }
         'KernelDebug.SyscallSignal'       = { $_.Signal }, { $_.Code }, { $_.Timestamp }
         'KernelDebug.SyscallProcessExit'  = { $_.ExitCode }, { $_.ProcessId }
