@@ -104,7 +104,7 @@
             Tags         = @('Linux', 'Kernel', 'perf', 'ftrace', 'tracing', 'eBPF', 'strace', 'kprobes', 'uprobes', 'debugging', 'PSEdition_Core')
             # The package carries LICENSE; there is no public project site yet, so no ProjectUri.
             LicenseUri   = 'https://opensource.org/license/mit'
-            ReleaseNotes = '0.1.0: first release: typed access to perf events, ftrace, dynamic probes, syscall and library-call tracing, eBPF, kmemleak, the kernel log and KASAN reports; progress bars on long work; ReadyToRun start-up; -ProcessId completion. See CHANGELOG.md in the module folder.'
+            ReleaseNotes = '0.1.0: first release: typed access to perf events, ftrace, dynamic probes, syscall and library-call tracing, eBPF, kmemleak, the kernel log and KASAN reports; program output captured in jobs and over remoting; health checks that never pass falsely; progress bars on long work; -ProcessId completion. See CHANGELOG.md in the module folder.'
         }
     }
 }
