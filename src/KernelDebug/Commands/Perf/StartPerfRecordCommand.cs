@@ -163,9 +163,36 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
 /// <summary>A recorded command's captured output, written by the cmdlet that waits for or stops the recording.</summary>
 internal static class PerfRecordOutput
 {
-    /// <summary>Waits for the recording, writing the command's output as it comes; false on timeout or cancellation.</summary>
-    public static bool Wait(PSCmdlet cmdlet, PerfRecording recording, TimeSpan? timeout, CancellationToken cancel) =>
-        recording.Recorder is null || PerfRecordingWait.Wait(cmdlet, recording, timeout, cancel);
+    /// <summary>
+    /// Waits for the recording on the pipeline thread, writing the command's output as it comes, with a progress bar
+    /// (samples so far, and how far through its -Duration); false on timeout or cancellation.
+    /// </summary>
+    public static bool Wait(PSCmdlet cmdlet, PerfRecording recording, TimeSpan? timeout, CancellationToken cancel)
+    {
+        if (recording.Recorder is not { } recorder) return true;
+        var progress = new CmdletProgress(cmdlet, $"Recording {recording.Id} -> {recording.Path}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            while (true)
+            {
+                var slice = CmdletProgress.Interval;
+                if (timeout is { } t)
+                {
+                    var left = t - clock.Elapsed;
+                    if (left <= TimeSpan.Zero) return recorder.Wait(TimeSpan.Zero, cancel, () => Flush(cmdlet, recording));
+                    if (left < slice) slice = left;
+                }
+                if (recorder.Wait(slice, cancel, () => Flush(cmdlet, recording))) return true;
+                if (cancel.IsCancellationRequested) return false;
+                var elapsed = DateTime.Now - recording.StartTime;
+                string status() => $"{recording.Samples} samples, {elapsed.TotalSeconds:F0} s" + (recorder.Duration is { } d ? $" of {d.TotalSeconds:F0} s" : "");
+                if (recorder.Duration is { } total) progress.ReportTime(elapsed, total, status);
+                else progress.Report(status);
+            }
+        }
+        finally { progress.Complete(); }
+    }
 
     public static void Flush(Cmdlet cmdlet, PerfRecording recording)
     {

@@ -31,34 +31,3 @@ public sealed class WaitPerfRecordCommand : PSCmdlet
 
     protected override void StopProcessing() => _cancel.Cancel();
 }
-
-/// <summary>Waits for a recording on the pipeline thread with a progress bar: samples so far, and how far through its -Duration.</summary>
-internal static class PerfRecordingWait
-{
-    public static bool Wait(PSCmdlet cmdlet, PerfRecording recording, TimeSpan? timeout, CancellationToken cancel)
-    {
-        var recorder = recording.Recorder!;
-        var progress = new CmdletProgress(cmdlet, $"Recording {recording.Id} -> {recording.Path}");
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        try
-        {
-            while (true)
-            {
-                var slice = CmdletProgress.Interval;
-                if (timeout is { } t)
-                {
-                    var left = t - clock.Elapsed;
-                    if (left <= TimeSpan.Zero) return recorder.Wait(TimeSpan.Zero, cancel, () => PerfRecordOutput.Flush(cmdlet, recording));
-                    if (left < slice) slice = left;
-                }
-                if (recorder.Wait(slice, cancel, () => PerfRecordOutput.Flush(cmdlet, recording))) return true;
-                if (cancel.IsCancellationRequested) return false;
-                var elapsed = DateTime.Now - recording.StartTime;
-                string status() => $"{recording.Samples} samples, {elapsed.TotalSeconds:F0} s" + (recorder.Duration is { } d ? $" of {d.TotalSeconds:F0} s" : "");
-                if (recorder.Duration is { } total) progress.ReportTime(elapsed, total, status);
-                else progress.Report(status);
-            }
-        }
-        finally { progress.Complete(); }
-    }
-}
