@@ -91,9 +91,13 @@ function Invoke-TaskBuild {
         $publishArgs += @('-r', "linux-$arch", '--self-contained', 'false', '-p:PublishReadyToRun=true')
     }
     Invoke-Native dotnet $publishArgs
-    New-Item -ItemType Directory -Path $ModuleDir -Force | Out-Null
-    Get-ChildItem $publish -File | Where-Object { $_.Extension -in '.dll', '.pdb', '.json' -and $_.Name -notlike 'System.Management.Automation*' } |
-        Copy-Item -Destination $ModuleDir
+    # The module's own assemblies at the root; every third-party dll in deps/, which PowerShell's probing does not
+    # search: KernelDebug.dll loads them into the module's own AssemblyLoadContext (DependencyLoadContext.cs).
+    $deps = Join-Path $ModuleDir 'deps'
+    New-Item -ItemType Directory -Path $deps -Force | Out-Null
+    foreach ($file in Get-ChildItem $publish -File | Where-Object { $_.Extension -in '.dll', '.pdb' -and $_.Name -notlike 'System.Management.Automation*' }) {
+        Copy-Item $file.FullName -Destination $(if ($file.Name -like 'KernelDebug*') { $ModuleDir } else { $deps })
+    }
     Copy-Item (Join-Path $Root 'KernelDebug.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'module/*') $ModuleDir -Recurse
     # The package carries the licence, the release notes and the README beside the module.
