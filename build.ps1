@@ -33,10 +33,11 @@ param(
     # Skip the Pester part of the Test task.
     [switch] $SkipPester,
 
-    # Build (and package) ReadyToRun code for this machine's architecture (linux-x64 or linux-arm64), compiled
-    # against .NET 8. Off by default: pwsh 7.6 (.NET 10) ignores R2R code made for .NET 8 (its R2R major version is
-    # older than the runtime accepts), and an image for one architecture does not load on another. bench/startup.ps1
-    # measures both builds.
+    # Add ReadyToRun code for this machine's architecture to the module's dlls (ours and deps/), compiled by crossgen2
+    # against the .NET and the System.Management.Automation this pwsh runs on (7.6, .NET 10). The IL stays net8.0:
+    # pwsh 7.4 (.NET 8) ignores native code of a newer R2R major version and JIT-compiles as before. Off by default:
+    # an image for one architecture does not load on another, so the default package stays portable IL.
+    # bench/startup.ps1 measures both builds.
     [switch] $ReadyToRun
 )
 
@@ -86,10 +87,6 @@ function Invoke-TaskBuild {
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
     if (Test-Path $publish) { Remove-Item $publish -Recurse -Force }
     $publishArgs = @('publish', (Join-Path $Root 'src/KernelDebug/KernelDebug.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '--verbosity', 'quiet')
-    if ($ReadyToRun) {
-        $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
-        $publishArgs += @('-r', "linux-$arch", '--self-contained', 'false', '-p:PublishReadyToRun=true')
-    }
     Invoke-Native dotnet $publishArgs
     # The module's own assemblies at the root; every third-party dll in deps/, which PowerShell's probing does not
     # search: KernelDebug.dll loads them into the module's own AssemblyLoadContext (DependencyLoadContext.cs).
@@ -98,6 +95,7 @@ function Invoke-TaskBuild {
     foreach ($file in Get-ChildItem $publish -File | Where-Object { $_.Extension -in '.dll', '.pdb' -and $_.Name -notlike 'System.Management.Automation*' }) {
         Copy-Item $file.FullName -Destination $(if ($file.Name -like 'KernelDebug*') { $ModuleDir } else { $deps })
     }
+    if ($ReadyToRun) { Invoke-ReadyToRun -Assemblies @(Get-ChildItem $ModuleDir, $deps -Filter *.dll) }
     Copy-Item (Join-Path $Root 'KernelDebug.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'module/*') $ModuleDir -Recurse
     # The package carries the licence, the release notes and the README beside the module.
@@ -105,6 +103,31 @@ function Invoke-TaskBuild {
     Invoke-TaskDocs
     $script:Built = $true
     Write-Host "Built KernelDebug $Version into $ModuleDir"
+}
+
+function Invoke-ReadyToRun([IO.FileInfo[]] $Assemblies) {
+    # crossgen2 of the running runtime's version from the NuGet cache (the test project's PackageDownload brings it).
+    $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+    $runtime = [Environment]::Version.ToString(3)
+    $crossgen = Join-Path (Get-NuGetPackageRoot) "microsoft.netcore.app.crossgen2.linux-$arch/$runtime/tools/crossgen2"
+    if (-not (Test-Path $crossgen)) {
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/KernelDebug.Tests/KernelDebug.Tests.csproj'), '--verbosity', 'quiet', "-p:KernelDebugCrossgenVersion=$runtime", "-p:KernelDebugCrossgenRid=linux-$arch")
+    }
+    if (-not (Test-Path $crossgen)) { throw "crossgen2 $runtime for linux-$arch is not in the NuGet cache ($crossgen)." }
+    $framework = [IO.Path]::GetDirectoryName([object].Assembly.Location)
+    $sma = Join-Path $PSHOME 'System.Management.Automation.dll'
+    $staging = Join-Path $OutputRoot 'r2r'
+    foreach ($dll in $Assemblies) {
+        if (Test-Path $staging) { Remove-Item $staging -Recurse -Force }
+        New-Item -ItemType Directory $staging | Out-Null
+        $references = @("$framework/*.dll", $sma) + @($Assemblies | Where-Object FullName -ne $dll.FullName | ForEach-Object FullName)
+        $crossgenArgs = @($dll.FullName, '-o', (Join-Path $staging $dll.Name), '--targetos', 'linux', '--targetarch', $arch, '-O') +
+            @($references | ForEach-Object { '-r'; $_ })
+        Invoke-Native $crossgen $crossgenArgs | Out-Null
+        Copy-Item (Join-Path $staging $dll.Name) $dll.FullName -Force
+    }
+    Remove-Item $staging -Recurse -Force
+    Write-Host "ReadyToRun (.NET $runtime, linux-$arch): $($Assemblies.Name -join ', ')"
 }
 
 function Invoke-TaskDocs {

@@ -227,9 +227,9 @@ public static class CapabilityProbe
     private static int TryOpenCounter(PerfTypeId type, ulong config, int pid, int cpu, PerfAttrFlags flags)
     {
         var attr = new PerfEventAttr { Type = (uint)type, Config = config, Flags = (ulong)(flags | PerfAttrFlags.Disabled) };
-        int fd = Interop.perf_event_open(ref attr, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
-        if (fd < 0) return Errno.Last;
-        using var counter = new SafeFileDescriptor(fd);
+        int error = Interop.TryPerfEventOpen(ref attr, pid, cpu, -1, out var handle);
+        if (error != 0) return error;
+        using var counter = handle!;
         return 0;
     }
 
@@ -290,8 +290,7 @@ public static class CapabilityProbe
     {
         // BPF_PROG_GET_NEXT_ID only reads: 0 or ENOENT (no programs) both prove the syscall works for us.
         var attr = stackalloc uint[4];
-        long r = Interop.bpf(Interop.BPF_PROG_GET_NEXT_ID, attr, 16);
-        int err = r < 0 ? Errno.Last : 0;
+        int err = Interop.TryBpf(Interop.BPF_PROG_GET_NEXT_ID, attr, 16, out _);
         var unpriv = ControlFile.TryReadText("/proc/sys/kernel/unprivileged_bpf_disabled", out _)?.Trim();
         string caps = BpfCapabilities(out var missing);
         string lockdown = LockdownMode() switch

@@ -36,9 +36,8 @@ public static class RegularFile
         mode = 0;
         length = 0;
         if (string.IsNullOrEmpty(path) || path.Contains('\0')) { errno = Errno.ENOENT; return null; }
-        int fd = (int)Interop.RetryOnEintr(() => Interop.open(path, Interop.O_RDONLY | Interop.O_NONBLOCK | Interop.O_NOCTTY | Interop.O_CLOEXEC, 0));
-        if (fd < 0) { errno = Errno.Last; return null; }
-        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        var handle = Interop.TryOpenFileHandle(path, Interop.O_RDONLY | Interop.O_NONBLOCK | Interop.O_NOCTTY, out errno);
+        if (handle is null) return null;
         var st = Interop.FStat(handle, out errno);
         if (st is null) { handle.Dispose(); return null; }
         mode = st.Value.Mode;

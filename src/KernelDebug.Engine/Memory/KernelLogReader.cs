@@ -47,15 +47,9 @@ public sealed class KernelLogReader : IDisposable
     {
         while (true)
         {
-            long n;
-            fixed (byte* p = _buffer)
+            int errno = Interop.TryRead(_fd, _buffer.AsSpan(0, RecordBufferSize), out int n);
+            if (errno != 0)
             {
-                byte* ptr = p;
-                n = Interop.RetryOnEintr(() => Interop.read(_fd, ptr, (nuint)RecordBufferSize));
-            }
-            if (n < 0)
-            {
-                int errno = Errno.Last;
                 if (errno == Errno.EAGAIN) return null;
                 if (errno == Errno.EPIPE) { _lost++; continue; }
                 throw new KernelDebugException(errno, "read", _path, "KernelLogReadFailed");
@@ -70,17 +64,13 @@ public sealed class KernelLogReader : IDisposable
     public unsafe bool WaitReadable(int timeoutMilliseconds)
     {
         var pfd = new Interop.PollFd { Fd = _fd.Fd, Events = Interop.POLLIN };
-        int r;
+        int error, ready;
         bool added = false;
         _fd.DangerousAddRef(ref added);
-        try
-        {
-            do { r = Interop.poll(&pfd, 1, timeoutMilliseconds); }
-            while (r < 0 && Errno.Last == Errno.EINTR);
-        }
+        try { error = Interop.TryPoll(&pfd, 1, timeoutMilliseconds, out ready); }
         finally { if (added) _fd.DangerousRelease(); }
-        Interop.Check(r, "poll", _path);
-        return r > 0;
+        if (error != 0) throw new KernelDebugException(error, "poll", _path);
+        return ready > 0;
     }
 
     /// <summary>

@@ -13,6 +13,13 @@ internal static partial class Interop
     internal static unsafe long bpf(int command, void* attr, uint size) =>
         syscall(SyscallNumbers.Bpf, command, (nint)attr, (nint)size, 0, 0, 0);
 
+    /// <summary>bpf(2) returning 0 or the errno; the syscall's result in <paramref name="result"/>.</summary>
+    internal static unsafe int TryBpf(int command, void* attr, uint size, out long result)
+    {
+        result = bpf(command, attr, size);
+        return result < 0 ? Errno.Last : 0;
+    }
+
     /// <summary>bpf(2) with one part of union bpf_attr, errno checked; returns the non-negative result.</summary>
     internal static unsafe long Bpf<TAttr>(int command, ref TAttr attr, string operation, string? target = null) where TAttr : unmanaged
     {

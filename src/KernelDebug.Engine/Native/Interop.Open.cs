@@ -18,6 +18,14 @@ internal static partial class Interop
         return new SafeFileDescriptor(fd);
     }
 
+    /// <summary>open(2) with O_CLOEXEC as a SafeFileHandle (for FileStream), returning the errno instead of throwing.</summary>
+    internal static Microsoft.Win32.SafeHandles.SafeFileHandle? TryOpenFileHandle(string path, int flags, out int errno)
+    {
+        int fd = (int)RetryOnEintr(() => open(path, flags | O_CLOEXEC, 0));
+        errno = fd < 0 ? Errno.Last : 0;
+        return fd < 0 ? null : new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
     /// <summary>open(2) returning the errno instead of throwing (for probes).</summary>
     internal static SafeFileDescriptor? TryOpen(string path, int flags, out int errno)
     {

@@ -19,4 +19,13 @@ internal static partial class Interop
         if (fd < 0) throw new KernelDebugException(Errno.Last, "perf_event_open", what);
         return new SafeFileDescriptor(fd);
     }
+
+    /// <summary>Opens a perf event as a SafeHandle (close-on-exec); returns 0, or the errno with a null handle.</summary>
+    internal static int TryPerfEventOpen(ref PerfEventAttr attr, int pid, int cpu, int groupFd, out SafeFileDescriptor? handle)
+    {
+        int fd = perf_event_open(ref attr, pid, cpu, groupFd, PERF_FLAG_FD_CLOEXEC);
+        if (fd < 0) { handle = null; return Errno.Last; }
+        handle = new SafeFileDescriptor(fd);
+        return 0;
+    }
 }

@@ -16,4 +16,13 @@ internal static partial class Interop
 
     [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
     internal static unsafe partial int poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    /// <summary>poll(2) retried on EINTR (with the full timeout again), returning 0 or the errno; the ready count in <paramref name="ready"/>.</summary>
+    internal static unsafe int TryPoll(PollFd* fds, nuint count, int timeoutMilliseconds, out int ready)
+    {
+        int r;
+        do { r = poll(fds, count, timeoutMilliseconds); } while (r < 0 && Errno.Last == Errno.EINTR);
+        ready = r < 0 ? 0 : r;
+        return r < 0 ? Errno.Last : 0;
+    }
 }

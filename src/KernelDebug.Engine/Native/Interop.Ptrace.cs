@@ -22,6 +22,16 @@ internal static partial class Interop
     internal static long ptrace(int request, int pid, nint address, nint data) =>
         syscall(_ptraceNumber ??= SyscallNumbers.Ptrace, request, pid, address, data, 0, 0);
 
+    /// <summary>ptrace(2) returning 0 or the errno, for callers that handle some errors (ESRCH: the task is gone).</summary>
+    internal static int TryPtrace(int request, int pid, nint address, nint data) => TryPtrace(request, pid, address, data, out _);
+
+    /// <summary>ptrace(2) returning 0 or the errno; the request's result in <paramref name="result"/>.</summary>
+    internal static int TryPtrace(int request, int pid, nint address, nint data, out long result)
+    {
+        result = ptrace(request, pid, address, data);
+        return result < 0 ? Errno.Last : 0;
+    }
+
     /// <summary>struct ptrace_syscall_info (linux/ptrace.h): entry, exit or seccomp view of a syscall stop.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 88)]
     internal unsafe struct PtraceSyscallInfo

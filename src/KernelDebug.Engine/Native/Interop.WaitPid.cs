@@ -17,6 +17,13 @@ internal static partial class Interop
         status = new WaitStatus(raw);
         return r;
     }
+
+    /// <summary>waitpid(2) retried on EINTR, returning 0 or the errno (ECHILD: no tracee or child left); the pid in <paramref name="pidOut"/>.</summary>
+    internal static int TryWaitPid(int pid, out WaitStatus status, int options, out int pidOut)
+    {
+        pidOut = WaitPid(pid, out status, options);
+        return pidOut < 0 ? Errno.Last : 0;
+    }
 }
 
 /// <summary>A decoded wait(2) status.</summary>

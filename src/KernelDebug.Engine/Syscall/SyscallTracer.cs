@@ -106,8 +106,8 @@ public sealed class SyscallTracer
             if (!_options.UseSeccomp) PinToCurrentCpu(child.ProcessId);
         }
         int pid = child.ProcessId;
-        if (Interop.ptrace(Interop.PTRACE_SEIZE, pid, 0, BaseOptions | Interop.PTRACE_O_EXITKILL) < 0)
-            throw PtraceError(Errno.Last, pid);
+        if (Interop.TryPtrace(Interop.PTRACE_SEIZE, pid, 0, BaseOptions | Interop.PTRACE_O_EXITKILL) is not 0 and var seizeError)
+            throw PtraceError(seizeError, pid);
         var t = AddTask(pid, pid);
         t.Suppressed = true;
         _roots.Add(pid);
@@ -171,9 +171,8 @@ public sealed class SyscallTracer
                     foreach (var dir in Directory.EnumerateDirectories($"/proc/{pid}/task"))
                     {
                         if (!int.TryParse(System.IO.Path.GetFileName(dir), out int tid) || _tasks.ContainsKey(tid)) continue;
-                        if (Interop.ptrace(Interop.PTRACE_SEIZE, tid, 0, BaseOptions) < 0)
+                        if (Interop.TryPtrace(Interop.PTRACE_SEIZE, tid, 0, BaseOptions) is not 0 and var e)
                         {
-                            int e = Errno.Last;
                             if (e == Errno.ESRCH && tid != pid) continue; // a thread that just ended
                             throw PtraceError(e, tid);
                         }
@@ -296,8 +295,8 @@ public sealed class SyscallTracer
     {
         // With a seccomp filter the tracee runs freely (PTRACE_CONT) until a filtered call; else every syscall stops it.
         int request = _options.UseSeccomp && !t.InSyscall && !t.Suppressed ? Interop.PTRACE_CONT : Interop.PTRACE_SYSCALL;
-        if (Interop.ptrace(request, t.Tid, 0, signal) < 0 && Errno.Last != Errno.ESRCH)
-            throw new KernelDebugException(Errno.Last, "ptrace restart", t.Tid.ToString());
+        if (Interop.TryPtrace(request, t.Tid, 0, signal) is not (0 or Errno.ESRCH) and var error)
+            throw new KernelDebugException(error, "ptrace restart", t.Tid.ToString());
     }
 
     private DateTime? _deadline;
@@ -320,11 +319,11 @@ public sealed class SyscallTracer
             while (_tasks.Count > 0)
             {
                 if (_stopRequested) { StopTracing(); return; }
-                int tid = Interop.WaitPid(-1, out var ws, WaitFlags);
-                if (tid < 0)
+                int waitError = Interop.TryWaitPid(-1, out var ws, WaitFlags, out int tid);
+                if (waitError != 0)
                 {
-                    if (Errno.Last == Errno.ECHILD) return;
-                    throw new KernelDebugException(Errno.Last, "waitpid");
+                    if (waitError == Errno.ECHILD) return;
+                    throw new KernelDebugException(waitError, "waitpid");
                 }
                 if (!_tasks.TryGetValue(tid, out var t))
                 {
@@ -423,11 +422,11 @@ public sealed class SyscallTracer
     private unsafe bool GetInfo(Task t, out Interop.PtraceSyscallInfo info)
     {
         Interop.PtraceSyscallInfo i;
-        long n = Interop.ptrace(Interop.PTRACE_GET_SYSCALL_INFO, t.Tid, sizeof(Interop.PtraceSyscallInfo), (nint)(&i));
+        int error = Interop.TryPtrace(Interop.PTRACE_GET_SYSCALL_INFO, t.Tid, sizeof(Interop.PtraceSyscallInfo), (nint)(&i), out _);
         info = i;
-        if (n < 0)
+        if (error != 0)
         {
-            if (Errno.Last == Errno.EIO || Errno.Last == Errno.EINVAL)
+            if (error is Errno.EIO or Errno.EINVAL)
                 throw new KernelDebugException("This kernel lacks PTRACE_GET_SYSCALL_INFO (Linux 5.3 or later is needed).", "KernelTooOld", ErrorCategory.NotImplemented);
             return false;
         }
@@ -447,8 +446,8 @@ public sealed class SyscallTracer
     {
         if (GetInfo(t, out var info) && info.Op == Interop.PTRACE_SYSCALL_INFO_SECCOMP) Enter(t, info);
         // PTRACE_SYSCALL from here brings the exit stop of this call.
-        if (Interop.ptrace(Interop.PTRACE_SYSCALL, t.Tid, 0, 0) < 0 && Errno.Last != Errno.ESRCH)
-            throw new KernelDebugException(Errno.Last, "ptrace restart", t.Tid.ToString());
+        if (Interop.TryPtrace(Interop.PTRACE_SYSCALL, t.Tid, 0, 0) is not (0 or Errno.ESRCH) and var error)
+            throw new KernelDebugException(error, "ptrace restart", t.Tid.ToString());
     }
 
     private unsafe void Enter(Task t, Interop.PtraceSyscallInfo info)

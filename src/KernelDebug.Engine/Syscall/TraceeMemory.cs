@@ -32,9 +32,9 @@ public sealed class TraceeMemory
                 {
                     ulong at = address + (ulong)done;
                     int chunk = (int)Math.Min((ulong)(buffer.Length - done), 4096 - (at & 4095));
-                    long n = Interop.process_vm_readv(tid, p + done, (nuint)chunk, at);
+                    int error = Interop.TryProcessVmReadv(tid, p + done, (nuint)chunk, at, out long n);
                     if (n > 0) { done += (int)n; if (n < chunk) return done; continue; }
-                    if (n < 0 && Errno.Last is Errno.ENOSYS or Errno.EPERM) { _vmReadvWorks = false; break; }
+                    if (error is Errno.ENOSYS or Errno.EPERM) { _vmReadvWorks = false; break; }
                     return done;
                 }
                 if (_vmReadvWorks) return done;
