@@ -386,14 +386,14 @@ public sealed class SyscallTracer
                 ulong msg;
                 unsafe { Interop.ptrace(Interop.PTRACE_GETEVENTMSG, t.Tid, 0, (nint)(&msg)); }
                 int child = (int)msg;
-                if (!_tasks.ContainsKey(child))
+                if (!_tasks.TryGetValue(child, out var known))
                 {
                     var c = AddTask(child, ev == Interop.PTRACE_EVENT_CLONE && (t.Args[0] & 0x10000) != 0 ? t.Tgid : child);
                     c.NewChild = true;
                     c.Reported = _options.FollowFork;
                     c.Comm = t.Comm;
                 }
-                else if (ev == Interop.PTRACE_EVENT_CLONE && (t.Args[0] & 0x10000) != 0) _tasks[child].Tgid = t.Tgid;
+                else if (ev == Interop.PTRACE_EVENT_CLONE && (t.Args[0] & 0x10000) != 0) known.Tgid = t.Tgid;
                 Resume(t);
                 return;
             }
@@ -419,7 +419,7 @@ public sealed class SyscallTracer
         }
     }
 
-    private unsafe bool GetInfo(Task t, out Interop.PtraceSyscallInfo info)
+    private static unsafe bool GetInfo(Task t, out Interop.PtraceSyscallInfo info)
     {
         Interop.PtraceSyscallInfo i;
         int error = Interop.TryPtrace(Interop.PTRACE_GET_SYSCALL_INFO, t.Tid, sizeof(Interop.PtraceSyscallInfo), (nint)(&i), out _);
