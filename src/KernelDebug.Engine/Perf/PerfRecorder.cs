@@ -40,16 +40,19 @@ public sealed unsafe class PerfRecorder : IDisposable
     private const nuint IocEnable = 0x2400, IocDisable = 0x2401, IocSetOutput = 0x2405, IocId = 0x80082407;
     private const ulong SampleTypeBase = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime | PerfFormat.SampleCpu | PerfFormat.SamplePeriod;
 
+    /// <summary>How often the file's header is rewritten while recording (what a SIGKILL can lose at most).</summary>
+    public const int CheckpointIntervalMs = 1000;
+
     private static int _nextId;
     private static readonly ConcurrentDictionary<int, PerfRecording> Live = new();
 
     static PerfRecorder()
     {
-        // A recording still running when pwsh exits is finished, so its file is complete.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        // A recording still running when pwsh exits, or gets SIGTERM or SIGHUP, is finished, so its file is complete.
+        ShutdownHooks.Add(ShutdownHooks.StageFinish, () =>
         {
             foreach (var r in Live.Values) r.Recorder?.Stop(TimeSpan.FromSeconds(5));
-        };
+        });
     }
 
     /// <summary>The recordings of this session that have not been stopped yet, by id.</summary>
@@ -226,10 +229,18 @@ public sealed unsafe class PerfRecorder : IDisposable
         {
             var polls = new Interop.PollFd[_rings.Count];
             for (int i = 0; i < _rings.Count; i++) polls[i] = new Interop.PollFd { Fd = _rings[i].Fd.Fd, Events = Interop.POLLIN };
+            // The header is kept current (every CheckpointInterval) so that a SIGKILLed recording stays readable up to there.
+            _writer!.Checkpoint();
+            long lastCheckpoint = Environment.TickCount64;
             while (!_stopRequested)
             {
                 fixed (Interop.PollFd* p = polls) Interop.poll(p, (nuint)polls.Length, 100);
                 DrainAll();
+                if (Environment.TickCount64 - lastCheckpoint >= CheckpointIntervalMs)
+                {
+                    _writer.Checkpoint();
+                    lastCheckpoint = Environment.TickCount64;
+                }
             }
             foreach (var fd in _fds) Interop.ioctl(fd, IocDisable, 0);
             DrainAll();
