@@ -86,6 +86,9 @@ public sealed unsafe class PerfRecorder : IDisposable
     public static PerfRecording Start(PerfRecordOptions options)
     {
         var recorder = new PerfRecorder(options);
+        // Until it is in Live (whose hook finishes it), a recording being set up is released should the process get
+        // SIGTERM or SIGHUP: its temporary file and its counters go, its stopped command dies with us.
+        using var settingUp = ShutdownHooks.Add(ShutdownHooks.StageFinish, recorder.Dispose);
         try { recorder.Open(); }
         catch
         {
