@@ -304,9 +304,101 @@ Set-TorturePhase done
     }
 }
 
+function New-TortureRunspace {
+    <# .SYNOPSIS A runspace with the module imported, for in-process cases run with a time limit (Invoke-TortureTimed). #>
+    param([string] $ModulePath = $env:KERNELDEBUG_MODULE_PATH)
+    $iss = [Management.Automation.Runspaces.InitialSessionState]::CreateDefault()
+    $iss.ImportPSModule($ModulePath)
+    $rs = [Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace($iss)
+    $rs.Open()
+    $rs
+}
+
+function Invoke-TortureTimed {
+    <#
+    .SYNOPSIS
+        Runs a script in a torture runspace with a time limit. Returns Output, Errors (ErrorRecords, terminating ones
+        included), TimedOut and Elapsed. A case that times out is stopped; if it will not stop, its runspace is
+        abandoned and Runspace holds a fresh one (pass it on to the next case).
+    #>
+    param(
+        [Parameter(Mandatory)] $Runspace,
+        [Parameter(Mandatory)] [string] $Script,
+        [hashtable] $Parameters = @{},
+        [TimeSpan] $Timeout = [TimeSpan]::FromSeconds(10)
+    )
+    $ps = [powershell]::Create()
+    $ps.Runspace = $Runspace
+    $null = $ps.AddScript($Script)
+    foreach ($k in $Parameters.Keys) { $null = $ps.AddParameter($k, $Parameters[$k]) }
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    $async = $ps.BeginInvoke()
+    $timedOut = -not $async.AsyncWaitHandle.WaitOne($Timeout)
+    $errors = [Collections.Generic.List[object]]::new()
+    $output = @()
+    if ($timedOut) {
+        $stop = $ps.BeginStop($null, $null)
+        if (-not $stop.AsyncWaitHandle.WaitOne(5000)) {
+            # Stuck in a native call that Stop cannot interrupt: leave that runspace to its thread.
+            $Runspace = New-TortureRunspace
+        }
+    }
+    else {
+        try { $output = @($ps.EndInvoke($async)) }
+        catch { $errors.Add(($_.Exception.InnerException.ErrorRecord ?? $_.Exception.InnerException ?? $_)) }
+    }
+    foreach ($e in $ps.Streams.Error) { $errors.Add($e) }
+    $ps.Dispose()
+    [pscustomobject]@{ Output = $output; Errors = $errors.ToArray(); TimedOut = $timedOut; Elapsed = $sw.Elapsed; Runspace = $Runspace }
+}
+
+function Get-TortureErrorVerdict {
+    <#
+    .SYNOPSIS
+        'crashed' when an error is not a clean one of the module: a raw .NET exception type (anything but the module's
+        KernelDebugException and PowerShell's own binding and parse errors), or the NotSpecified category. Else 'clean'.
+        Returns the verdict and the offending error's description.
+    #>
+    param([object[]] $Errors)
+    foreach ($e in $Errors) {
+        $ex = if ($e -is [Management.Automation.ErrorRecord]) { $e.Exception } else { $e }
+        $cat = if ($e -is [Management.Automation.ErrorRecord]) { $e.CategoryInfo.Category } else { 'NotSpecified' }
+        # A .NET method called from script: what it threw is inside (a KernelDebugException carries its own category).
+        while ($ex -is [Management.Automation.MethodInvocationException] -and $ex.InnerException) {
+            $ex = $ex.InnerException
+            if ($ex.PSObject.Properties['Category']) { $cat = $ex.Category }
+        }
+        $type = $ex.GetType().FullName
+        $ok = $type -like 'KernelDebug.*' -or $type -in 'System.Management.Automation.ParameterBindingException', 'System.Management.Automation.ItemNotFoundException'
+        if (-not $ok -or "$cat" -eq 'NotSpecified') {
+            return [pscustomobject]@{ Verdict = 'crashed'; Detail = "$type ($cat): $($ex.Message.Split("`n")[0])" }
+        }
+    }
+    [pscustomobject]@{ Verdict = 'clean'; Detail = '' }
+}
+
+function New-MutatedBytes {
+    <# .SYNOPSIS One mutation of a byte array, drawn from a seeded System.Random: bit flips, boundary values, truncation, insertion, a duplicated chunk. #>
+    param([Parameter(Mandatory)] [byte[]] $Bytes, [Parameter(Mandatory)] [Random] $Random)
+    $b = [Collections.Generic.List[byte]]::new($Bytes)
+    $ops = 1 + $Random.Next(4)
+    for ($i = 0; $i -lt $ops -and $b.Count -gt 0; $i++) {
+        switch ($Random.Next(6)) {
+            0 { $at = $Random.Next($b.Count); $b[$at] = [byte]($b[$at] -bxor (1 -shl $Random.Next(8))) }
+            1 { $at = $Random.Next($b.Count); $v = @(0, 0xff, 0x7f, 0x80, 0x01)[$Random.Next(5)]; for ($k = 0; $k -lt 8 -and $at + $k -lt $b.Count; $k++) { $b[$at + $k] = [byte] $v } }
+            2 { $at = 1 + $Random.Next($b.Count); if ($at -lt $b.Count) { $b.RemoveRange($at, $b.Count - $at) } }
+            3 { $at = $Random.Next($b.Count); $n = 1 + $Random.Next(16); $ins = [byte[]]::new($n); $Random.NextBytes($ins); $b.InsertRange($at, $ins) }
+            4 { $at = $Random.Next($b.Count); $len = [Math]::Min(1 + $Random.Next(64), $b.Count - $at); $b.InsertRange($Random.Next($b.Count), $b.GetRange($at, $len)) }
+            5 { $at = $Random.Next([Math]::Min($b.Count, 128)); $ins = [byte[]]::new(8); $Random.NextBytes($ins); for ($k = 0; $k -lt 8 -and $at + $k -lt $b.Count; $k++) { $b[$at + $k] = $ins[$k] } }
+        }
+    }
+    $b.ToArray()
+}
+
 function Remove-TortureWork($Run) {
     if ($Run -and $Run.WorkDirectory) { Remove-Item $Run.WorkDirectory -Recurse -Force -ErrorAction Ignore }
 }
 
 Export-ModuleMember -Function Get-KernelDebugStateSnapshot, Assert-NoKernelDebugLeftovers, Add-TortureResult, Get-TortureSummary,
-    Invoke-TortureChild, Set-TorturePhase, Get-TaggedProcess, Remove-TortureWork, Get-TortureResultPath
+    Invoke-TortureChild, Set-TorturePhase, Get-TaggedProcess, Remove-TortureWork, Get-TortureResultPath,
+    New-TortureRunspace, Invoke-TortureTimed, Get-TortureErrorVerdict, New-MutatedBytes
