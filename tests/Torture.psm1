@@ -355,23 +355,30 @@ function Invoke-TortureTimed {
 function Get-TortureErrorVerdict {
     <#
     .SYNOPSIS
-        'crashed' when an error is not a clean one of the module: a raw .NET exception type (anything but the module's
-        KernelDebugException and PowerShell's own binding and parse errors), or the NotSpecified category. Else 'clean'.
-        Returns the verdict and the offending error's description.
+        'crashed' when an error is not a clean one: a programming-error exception type escaped (IndexOutOfRange,
+        Overflow, EndOfStream, NullReference, ...), the error id is only an exception type's name (the catch-all of
+        CmdletErrors), or the category is NotSpecified. The module's KernelDebugException and its curated ErrorRecords
+        (stable ids such as LogFileIsDirectory or PathNotFound) are clean. Returns the verdict and the offending error.
     #>
     param([object[]] $Errors)
+    $raw = 'NullReferenceException', 'IndexOutOfRangeException', 'ArgumentOutOfRangeException', 'OverflowException', 'EndOfStreamException',
+        'InvalidCastException', 'KeyNotFoundException', 'DivideByZeroException', 'FormatException', 'InvalidOperationException',
+        'AccessViolationException', 'OutOfMemoryException', 'NotSupportedException', 'NotImplementedException', 'ArithmeticException',
+        'ArrayTypeMismatchException', 'InsufficientExecutionStackException', 'DecoderFallbackException', 'AggregateException'
     foreach ($e in $Errors) {
         $ex = if ($e -is [Management.Automation.ErrorRecord]) { $e.Exception } else { $e }
-        $cat = if ($e -is [Management.Automation.ErrorRecord]) { $e.CategoryInfo.Category } else { 'NotSpecified' }
+        $cat = if ($e -is [Management.Automation.ErrorRecord]) { "$($e.CategoryInfo.Category)" } else { 'NotSpecified' }
+        $id = if ($e -is [Management.Automation.ErrorRecord]) { ($e.FullyQualifiedErrorId -split ',')[0] } else { '' }
         # A .NET method called from script: what it threw is inside (a KernelDebugException carries its own category).
-        while ($ex -is [Management.Automation.MethodInvocationException] -and $ex.InnerException) {
+        while (($ex -is [Management.Automation.MethodInvocationException] -or $ex -is [Management.Automation.RuntimeException] -and
+                $ex.GetType() -eq [Management.Automation.RuntimeException]) -and $ex.InnerException) {
             $ex = $ex.InnerException
-            if ($ex.PSObject.Properties['Category']) { $cat = $ex.Category }
+            if ($ex.PSObject.Properties['Category']) { $cat = "$($ex.Category)"; $id = $ex.ErrorId }
         }
-        $type = $ex.GetType().FullName
-        $ok = $type -like 'KernelDebug.*' -or $type -in 'System.Management.Automation.ParameterBindingException', 'System.Management.Automation.ItemNotFoundException'
-        if (-not $ok -or "$cat" -eq 'NotSpecified') {
-            return [pscustomobject]@{ Verdict = 'crashed'; Detail = "$type ($cat): $($ex.Message.Split("`n")[0])" }
+        $name = $ex.GetType().Name
+        if ($ex.GetType().FullName -like 'KernelDebug.*' -and $cat -ne 'NotSpecified') { continue }
+        if ($name -in $raw -or $id -eq $name -or $cat -eq 'NotSpecified') {
+            return [pscustomobject]@{ Verdict = 'crashed'; Detail = "$($ex.GetType().FullName) (id $id, $cat): $($ex.Message.Split("`n")[0])" }
         }
     }
     [pscustomobject]@{ Verdict = 'clean'; Detail = '' }

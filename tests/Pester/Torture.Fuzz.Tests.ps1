@@ -46,7 +46,7 @@ BeforeAll {
         $outcome = if ($crashed) { 'crashed' } elseif ($hung) { 'hung' } else { 'clean' }
         $detail = "$($script:Cases) cases, seed $($script:Seed): $ok decoded, $refused refused cleanly, $crashed crashed, $hung hung$(if ($notes) { '; ' + ($notes -join '; ') })"
         Add-TortureResult -Suite Fuzz -Case $Name -Outcome $outcome -Detail $detail
-        [pscustomobject]@{ Outcome = $outcome; Detail = $detail }
+        [pscustomobject]@{ Outcome = $outcome; Detail = $detail; Decoded = $ok }
     }
 }
 
@@ -90,5 +90,7 @@ Describe 'Torture: fuzzed input' -Tag Torture {
             }
         }
         $r.Outcome | Should -Be 'clean' -Because $r.Detail
+        # Some mutations must still decode, or the corpus never reached the parser (the case could not fail).
+        $r.Decoded | Should -BeGreaterThan 0 -Because $r.Detail
     }
 }
