@@ -137,17 +137,32 @@ public sealed unsafe class PerfRecorder : IDisposable
             if (!_options.SystemWide) flags |= PerfAttrFlags.Inherit;
             if (_child is not null) flags |= PerfAttrFlags.EnableOnExec;
             if (i == 0) flags |= PerfAttrFlags.Mmap | PerfAttrFlags.Mmap2 | PerfAttrFlags.Comm | PerfAttrFlags.CommExec | PerfAttrFlags.Task;
-            var attr = spec.ToAttr(flags);
-            attr.SampleType = SampleTypeBase | (_options.CallGraph ? PerfFormat.SampleCallchain : 0);
-            attr.ReadFormat = PerfFormat.FormatId;
-            attr.SamplePeriodOrFreq = _options.Period ?? _options.Frequency;
-            attr.WakeupEventsOrWatermark = (uint)(dataBytes / 4);
+            PerfEventAttr AttrOf(PerfEventSpec s)
+            {
+                var a = s.ToAttr(flags);
+                a.SampleType = SampleTypeBase | (_options.CallGraph ? PerfFormat.SampleCallchain : 0);
+                a.ReadFormat = PerfFormat.FormatId;
+                a.SamplePeriodOrFreq = _options.Period ?? _options.Frequency;
+                a.WakeupEventsOrWatermark = (uint)(dataBytes / 4);
+                return a;
+            }
+            var attr = AttrOf(spec);
             var ids = new List<ulong>();
             foreach (var (pid, cpu) in targets)
             {
                 var a = attr;
                 int fd = Interop.perf_event_open(ref a, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
-                if (fd < 0) throw SamplingOpenError(Errno.Last, spec, pid, cpu);
+                int errno = fd < 0 ? Errno.Last : 0;
+                // As perf record does at perf_event_paranoid 2 and up: an unprivileged user samples user space only (name:u).
+                if (fd < 0 && errno is Errno.EACCES or Errno.EPERM && !spec.ExcludeKernel && ids.Count == 0)
+                {
+                    var userOnly = spec.UserOnly();
+                    var ua = AttrOf(userOnly);
+                    a = ua;
+                    fd = Interop.perf_event_open(ref a, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
+                    if (fd >= 0) { spec = userOnly; attr = ua; }
+                }
+                if (fd < 0) throw SamplingOpenError(errno, spec, pid, cpu);
                 var handle = new SafeFileDescriptor(fd);
                 _fds.Add(handle);
                 ulong id;
