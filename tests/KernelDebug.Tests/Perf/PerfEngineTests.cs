@@ -171,9 +171,8 @@ public class PerfEngineTests
                 BitConverter.GetBytes(5UL).CopyTo(sample, 40);
                 return sample;
             }
-            // Right after the start the file already has a valid header and no data.
-            using (var empty = PerfDataFile.Open(tmp))
-                Assert.Empty(new PerfDataDecoder(empty, KernelSymbols.Load("/nonexistent")).Samples());
+            // Right after the start the file has a valid header and no data: a clean "empty" error, never garbage.
+            Assert.Contains("data section is empty", Assert.Throws<KernelDebugException>(() => PerfDataFile.Open(tmp)).Message);
             w.WriteRecords(Sample(0x1111));
             w.WriteRecords(Sample(0x2222));
             w.Checkpoint();
