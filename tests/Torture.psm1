@@ -2,6 +2,10 @@
 # files), a pwsh child run with the module that is sent a signal at a chosen phase, and the torture.jsonl result log.
 # Other sessions' kerneldebug_* objects come and go beside a test: leftovers are keyed on the pids and the tag recorded
 # for this case, never on "anything new".
+# Outcomes (torture.jsonl, the Test task's "Torture:" line): clean = ended with its result or a clean error and left
+# nothing; leaked = left an instance, probe, process, temp file or open output file (after SIGKILL: still there after
+# the next session's orphan sweep); lost = output missing or unreadable; hung = did not end within its limit;
+# crashed = ended any other way (a raw .NET exception, NotSpecified, a wrong diagnosis, a runtime abort).
 
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
 
