@@ -195,6 +195,19 @@ Describe 'Get-KernelLog -Path (saved logs)' {
         $e[4].Timestamp | Should -Be ([datetime]'2026-11-25 21:00:00')
     }
 
+    It 'reads dmesg -T stamps of every day of a month (days 1-9 padded with a space), whatever today is' {
+        # The stamps are made here for fixed dates, not read from the clock: the test means the same on any day.
+        $days = 1..31 | ForEach-Object { [datetime]::new(2026, 12, $_, 3, 28, 49) }
+        $log = Join-Path $TestDrive 'month.txt'
+        Set-Content $log ($days | ForEach-Object {
+            '[{0} {1} {2,2} {3:HH:mm:ss} {3:yyyy}] day {3:%d}' -f $_.ToString('ddd', [cultureinfo]::InvariantCulture), $_.ToString('MMM', [cultureinfo]::InvariantCulture), $_.Day, $_
+        })
+        $e = @(Get-KernelLog -Path $log)
+        $e.Count | Should -Be 31
+        $e.Timestamp | Should -Be $days
+        $e.Message | Should -Be ($days | ForEach-Object { "day $($_.Day)" })
+    }
+
     It 'keeps the other records of a log with one out-of-range timestamp (<Name>)' -ForEach @(
         @{ Name = 'dmesg [seconds]'; Bad = '[99999999999999999999.000000] bad stamp' }
         @{ Name = '/dev/kmsg record'; Bad = '6,7,99999999999999999999,-;bad stamp' }

@@ -17,8 +17,14 @@ public sealed class InstanceSettings : IDisposable
     private readonly List<((string System, string Name) Event, string? Filter)> _eventFilters = new();
     private readonly List<(string System, string Name)> _enabledHere = new();
     private bool _restored;
+    private readonly IDisposable _hook;
 
-    public InstanceSettings(FtraceInstance instance) => _instance = instance;
+    public InstanceSettings(FtraceInstance instance)
+    {
+        _instance = instance;
+        // Put back also when the process ends without Dispose (SIGTERM, SIGHUP, Exit).
+        _hook = ShutdownHooks.Add(ShutdownHooks.StageRestore, () => Dispose());
+    }
 
     /// <summary>Saves a single-value control file (current_tracer, tracing_on, options/..., trace_clock, buffer_size_kb).</summary>
     public void SaveValue(string file)
@@ -70,6 +76,7 @@ public sealed class InstanceSettings : IDisposable
     {
         if (_restored) return;
         _restored = true;
+        _hook.Dispose();
         var failures = new List<string>();
         void Attempt(string what, Action action)
         {

@@ -19,6 +19,31 @@ public class ChildLauncherTests
     }
 
     [Fact]
+    public void TheCommandDiesWithTheThreadThatLaunchedIt()
+    {
+        // PR_SET_PDEATHSIG (set by the trampoline, kept across execve): when its launcher goes, even SIGKILLed, the
+        // command gets SIGKILL instead of running on untraced or staying stopped.
+        LaunchedProcess? child = null;
+        var launcher = new Thread(() =>
+        {
+            child = ChildLauncher.StartStopped("/bin/sleep", new[] { "30" });
+            child.Resume();
+            Assert.Equal(0, child.WaitForExec());
+        });
+        launcher.Start();
+        launcher.Join();
+        Assert.NotNull(child);
+        using (child)
+        {
+            var clock = Stopwatch.StartNew();
+            var ws = child!.WaitForExit();
+            Assert.True(ws.Signaled, $"sleep ended with {ws}, not by a signal");
+            Assert.Equal(Interop.SIGKILL, ws.TermSignal);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20));
+        }
+    }
+
+    [Fact]
     public void TheChildWaitsStoppedBeforeExecThenRunsTheCommandWithItsArguments()
     {
         var output = TempFile();

@@ -145,4 +145,46 @@ public class PerfEngineTests
         }
         finally { File.Delete(path); }
     }
+
+    [Fact]
+    public void CheckpointedTemporaryFileReadsUpToTheCheckpoint()
+    {
+        // What a SIGKILLed recording leaves: the temporary file, never finished, readable up to the last checkpoint.
+        var path = Path.Combine(Path.GetTempPath(), $"kerneldebug-xunit-ckpt-{Environment.ProcessId}.data");
+        var tmp = path + PerfDataWriter.TemporarySuffix;
+        try
+        {
+            var attr = PerfEventCatalog.Parse("cpu-clock").ToAttr(PerfAttrFlags.SampleIdAll);
+            attr.SampleType = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime | PerfFormat.SamplePeriod;
+            var w = new PerfDataWriter(path, new[] { (attr, "cpu-clock", new ulong[] { 42 }) });
+            byte[] Sample(ulong ip)
+            {
+                var sample = new byte[8 + 40];
+                BitConverter.GetBytes(PerfFormat.RecordSample).CopyTo(sample, 0);
+                BitConverter.GetBytes((ushort)2).CopyTo(sample, 4);
+                BitConverter.GetBytes((ushort)sample.Length).CopyTo(sample, 6);
+                BitConverter.GetBytes(42UL).CopyTo(sample, 8);
+                BitConverter.GetBytes(ip).CopyTo(sample, 16);
+                BitConverter.GetBytes(77).CopyTo(sample, 24);
+                BitConverter.GetBytes(78).CopyTo(sample, 28);
+                BitConverter.GetBytes(1_000_000_000UL).CopyTo(sample, 32);
+                BitConverter.GetBytes(5UL).CopyTo(sample, 40);
+                return sample;
+            }
+            // Right after the start the file has a valid header and no data: a clean "empty" error, never garbage.
+            Assert.Contains("data section is empty", Assert.Throws<KernelDebugException>(() => PerfDataFile.Open(tmp)).Message);
+            w.WriteRecords(Sample(0x1111));
+            w.WriteRecords(Sample(0x2222));
+            w.Checkpoint();
+            w.WriteRecords(Sample(0x3333)); // after the checkpoint: not covered (perhaps still in the buffer when killed)
+            using (var file = PerfDataFile.Open(tmp))
+            {
+                var ips = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().Select(s => s.Ip).ToArray();
+                Assert.Equal(new ulong[] { 0x1111, 0x2222 }, ips);
+            }
+            Assert.False(File.Exists(path));
+            w.Dispose();
+        }
+        finally { File.Delete(tmp); File.Delete(path); }
+    }
 }
