@@ -38,6 +38,7 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
 
     private TraceRecordStream? _stream;
     private PrivateInstance? _private;
+    private InstanceLock? _lock;
     private bool _stopping;
 
     protected override void BeginProcessing()
@@ -62,6 +63,8 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
                 Try(() => instance.EnableEvents(events, Filter), Filter);
                 WriteVerbose($"Recording {events.Count} event(s) in private instance {instance.Name}.");
             }
+            // Two readers of one buffer would split its records between them: one session at a time.
+            else _lock = Try(() => InstanceLock.Acquire(instance, WriteVerbose), instance.Name);
             _stream = Try(() => new TraceRecordStream(instance));
             if (_stream.IsTextFallback) WriteVerbose("This kernel has no per-CPU trace_pipe_raw: reading the text trace_pipe instead (microsecond timestamps, fields as printed).");
             _stream.Start(new TraceReadOptions
@@ -102,6 +105,8 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
         _stream = null;
         _private?.Dispose();
         _private = null;
+        _lock?.Dispose();
+        _lock = null;
     }
 
     public void Dispose() => Cleanup();
