@@ -84,8 +84,18 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
                 foreach (var record in _stream.Drain(tick)) { seen++; WriteObject(record); }
             }
             catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, instance); }
+            catch (PipelineStoppedException) when (!_stopping && _private is null)
+            {
+                // A downstream command ended the pipeline (Select-Object -First): what was read and not output is gone
+                // from the shared buffer; say so while the warning can still be written.
+                try { if (_stream.ConsumedWarning(seen, "a downstream command's end (Select-Object -First)") is { } consumed) WriteWarning(consumed); }
+                catch (PipelineStoppedException) { }
+                throw;
+            }
             finally { progress?.Complete(); }
             if (!_stopping && _stream.LostEventsWarning() is { } warning) WriteWarning(warning);
+            // In a private instance nobody else reads the buffer: records read past -Count are nobody's loss.
+            if (!_stopping && _private is null && Count > 0 && _stream.ConsumedWarning(seen, $"-Count {Count}") is { } dropped) WriteWarning(dropped);
         }
         finally
         {
