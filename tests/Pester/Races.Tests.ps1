@@ -154,3 +154,87 @@ Describe 'A probe name that exists' -Skip:(-not $HasUprobes) {
         @((Get-Content (Join-Path $TraceFs 'uprobe_events')) -match "^p:$g/dup ") | Should -HaveCount 1
     }
 }
+
+Describe 'Loss accounting of a stream' -Skip:(-not $HasInstances) {
+    BeforeEach {
+        $script:Name = "kerneldebug_loss_$PID"
+        $script:Shared = New-FtraceInstance -Name $Name -BufferSizeKb 64 -Clock mono
+        $script:Dir = "$TraceFs/instances/$Name"
+    }
+    AfterEach { Remove-FtraceInstance -Name $Name -ErrorAction Ignore }
+
+    It 'does not report losses from before the stream as lost while it ran' {
+        # Overrun the small buffer before anyone reads it: the first page read says events were missed before it.
+        1..4000 | ForEach-Object { Write-TraceMarker -Instance $Shared -Message "before $_ $('x' * 40)" }
+        $overrun = (Get-Content "$Dir/per_cpu/cpu*/stats" | Where-Object { $_ -match '^overrun: (\d+)' } | ForEach-Object { [long]$Matches[1] } | Measure-Object -Sum).Sum
+        $overrun | Should -BeGreaterThan 0 -Because 'the test needs losses before the stream'
+        $w = $null
+        $r = @(Receive-TraceEvent -Instance $Name -NoWait -WarningVariable w -WarningAction SilentlyContinue)
+        $r.Count | Should -BeGreaterThan 0
+        @($w | Where-Object { "$_" -like '*lost*' }) | Should -BeNullOrEmpty -Because 'nothing was lost while this stream ran'
+    }
+
+    It 'reports losses during the stream with figures that add up and stay within the kernel''s counters' {
+        function Get-Overrun { (Get-Content "$Dir/per_cpu/cpu*/stats" | Where-Object { $_ -match '^overrun: (\d+)' } | ForEach-Object { [long]$Matches[1] } | Measure-Object -Sum).Sum }
+        $before = Get-Overrun
+        # A writer that outpaces a consumer stalled on its first record (the bounded hand-off then makes the reader
+        # wait, and the small buffer overruns). Raw trace_marker writes: one write each, fast.
+        $writer = Start-ThreadJob -ScriptBlock {
+            param($Marker)
+            $fs = [IO.FileStream]::new($Marker, 'Append', 'Write', 'ReadWrite', 1)
+            try {
+                Start-Sleep -Milliseconds 500
+                foreach ($k in 1..20000) { $b = [Text.Encoding]::ASCII.GetBytes("during $k $('y' * 100)"); $fs.Write($b, 0, $b.Length); $fs.Flush() }
+            }
+            finally { $fs.Dispose() }
+        } -ArgumentList "$Dir/trace_marker"
+        try {
+            $w = $null
+            $script:stalled = $false
+            Receive-TraceEvent -Instance $Name -Duration 00:00:04 -WarningVariable w -WarningAction SilentlyContinue |
+                ForEach-Object { if (-not $script:stalled) { $script:stalled = $true; Start-Sleep -Seconds 2 } }
+        }
+        finally { $writer | Wait-Job | Remove-Job -Force }
+        $after = Get-Overrun
+        $lost = @($w | Where-Object { "$_" -like '*lost*' })
+        $lost | Should -HaveCount 1
+        "$($lost[0])" -match 'lost (\d+) events .* (\d+) overwritten .* and (\d+) dropped' | Should -BeTrue
+        $total, $over, $dropped = [long]$Matches[1], [long]$Matches[2], [long]$Matches[3]
+        $total | Should -Be ($over + $dropped)
+        $over | Should -BeGreaterThan 0
+        $over | Should -BeLessOrEqual ($after - $before) -Because 'only losses of the stream''s own window are counted'
+    }
+
+    It 'says how many records -Count read from a shared buffer and did not output, and the rest stay there' {
+        [IO.File]::WriteAllText("$Dir/buffer_size_kb", '2048')
+        1..3000 | ForEach-Object { Write-TraceMarker -Instance $Shared -Message "m $_" }
+        $w = $null
+        $first = @(Receive-TraceEvent -Instance $Name -Count 5 -WarningVariable w -WarningAction SilentlyContinue)
+        $first | Should -HaveCount 5
+        $consumed = @($w | Where-Object { "$_" -like '*not output*' })
+        $consumed | Should -HaveCount 1
+        "$($consumed[0])" -match '^(\d+) records were read from the buffer of' | Should -BeTrue
+        $dropped = [long]$Matches[1]
+        $rest = @(Receive-TraceEvent -Instance $Name -NoWait | Where-Object { $_.buf -like 'm *' })
+        ($first.Count + $dropped + $rest.Count) | Should -Be 3000 -Because 'every marker was output, or counted in the warning, or is still in the buffer'
+    }
+
+    It 'says so for Select-Object -First too' {
+        [IO.File]::WriteAllText("$Dir/buffer_size_kb", '2048')
+        1..3000 | ForEach-Object { Write-TraceMarker -Instance $Shared -Message "m $_" }
+        $w = $null
+        $first = @(Receive-TraceEvent -Instance $Name -WarningVariable w -WarningAction SilentlyContinue | Select-Object -First 3)
+        $first | Should -HaveCount 3
+        "$(@($w | Where-Object { "$_" -like '*not output*' })[0])" -match '^(\d+) records were read' | Should -BeTrue
+        $dropped = [long]$Matches[1]
+        $rest = @(Receive-TraceEvent -Instance $Name -NoWait | Where-Object { $_.buf -like 'm *' })
+        ($first.Count + $dropped + $rest.Count) | Should -Be 3000
+    }
+
+    It 'does not warn for records past -Count in a private instance (nobody else reads it)' {
+        $w = $null
+        $r = @(Receive-TraceEvent -Event sched:sched_switch -Count 3 -WarningVariable w -WarningAction SilentlyContinue)
+        $r | Should -HaveCount 3
+        @($w | Where-Object { "$_" -like '*not output*' }) | Should -BeNullOrEmpty
+    }
+}
