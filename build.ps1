@@ -9,7 +9,8 @@
 .PARAMETER Task
     Build   dotnet publish into output/KernelDebug/<version>/ with the manifest, ps1xml files and en-US help.
     Docs    docs/en-US/*.md (PlatyPS format) to MAML and about_*.help.txt in the output module.
-    Test    Build, then xunit and Pester against output/, then the VmTest part when the debug kernel and qemu are
+    Test    Build, then xunit and Pester against output/ (with the Torture-tagged cases; their outcomes go to
+            output/TestResults/torture.jsonl and a "Torture: tried N, clean N, ..." line), then the VmTest part when the debug kernel and qemu are
             here (KERNELDEBUG_SKIP_VM=1 or -PesterPath leave it out); ends with "N passed, N failed, N skipped".
     VmTest  Build, then the Pester tests tagged KernelVm inside a QEMU guest running the debug kernel.
     Bench   Build, then every bench/*.ps1 (each prints its own ratios).
@@ -145,6 +146,10 @@ function Invoke-TaskPester {
     $summary = Join-Path $ResultsDir 'pester-summary.json'
     New-Item -ItemType Directory -Path $ResultsDir -Force | Out-Null
     if (Test-Path $summary) { Remove-Item $summary }
+    # The torture cases (tests/Pester/Torture.*.Tests.ps1, tag Torture) append their outcomes here during this run.
+    $torture = Join-Path $ResultsDir 'torture.jsonl'
+    if (Test-Path $torture) { Remove-Item $torture }
+    $env:KERNELDEBUG_TORTURE_RESULTS = $torture
     $runner = Join-Path $Root 'tests/Invoke-PesterRun.ps1'
     $pesterArgs = @('-NoProfile', '-NonInteractive', '-File', $runner, '-ModulePath', (Join-Path $ModuleDir 'KernelDebug.psd1'),
         '-PesterPath', (Get-PesterManifest), '-SummaryPath', $summary, '-ExcludeTag', 'KernelVm')
@@ -156,6 +161,8 @@ function Invoke-TaskPester {
     }
     $s = Get-Content $summary -Raw | ConvertFrom-Json
     Write-Host "Pester: $($s.Passed) passed, $($s.Failed) failed, $($s.Skipped) skipped"
+    Import-Module (Join-Path $Root 'tests/Torture.psm1') -Force
+    Write-Host (Get-TortureSummary -Path $torture).Line
     return @{ Passed = [int] $s.Passed; Failed = [int] $s.Failed; Skipped = [int] $s.Skipped }
 }
 

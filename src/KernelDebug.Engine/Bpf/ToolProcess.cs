@@ -18,15 +18,39 @@ public sealed class ToolProcess : IDisposable
 
     public ToolProcess(string program, IEnumerable<string> arguments)
     {
-        var psi = new ProcessStartInfo(program)
+        // The tool dies with this process, even a SIGKILLed one, so its probes do not stay attached: setpriv sets
+        // PR_SET_PDEATHSIG and execs it (same pid). Process.Start cannot run code in the child before exec.
+        var argList = arguments.ToArray();
+        var wrapper = DeathSignalWrapper.Value;
+        var psi = new ProcessStartInfo(wrapper ?? program)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
-        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        if (wrapper is not null) foreach (var a in new[] { "--pdeathsig", "KILL", "--", program }) psi.ArgumentList.Add(a);
+        foreach (var a in argList) psi.ArgumentList.Add(a);
         Program = program;
-        Arguments = psi.ArgumentList.ToArray();
+        Arguments = argList;
         _process = new Process { StartInfo = psi };
     }
+
+    /// <summary>setpriv when it has --pdeathsig (util-linux 2.33 and later), else null (the tool then outlives a killed session).</summary>
+    private static readonly Lazy<string?> DeathSignalWrapper = new(() =>
+    {
+        foreach (var p in new[] { "/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv" })
+        {
+            if (!File.Exists(p)) continue;
+            try
+            {
+                var psi = new ProcessStartInfo(p, "--help") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                using var help = Process.Start(psi)!;
+                var text = help.StandardOutput.ReadToEnd();
+                help.WaitForExit(5000);
+                return text.Contains("--pdeathsig", StringComparison.Ordinal) ? p : null;
+            }
+            catch (System.ComponentModel.Win32Exception) { return null; }
+        }
+        return null;
+    });
 
     public string Program { get; }
     public IReadOnlyList<string> Arguments { get; }

@@ -19,8 +19,14 @@ public sealed class InstanceSettings : IDisposable
     private readonly List<(string System, string Name)> _enabledHere = new();
     private bool _restored;
     private string? _statePath;
+    private readonly IDisposable _hook;
 
-    public InstanceSettings(FtraceInstance instance) => _instance = instance;
+    public InstanceSettings(FtraceInstance instance)
+    {
+        _instance = instance;
+        // Put back also when the process ends without Dispose (SIGTERM, SIGHUP, Exit).
+        _hook = ShutdownHooks.Add(ShutdownHooks.StageRestore, () => Dispose());
+    }
 
     /// <summary>
     /// Keeps the saved settings in a file too, written before each change, so a session killed before its Dispose
@@ -149,6 +155,7 @@ public sealed class InstanceSettings : IDisposable
     {
         if (_restored) return;
         _restored = true;
+        _hook.Dispose();
         var failures = new List<string>();
         void Attempt(string what, Action action)
         {

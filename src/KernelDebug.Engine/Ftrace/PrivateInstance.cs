@@ -4,7 +4,7 @@ namespace KernelDebug.Ftrace;
 
 /// <summary>
 /// An instance made for the span of one call (kerneldebug_&lt;pid&gt;_&lt;n&gt;): removed on Dispose, and, should the
-/// process end first (Ctrl+C twice, Exit), by a process-exit hook.
+/// process end first (Ctrl+C twice, Exit, SIGTERM, SIGHUP), by a shutdown hook.
 /// </summary>
 public sealed class PrivateInstance : IDisposable
 {
@@ -12,13 +12,14 @@ public sealed class PrivateInstance : IDisposable
 
     static PrivateInstance()
     {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        // Also on SIGTERM and SIGHUP (ShutdownHooks), after recordings finished reading.
+        Host.ShutdownHooks.Add(Host.ShutdownHooks.StageRemove, () =>
         {
             foreach (var i in Live.Values)
             {
                 try { i.Remove(); } catch (Exception) { /* best effort while the process ends */ }
             }
-        };
+        });
     }
 
     public PrivateInstance()

@@ -11,4 +11,12 @@ internal static partial class Interop
 
     [LibraryImport(Libc, EntryPoint = "sigaction", SetLastError = true)]
     internal static unsafe partial int sigaction(int signal, byte* action, byte* oldAction);
+
+    /// <summary>SIG_DFL for a signal (a zeroed struct sigaction: handler 0, empty mask, no flags).</summary>
+    internal static unsafe void ResetSignalToDefault(int signal)
+    {
+        byte* action = stackalloc byte[SigactionSize];
+        new Span<byte>(action, SigactionSize).Clear();
+        sigaction(signal, action, null);
+    }
 }

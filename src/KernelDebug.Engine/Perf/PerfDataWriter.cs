@@ -107,6 +107,8 @@ public sealed class PerfDataWriter : IDisposable
         foreach (var (_, _, ids) in _attrs)
             foreach (var id in ids) WriteU64(id);
         _dataOffset = _stream.Position;
+        // From here on the file has a valid header (see Checkpoint): a SIGKILL leaves a readable, empty recording.
+        Checkpoint();
     }
 
     public long DataSize => _stream.Position - _dataOffset;
@@ -184,25 +186,45 @@ public sealed class PerfDataWriter : IDisposable
         }
         foreach (var f in features.Values) _stream.Write(f);
 
-        Span<byte> h = stackalloc byte[PerfFormat.HeaderSize];
-        h.Clear();
-        BinaryPrimitives.WriteUInt64LittleEndian(h, PerfFormat.Magic);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[8..], PerfFormat.HeaderSize);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[16..], FileAttrSize + 16);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[24..], PerfFormat.HeaderSize);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[32..], (ulong)(_attrs.Count * (FileAttrSize + 16)));
-        BinaryPrimitives.WriteUInt64LittleEndian(h[40..], (ulong)_dataOffset);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[48..], (ulong)(dataEnd - _dataOffset));
-        foreach (var bit in features.Keys)
-        {
-            int word = 72 + bit / 64 * 8;
-            ulong v = BinaryPrimitives.ReadUInt64LittleEndian(h[word..]) | (1UL << (bit % 64));
-            BinaryPrimitives.WriteUInt64LittleEndian(h[word..], v);
-        }
+        var h = Header(dataEnd, features.Keys);
         _stream.Position = 0;
         _stream.Write(h);
         _stream.Flush(flushToDisk: true);
         Commit();
+    }
+
+    /// <summary>The file header: the attribute and data sections, and a bit for each feature section that follows the data.</summary>
+    private byte[] Header(long dataEnd, IEnumerable<int> featureBits)
+    {
+        var h = new byte[PerfFormat.HeaderSize];
+        BinaryPrimitives.WriteUInt64LittleEndian(h, PerfFormat.Magic);
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(8), PerfFormat.HeaderSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(16), FileAttrSize + 16);
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(24), PerfFormat.HeaderSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(32), (ulong)(_attrs.Count * (FileAttrSize + 16)));
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(40), (ulong)_dataOffset);
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(48), (ulong)(dataEnd - _dataOffset));
+        foreach (var bit in featureBits)
+        {
+            int word = 72 + bit / 64 * 8;
+            ulong v = BinaryPrimitives.ReadUInt64LittleEndian(h.AsSpan(word)) | (1UL << (bit % 64));
+            BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(word), v);
+        }
+        return h;
+    }
+
+    /// <summary>
+    /// Makes what was written so far a readable perf.data: the data is flushed, then the header is rewritten in place
+    /// with the current data size and no feature sections. A recording killed with SIGKILL leaves its temporary file
+    /// readable (perf report -i, Get-PerfSample) up to the last checkpoint. Only whole records are ever written, so
+    /// the size always ends on a record boundary.
+    /// </summary>
+    public void Checkpoint()
+    {
+        if (_finished) return;
+        _stream.Flush();
+        long dataEnd = _stream.Position;
+        RandomAccess.Write(_stream.SafeFileHandle, Header(dataEnd, Array.Empty<int>()), 0);
     }
 
     /// <summary>

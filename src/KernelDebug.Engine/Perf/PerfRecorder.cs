@@ -40,16 +40,19 @@ public sealed unsafe class PerfRecorder : IDisposable
     private const nuint IocEnable = 0x2400, IocDisable = 0x2401, IocSetOutput = 0x2405, IocId = 0x80082407;
     private const ulong SampleTypeBase = PerfFormat.SampleIdentifier | PerfFormat.SampleIp | PerfFormat.SampleTid | PerfFormat.SampleTime | PerfFormat.SampleCpu | PerfFormat.SamplePeriod;
 
+    /// <summary>How often the file's header is rewritten while recording (what a SIGKILL can lose at most).</summary>
+    public const int CheckpointIntervalMs = 1000;
+
     private static int _nextId;
     private static readonly ConcurrentDictionary<int, PerfRecording> Live = new();
 
     static PerfRecorder()
     {
-        // A recording still running when pwsh exits is finished, so its file is complete.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        // A recording still running when pwsh exits, or gets SIGTERM or SIGHUP, is finished, so its file is complete.
+        ShutdownHooks.Add(ShutdownHooks.StageFinish, () =>
         {
             foreach (var r in Live.Values) r.Recorder?.Stop(TimeSpan.FromSeconds(5));
-        };
+        });
     }
 
     /// <summary>The recordings of this session that have not been stopped yet, by id.</summary>
@@ -83,6 +86,9 @@ public sealed unsafe class PerfRecorder : IDisposable
     public static PerfRecording Start(PerfRecordOptions options)
     {
         var recorder = new PerfRecorder(options);
+        // Until it is in Live (whose hook finishes it), a recording being set up is released should the process get
+        // SIGTERM or SIGHUP: its temporary file and its counters go, its stopped command dies with us.
+        using var settingUp = ShutdownHooks.Add(ShutdownHooks.StageFinish, recorder.Dispose);
         try { recorder.Open(); }
         catch
         {
@@ -131,17 +137,32 @@ public sealed unsafe class PerfRecorder : IDisposable
             if (!_options.SystemWide) flags |= PerfAttrFlags.Inherit;
             if (_child is not null) flags |= PerfAttrFlags.EnableOnExec;
             if (i == 0) flags |= PerfAttrFlags.Mmap | PerfAttrFlags.Mmap2 | PerfAttrFlags.Comm | PerfAttrFlags.CommExec | PerfAttrFlags.Task;
-            var attr = spec.ToAttr(flags);
-            attr.SampleType = SampleTypeBase | (_options.CallGraph ? PerfFormat.SampleCallchain : 0);
-            attr.ReadFormat = PerfFormat.FormatId;
-            attr.SamplePeriodOrFreq = _options.Period ?? _options.Frequency;
-            attr.WakeupEventsOrWatermark = (uint)(dataBytes / 4);
+            PerfEventAttr AttrOf(PerfEventSpec s)
+            {
+                var a = s.ToAttr(flags);
+                a.SampleType = SampleTypeBase | (_options.CallGraph ? PerfFormat.SampleCallchain : 0);
+                a.ReadFormat = PerfFormat.FormatId;
+                a.SamplePeriodOrFreq = _options.Period ?? _options.Frequency;
+                a.WakeupEventsOrWatermark = (uint)(dataBytes / 4);
+                return a;
+            }
+            var attr = AttrOf(spec);
             var ids = new List<ulong>();
             foreach (var (pid, cpu) in targets)
             {
                 var a = attr;
                 int fd = Interop.perf_event_open(ref a, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
-                if (fd < 0) throw SamplingOpenError(Errno.Last, spec, pid, cpu);
+                int errno = fd < 0 ? Errno.Last : 0;
+                // As perf record does at perf_event_paranoid 2 and up: an unprivileged user samples user space only (name:u).
+                if (fd < 0 && errno is Errno.EACCES or Errno.EPERM && !spec.ExcludeKernel && ids.Count == 0)
+                {
+                    var userOnly = spec.UserOnly();
+                    var ua = AttrOf(userOnly);
+                    a = ua;
+                    fd = Interop.perf_event_open(ref a, pid, cpu, -1, Interop.PERF_FLAG_FD_CLOEXEC);
+                    if (fd >= 0) { spec = userOnly; attr = ua; }
+                }
+                if (fd < 0) throw SamplingOpenError(errno, spec, pid, cpu);
                 var handle = new SafeFileDescriptor(fd);
                 _fds.Add(handle);
                 ulong id;
@@ -226,10 +247,18 @@ public sealed unsafe class PerfRecorder : IDisposable
         {
             var polls = new Interop.PollFd[_rings.Count];
             for (int i = 0; i < _rings.Count; i++) polls[i] = new Interop.PollFd { Fd = _rings[i].Fd.Fd, Events = Interop.POLLIN };
+            // The header is kept current (every CheckpointInterval) so that a SIGKILLed recording stays readable up to there.
+            _writer!.Checkpoint();
+            long lastCheckpoint = Environment.TickCount64;
             while (!_stopRequested)
             {
                 fixed (Interop.PollFd* p = polls) Interop.poll(p, (nuint)polls.Length, 100);
                 DrainAll();
+                if (Environment.TickCount64 - lastCheckpoint >= CheckpointIntervalMs)
+                {
+                    _writer.Checkpoint();
+                    lastCheckpoint = Environment.TickCount64;
+                }
             }
             foreach (var fd in _fds) Interop.ioctl(fd, IocDisable, 0);
             DrainAll();

@@ -50,6 +50,16 @@ public sealed class DynamicEvents
         var (cap, option) = Requirement(kind);
         var c = CapabilityProbe.Run(new[] { cap }).FirstOrDefault();
         if (c is null || c.Available) return;
+        // A tracefs this process may not read looks like a kernel without probes: say it is a permission problem.
+        string? traceFs = null;
+        try { traceFs = Host.KernelFileSystems.GetTraceFs(); } catch (KernelDebugException) { }
+        if (traceFs is not null)
+        {
+            using var fd = Interop.TryOpen(Path.Combine(traceFs, "README"), Interop.O_RDONLY, out var errno);
+            if (fd is null && errno is Errno.EACCES or Errno.EPERM)
+                throw new KernelDebugException($"This process cannot read tracefs at {traceFs} ({Errno.Name(errno)}), so it cannot make {kind}s.",
+                    "TraceFsAccessDenied", ErrorCategory.PermissionDenied) { Target = traceFs, Remedy = "Run pwsh as root (sudo pwsh): tracefs is open to root only on this host." };
+        }
         throw new KernelDebugException($"{kind}s are not available on this kernel: {c.Detail}.", $"{kind}NotSupported", ErrorCategory.NotInstalled)
         {
             Remedy = c.Remedy ?? $"Boot a kernel built with {option}.",

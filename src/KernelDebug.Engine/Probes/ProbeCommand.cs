@@ -96,13 +96,13 @@ public sealed class ProbeScope : IDisposable
     static ProbeScope()
     {
         // Should the process end before Dispose (Exit, a second Ctrl+C), its probes still go.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        Host.ShutdownHooks.Add(Host.ShutdownHooks.StageRemove, () =>
         {
             foreach (var scope in Live.Keys)
             {
                 try { scope.Dispose(); } catch (Exception) { /* best effort while the process ends */ }
             }
-        };
+        });
     }
 
     private readonly DynamicEvents _events;

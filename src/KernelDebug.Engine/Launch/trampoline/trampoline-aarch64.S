@@ -2,6 +2,10 @@
     .globl _start
 _start:
     mov x19, sp
+    mov x0, #1                  /* prctl(PR_SET_PDEATHSIG, SIGKILL) */
+    mov x1, #9
+    mov x8, #167
+    svc #0
     mov x8, #172                /* getpid */
     svc #0
     mov x1, #19                 /* SIGSTOP */

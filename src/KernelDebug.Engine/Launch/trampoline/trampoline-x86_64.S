@@ -1,4 +1,5 @@
 /* The launch trampoline, x86_64. argv: [name, mode, path, args...]; mode "s" reads a seccomp filter from fd 3.
+ * 0. prctl(PR_SET_PDEATHSIG, SIGKILL): the command dies with the tracer, even a SIGKILLed one (kept across execve).
  * 1. kill(getpid(), SIGSTOP): the launcher sees the stop and attaches (ptrace) or opens counters (perf).
  * 2. mode "s": prctl(PR_SET_NO_NEW_PRIVS), read the sock_filter array from fd 3, seccomp(SET_MODE_FILTER), close(3).
  * 3. fd 4 (the exec-status pipe) is made close-on-exec; execve(argv[2], &argv[2], envp).
@@ -7,6 +8,10 @@
     .globl _start
 _start:
     mov rbx, rsp
+    mov eax, 157                /* prctl(PR_SET_PDEATHSIG, SIGKILL) */
+    mov edi, 1
+    mov esi, 9
+    syscall
     mov eax, 39                 /* getpid */
     syscall
     mov edi, eax
