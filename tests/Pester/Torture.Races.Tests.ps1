@@ -1,9 +1,11 @@
-# Torture: two and three sessions (child pwsh processes started together) on the same event, the same shared instance,
-# the same probe name and the same output path, and a holder of a shared instance killed while the next session waits.
-# Each session prints one RESULT line; the case judges them (a refused session must be refused with the stable
-# ResourceBusy/ResourceExists error, a session that ran must have all its records), then checks what is left: tracefs
-# instances and probes of the children, processes, temp files, the output file, the shared instance's settings and
-# the module's state files. Outcomes go to torture.jsonl through Add-TortureResult.
+# Torture: two and three sessions on the same event, the same shared instance, the same probe name and the same output
+# path, and the holder of a shared instance SIGKILLed. Three child pwsh sessions (tests/Torture.psm1) are started once
+# and meet at a barrier before each case (ready-<case>-<n> files, then the go-<case> file), so their cmdlets race; a
+# session left out of a case skips it. Each writes one result per case. A case judges the results (a refused session
+# must be refused with the stable ResourceBusy/ResourceExists error; one that ran must have all its records), then
+# checks what is left: instances, probes and temp files of the sessions' pids, the output file, the shared instance's
+# settings and the module's state file. The last case checks that the sessions ended and left no process behind.
+# Outcomes go to torture.jsonl (Add-TortureResult).
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Common.ps1')
@@ -11,198 +13,226 @@ BeforeDiscovery {
     $script:HasUprobes = Test-KernelDebugCapability Uprobes
 }
 
-BeforeAll {
-    . (Join-Path $PSScriptRoot 'Common.ps1')
-    Import-Module (Join-Path $PSScriptRoot '../Torture.psm1') -Force
-    $script:Suite = 'Races'
+Describe 'Torture: sessions racing' -Tag Torture -Skip:(-not $HasInstances) {
+    BeforeAll {
+        . (Join-Path $PSScriptRoot 'Common.ps1')
+        Import-Module (Join-Path $PSScriptRoot '../Torture.psm1') -Force
+        $script:Suite = 'Races'
+        $script:Sync = Join-Path ([IO.Path]::GetTempPath()) "kd-torture-races-$PID"
+        Remove-Item $Sync -Recurse -Force -ErrorAction Ignore
+        New-Item -ItemType Directory $Sync | Out-Null
+        $script:Shared = "kerneldebug_torture_races_$PID"
+        $script:Probe = "race$PID"
+        $script:Out = Join-Path $Sync 'race.data'
+        $script:Cases = 'event', 'instance2', 'instance3', 'probe', 'path', 'kill'
 
-    function Invoke-Sessions([string[]] $Scripts) {
-        # Runs the scripts in child pwsh processes at once; each waits for a common start time after its import, so
-        # their cmdlets meet. Returns the runs (Invoke-TortureChild objects) in order.
-        $start = [DateTime]::UtcNow.AddSeconds(6).ToString('o')
+        # One script for every session; $me is its number. Each case's body returns the text after 'ok'.
+        $bodies = @{
+            event = '@(Invoke-Ftrace -Command /bin/true -Event sched:sched_process_exec | Where-Object filename -eq ''/bin/true'').Count'
+            instance2 = "@(Invoke-Ftrace -Instance $Shared -Event sched:sched_process_exec -Command /bin/sh -ArgumentList '-c', 'sleep 1; /bin/true' | Where-Object filename -eq '/bin/true').Count"
+            instance3 = "@(Invoke-Ftrace -Instance $Shared -Event sched:sched_process_exec -Command /bin/sh -ArgumentList '-c', 'sleep 1; /bin/true' | Where-Object filename -eq '/bin/true').Count"
+            probe = "(New-Uprobe -Name $Probe -Path /bin/bash -Symbol (@('readline', 'main', 'xmalloc')[`$me])).FullName"
+            path = "(Start-PerfRecord -Path '$Out' -Command /bin/sh -ArgumentList '-c', 'i=0; while [ `$i -lt 100000 ]; do i=`$((i+1)); done' -Wait).Samples"
+            kill = "Invoke-Ftrace -Instance $Shared -Event sched:sched_process_exec -Filter 'common_pid > 1' -BufferSizeKb 512 { [IO.File]::WriteAllText('$Sync/holding', `"`$PID`"); Start-Sleep 60 } | Out-Null; 'not killed'"
+        }
+        $dispatch = ($Cases | ForEach-Object { "'$_' { $($bodies[$_]) }" }) -join "`n"
+        $script:SessionScript = {
+            param([int] $Me)
+            @"
+`$me = $Me
+`$sync = '$Sync'
+foreach (`$k in '$($Cases -join "', '")') {
+    [IO.File]::WriteAllText("`$sync/ready-`$k-`$me", "`$PID")
+    while (-not (Test-Path "`$sync/go-`$k")) { Start-Sleep -Milliseconds 10 }
+    if (Test-Path "`$sync/skip-`$k-`$me") { [IO.File]::WriteAllText("`$sync/result-`$k-`$me", 'skip'); continue }
+    try { `$r = switch (`$k) {
+$dispatch
+        }; `$text = "ok `$r" }
+    catch { `$text = 'error ' + (`$_.FullyQualifiedErrorId -split ',')[0] + ' ' + `$_.CategoryInfo.Category + ' ' + `$_.Exception.Message }
+    [IO.File]::WriteAllText("`$sync/result-`$k-`$me", `$text)
+}
+"@
+        }
         $torture = Join-Path $PSScriptRoot '../Torture.psm1'
-        $jobs = foreach ($s in $Scripts) {
-            $body = "`$at = [DateTime]::Parse('$start').ToUniversalTime(); while ([DateTime]::UtcNow -lt `$at) { Start-Sleep -Milliseconds 5 }`n" +
-                "Set-TorturePhase racing`ntry {`n$s`n} catch { Write-Output ('RESULT error ' + (`$_.FullyQualifiedErrorId -split ',')[0] + ' ' + `$_.CategoryInfo.Category + ' ' + `$_.Exception.Message) }"
+        $script:Jobs = foreach ($n in 0..2) {
             Start-ThreadJob -ScriptBlock {
                 param($Torture, $Body, $Module)
                 $env:KERNELDEBUG_MODULE_PATH = $Module
                 Import-Module $Torture
-                Invoke-TortureChild -Script $Body -PhaseTimeout ([TimeSpan]::FromSeconds(60))
-            } -ArgumentList $torture, $body, $env:KERNELDEBUG_MODULE_PATH
+                Invoke-TortureChild -Script $Body -PhaseTimeout ([TimeSpan]::FromSeconds(150)) -ExitTimeout ([TimeSpan]::FromSeconds(20))
+            } -ArgumentList $torture, (& $SessionScript $n), $env:KERNELDEBUG_MODULE_PATH
         }
-        $jobs | Wait-Job -Timeout 120 | Out-Null
-        foreach ($j in $jobs) { Receive-Job $j -ErrorAction Continue; Remove-Job $j -Force }
+        $script:Pids = @{}
+
+        function Wait-File([string[]] $Path, [int] $TimeoutSeconds) {
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            while (@($Path | Where-Object { -not (Test-Path $_) }).Count -gt 0) {
+                if ($clock.Elapsed.TotalSeconds -gt $TimeoutSeconds) { return $false }
+                Start-Sleep -Milliseconds 20
+            }
+            $true
+        }
+
+        function Start-Case([string] $Case, [int[]] $Sessions) {
+            # Waits for every session at the barrier, then lets the chosen ones go (the others skip).
+            if (-not (Wait-File @(0..2 | ForEach-Object { "$Sync/ready-$Case-$_" }) 120)) { throw "the sessions did not reach case $Case" }
+            foreach ($n in 0..2) {
+                $script:Pids[$n] = [int](Get-Content "$Sync/ready-$Case-$n")
+                if ($n -notin $Sessions) { Set-Content "$Sync/skip-$Case-$n" '' }
+            }
+            Set-Content "$Sync/go-$Case" ''
+        }
+
+        function Get-CaseResults([string] $Case, [int[]] $Sessions, [int] $TimeoutSeconds = 60) {
+            # The result of each session that took part: Kind (ok, error, none) and Rest.
+            $null = Wait-File @($Sessions | ForEach-Object { "$Sync/result-$Case-$_" }) $TimeoutSeconds
+            foreach ($n in $Sessions) {
+                $f = "$Sync/result-$Case-$n"
+                if (-not (Test-Path $f)) { [pscustomobject]@{ Session = $n; Kind = 'none'; Rest = "no result within $TimeoutSeconds s" }; continue }
+                $parts = (Get-Content $f -Raw).Trim() -split ' ', 2
+                [pscustomobject]@{ Session = $n; Kind = $parts[0]; Rest = if ($parts.Count -gt 1) { $parts[1] } else { '' } }
+            }
+        }
+
+        function Get-SharedSettings {
+            $dir = "$TraceFs/instances/$Shared"
+            (@('tracing_on', 'trace_clock', 'buffer_size_kb', 'options/event-fork', 'set_event_pid', 'events/sched/sched_process_exec/enable', 'events/sched/sched_process_exec/filter') |
+                ForEach-Object { "${_}=$([IO.File]::ReadAllText("$dir/$_").Trim())" }) -join '; '
+        }
+
+        function Complete-Case([string] $Case, $Before, [string[]] $Problems, [string] $Outcome, [string[]] $OutputPath = @()) {
+            $left = @(Assert-NoKernelDebugLeftovers -Before $Before -OwnerProcessId @($Pids.Values) -OutputPath $OutputPath)
+            if ($left -and $Outcome -eq 'clean') { $Outcome = 'leaked' }
+            $detail = (@($Problems) + $left | Where-Object { $_ }) -join '; '
+            Add-TortureResult -Suite $Suite -Case $Case -Outcome $Outcome -Detail $detail
+            $detail | Should -BeNullOrEmpty
+            $Outcome | Should -Be 'clean'
+        }
+
+        function Test-Shared([string] $Case, [int[]] $Sessions) {
+            # Sessions recording in one shared instance: one at a time, each one that ran sees its /bin/true once,
+            # the others are refused naming the holder; the instance ends as it was, with no state file.
+            $null = New-FtraceInstance -Name $Shared -BufferSizeKb 256 -Clock global
+            try {
+                [IO.File]::WriteAllText("$TraceFs/instances/$Shared/tracing_on", '0')
+                $settings = Get-SharedSettings
+                $before = Get-KernelDebugStateSnapshot
+                Start-Case $Case $Sessions
+                $problems = @(); $outcome = 'clean'; $ok = 0
+                foreach ($r in Get-CaseResults $Case $Sessions) {
+                    if ($r.Kind -eq 'ok') { $ok++; if ($r.Rest -ne '1') { $outcome = 'lost'; $problems += "session $($r.Session) saw $($r.Rest) exec records of its /bin/true, not 1" } }
+                    elseif ($r.Kind -eq 'none') { $outcome = 'hung'; $problems += "session $($r.Session): $($r.Rest)" }
+                    elseif ($r.Rest -notmatch '^FtraceInstanceBusy ResourceBusy .*process \d+') { $outcome = 'crashed'; $problems += "session $($r.Session): $($r.Rest)" }
+                }
+                if ($ok -lt 1) { $outcome = 'lost'; $problems += 'no session recorded' }
+                if ((Get-SharedSettings) -ne $settings) { if ($outcome -eq 'clean') { $outcome = 'leaked' }; $problems += "instance now $(Get-SharedSettings), was $settings" }
+                if (Test-Path "/run/kerneldebug/instance.$Shared.json") { if ($outcome -eq 'clean') { $outcome = 'leaked' }; $problems += 'state file left' }
+                Complete-Case "$($Sessions.Count) sessions, one shared instance" $before $problems $outcome
+            }
+            finally { Remove-FtraceInstance -Name $Shared -Force -ErrorAction Ignore }
+        }
     }
 
-    function Get-Result($Run) {
-        # The RESULT line of a session: kind (ok, busy, exists, error) and the rest.
-        $line = @($Run.StandardOutput -split "`n" | Where-Object { $_ -like 'RESULT *' }) | Select-Object -Last 1
-        if (-not $line) { return [pscustomobject]@{ Kind = 'none'; Rest = "no RESULT (exit $($Run.ExitCode), stderr: $($Run.StandardError.Trim()))" } }
-        $f = $line.Trim() -split ' ', 3
-        [pscustomobject]@{ Kind = $f[1]; Rest = if ($f.Count -gt 2) { $f[2] } else { '' } }
+    AfterAll {
+        Set-Content "$Sync/go-end" '' -ErrorAction Ignore
+        Remove-FtraceInstance -Name $Shared -Force -ErrorAction Ignore
+        Get-Uprobe -Group kerneldebug -Name $Probe -ErrorAction Ignore | Remove-Uprobe -Force -ErrorAction Ignore
+        $Jobs | Stop-Job -ErrorAction Ignore
+        $Jobs | Remove-Job -Force -ErrorAction Ignore
+        Remove-Item $Sync -Recurse -Force -ErrorAction Ignore
     }
 
-    function Get-SharedSettings([string] $Dir) {
-        foreach ($f in 'tracing_on', 'trace_clock', 'buffer_size_kb', 'options/event-fork', 'set_event_pid', 'events/sched/sched_process_exec/enable', 'events/sched/sched_process_exec/filter') {
-            "${f}=$([IO.File]::ReadAllText("$Dir/$f").Trim())"
+    It '3 sessions trace one event, each in its own private instance, and each gets all its records' {
+        $before = Get-KernelDebugStateSnapshot
+        Start-Case event 0, 1, 2
+        $problems = @(); $outcome = 'clean'
+        foreach ($r in Get-CaseResults event 0, 1, 2) {
+            if ($r.Kind -eq 'none') { $outcome = 'hung'; $problems += "session $($r.Session): $($r.Rest)" }
+            elseif ($r.Kind -ne 'ok') { $outcome = 'crashed'; $problems += "session $($r.Session): $($r.Rest)" }
+            elseif ($r.Rest -ne '1') { $outcome = 'lost'; $problems += "session $($r.Session) saw $($r.Rest) exec records of its /bin/true, not 1" }
         }
+        Complete-Case '3 sessions, one event' $before $problems $outcome
     }
 
-    function Complete-Case([string] $Case, $Runs, $Before, [string[]] $Problems, [string] $Outcome = 'clean', [string[]] $OutputPath = @()) {
-        # Hung or crashed children first, then leftovers of the children's pids and tags; records the outcome.
-        foreach ($r in $Runs) {
-            if (-not $r.Exited) { $Outcome = 'hung'; $Problems += "session $($r.ProcessId) did not exit" }
-            elseif ($r.StandardError -match 'Unhandled exception|Fatal error|AccessViolation') { $Outcome = 'crashed'; $Problems += "session $($r.ProcessId): $($r.StandardError.Trim())" }
+    It '2 sessions record in one shared instance: one at a time, the other refused, the instance as it was' {
+        Test-Shared instance2 0, 1
+    }
+
+    It '3 sessions record in one shared instance: one at a time, the others refused, the instance as it was' {
+        Test-Shared instance3 0, 1, 2
+    }
+
+    It '3 sessions make a probe of one name: one is made, the others are refused, no multi-probe event' {
+        $before = Get-KernelDebugStateSnapshot
+        Start-Case probe $(if ($HasUprobes) { 0, 1, 2 } else { @() })
+        if (-not $HasUprobes) { Set-ItResult -Skipped -Because 'this kernel has no uprobes'; return }
+        $problems = @(); $outcome = 'clean'; $ok = 0
+        try {
+            foreach ($r in Get-CaseResults probe 0, 1, 2) {
+                if ($r.Kind -eq 'ok') { $ok++ }
+                elseif ($r.Kind -eq 'none') { $outcome = 'hung'; $problems += "session $($r.Session): $($r.Rest)" }
+                elseif ($r.Rest -notmatch '^ProbeExists ResourceExists') { $outcome = 'crashed'; $problems += "session $($r.Session): $($r.Rest)" }
+            }
+            $defs = @((Get-Content (Join-Path $TraceFs 'uprobe_events')) -match "^[pr]:kerneldebug/$Probe ")
+            if ($ok -ne 1) { $outcome = 'lost'; $problems += "$ok sessions made the probe, not 1" }
+            if ($defs.Count -ne 1) { $outcome = 'leaked'; $problems += "uprobe_events lists $($defs.Count) definitions of kerneldebug/$Probe (a multi-probe event)" }
         }
-        $left = @()
-        foreach ($r in $Runs) {
-            $left += @(Assert-NoKernelDebugLeftovers -Before $Before -OwnerProcessId $r.ProcessId -Tag $r.Tag -OutputPath $OutputPath)
+        finally { Get-Uprobe -Group kerneldebug -Name $Probe -ErrorAction Ignore | Remove-Uprobe -Force -ErrorAction Ignore }
+        Complete-Case '3 sessions, one probe name' $before $problems $outcome
+    }
+
+    It '3 sessions record to one output path: one recording at a time, the others refused, the file whole' {
+        $before = Get-KernelDebugStateSnapshot -OutputPath $Out
+        Start-Case path 0, 1, 2
+        $problems = @(); $outcome = 'clean'; $ok = 0
+        foreach ($r in Get-CaseResults path 0, 1, 2) {
+            if ($r.Kind -eq 'ok') { $ok++ }
+            elseif ($r.Kind -eq 'none') { $outcome = 'hung'; $problems += "session $($r.Session): $($r.Rest)" }
+            elseif ($r.Rest -notmatch '^PerfRecordPathBusy ResourceBusy') { $outcome = 'crashed'; $problems += "session $($r.Session): $($r.Rest)" }
+        }
+        if ($ok -lt 1) { $outcome = 'lost'; $problems += 'no session recorded' }
+        try { if (@(Get-PerfSample -Path $Out -ErrorAction Stop).Count -lt 1) { $outcome = 'lost'; $problems += 'the file holds no samples' } }
+        catch { $outcome = 'lost'; $problems += "the file is not readable: $($_.Exception.Message)" }
+        Complete-Case '3 sessions, one output path' $before $problems $outcome -OutputPath $Out
+    }
+
+    It 'a session SIGKILLed while it holds a shared instance: the next is refused while it lives, then puts its settings back' {
+        $null = New-FtraceInstance -Name $Shared -BufferSizeKb 256 -Clock global
+        try {
+            [IO.File]::WriteAllText("$TraceFs/instances/$Shared/tracing_on", '0')
+            $settings = Get-SharedSettings
+            $before = Get-KernelDebugStateSnapshot
+            Start-Case kill 2
+            $problems = @(); $outcome = 'clean'
+            if (-not (Wait-File "$Sync/holding" 60)) { $outcome = 'hung'; $problems += 'the holder did not start recording' }
+            else {
+                try { Invoke-Ftrace -Instance $Shared -Event sched:sched_process_exec -Command /bin/true | Out-Null; $problems += 'a second session was let in'; $outcome = 'lost' }
+                catch { if ($_.FullyQualifiedErrorId -notlike 'FtraceInstanceBusy*' -or $_.Exception.Message -notmatch "process $($Pids[2])\b") { $outcome = 'crashed'; $problems += "second session: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" } }
+                & kill -s KILL $Pids[2]
+                for ($i = 0; $i -lt 100 -and (Test-Path "/proc/$($Pids[2])"); $i++) { Start-Sleep -Milliseconds 50 }
+                # The next session puts back what the dead one changed, then records.
+                $r = @(Invoke-Ftrace -Instance $Shared -Event sched:sched_process_exec -Command /bin/true | Where-Object filename -eq '/bin/true')
+                if ($r.Count -ne 1) { $outcome = 'lost'; $problems += "the next session saw $($r.Count) records, not 1" }
+            }
+            if ((Get-SharedSettings) -ne $settings) { $outcome = 'leaked'; $problems += "instance now $(Get-SharedSettings), was $settings" }
+            if (Test-Path "/run/kerneldebug/instance.$Shared.json") { $outcome = 'leaked'; $problems += 'state file left' }
+            Complete-Case 'shared-instance holder SIGKILLed, next session' $before $problems $outcome
+        }
+        finally { Remove-FtraceInstance -Name $Shared -Force -ErrorAction Ignore }
+    }
+
+    It 'the sessions end and leave no process, instance or probe behind' {
+        $runs = @($Jobs | Wait-Job -Timeout 60 | Receive-Job -ErrorAction Continue)
+        $problems = @(); $outcome = 'clean'
+        if ($runs.Count -ne 3) { $outcome = 'hung'; $problems += "$($runs.Count) of 3 sessions ended" }
+        foreach ($r in $runs) {
+            if (-not $r.Exited) { $outcome = 'hung'; $problems += "session $($r.ProcessId) did not exit" }
+            elseif ($r.StandardError -match 'Unhandled exception|Fatal error|AccessViolation') { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($r.StandardError.Trim())" }
+            $problems += @(Get-TaggedProcess $r.Tag | ForEach-Object { "process: $($_.ProcessId) $($_.Command) state $($_.State)" })
             Remove-Item $r.WorkDirectory -Recurse -Force -ErrorAction Ignore
         }
-        if ($left -and $Outcome -eq 'clean') { $Outcome = 'leaked' }
-        Add-TortureResult -Suite $Suite -Case $Case -Outcome $Outcome -Detail (($Problems + $left) -join '; ')
-        [pscustomobject]@{ Outcome = $Outcome; Detail = ($Problems + $left) -join '; ' }
-    }
-}
-
-Describe 'Torture: sessions racing' -Tag Torture -Skip:(-not $HasInstances) {
-    It '<Sessions> sessions trace one event, each in its own private instance, and each gets all its records' -TestCases @(
-        @{ Sessions = 3 }
-    ) {
-        param($Sessions)
-        $before = Get-KernelDebugStateSnapshot
-        # Each traces its own /bin/true: exactly one exec of it in each session's records, whatever the others do.
-        $script = '$r = @(Invoke-Ftrace -Command /bin/true -Event sched:sched_process_exec | Where-Object filename -eq ''/bin/true''); Write-Output "RESULT ok $($r.Count)"'
-        $runs = @(Invoke-Sessions (@($script) * $Sessions))
-        $problems = @(); $outcome = 'clean'
-        foreach ($r in $runs) {
-            $res = Get-Result $r
-            if ($res.Kind -ne 'ok') { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Kind) $($res.Rest)" }
-            elseif ([int]$res.Rest -ne 1) { $outcome = 'lost'; $problems += "session $($r.ProcessId) got $($res.Rest) exec records of its /bin/true, not 1" }
-        }
-        $v = Complete-Case "$Sessions sessions, one event" $runs $before $problems $outcome
-        $v.Detail | Should -BeNullOrEmpty
-        $v.Outcome | Should -Be 'clean'
-    }
-
-    It '<Sessions> sessions record in one shared instance: one at a time, the others refused, the instance as it was' -TestCases @(
-        @{ Sessions = 2 }, @{ Sessions = 3 }
-    ) {
-        param($Sessions)
-        $name = "kerneldebug_torture_races_$PID"
-        $shared = New-FtraceInstance -Name $name -BufferSizeKb 256 -Clock global
-        $dir = "$TraceFs/instances/$name"
-        [IO.File]::WriteAllText("$dir/tracing_on", '0')
-        try {
-            $settings = Get-SharedSettings $dir
-            $before = Get-KernelDebugStateSnapshot
-            # Long enough that the sessions overlap; the exec of /bin/true is the record each must see once.
-            $script = "`$r = @(Invoke-Ftrace -Instance $name -Event sched:sched_process_exec -Command /bin/sh -ArgumentList '-c', 'sleep 2; /bin/true' | Where-Object filename -eq '/bin/true'); Write-Output `"RESULT ok `$(`$r.Count)`""
-            $runs = @(Invoke-Sessions (@($script) * $Sessions))
-            $problems = @(); $outcome = 'clean'; $ok = 0
-            foreach ($r in $runs) {
-                $res = Get-Result $r
-                switch ($res.Kind) {
-                    'ok' { $ok++; if ([int]$res.Rest -ne 1) { $outcome = 'lost'; $problems += "session $($r.ProcessId) got $($res.Rest) exec records of /bin/true, not 1" } }
-                    'error' {
-                        if ($res.Rest -notmatch '^FtraceInstanceBusy ResourceBusy .*process \d+') { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Rest)" }
-                    }
-                    default { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Kind) $($res.Rest)" }
-                }
-            }
-            if ($ok -lt 1) { $outcome = 'lost'; $problems += 'no session recorded' }
-            $now = Get-SharedSettings $dir
-            if (($now -join '|') -ne ($settings -join '|')) { if ($outcome -eq 'clean') { $outcome = 'leaked' }; $problems += "instance changed: $(Compare-Object $settings $now | ForEach-Object { "$($_.SideIndicator)$($_.InputObject)" })" }
-            if (Test-Path "/run/kerneldebug/instance.$name.json") { if ($outcome -eq 'clean') { $outcome = 'leaked' }; $problems += 'state file left' }
-            $v = Complete-Case "$Sessions sessions, one shared instance" $runs $before $problems $outcome
-            $v.Detail | Should -BeNullOrEmpty
-            $v.Outcome | Should -Be 'clean'
-        }
-        finally { Remove-FtraceInstance -Name $name -Force -ErrorAction Ignore }
-    }
-
-    It 'a session killed while it holds a shared instance: the next one is refused while it lives, then puts its settings back' {
-        $name = "kerneldebug_torture_kill_$PID"
-        $shared = New-FtraceInstance -Name $name -BufferSizeKb 256 -Clock global
-        $dir = "$TraceFs/instances/$name"
-        [IO.File]::WriteAllText("$dir/tracing_on", '0')
-        try {
-            $settings = Get-SharedSettings $dir
-            $before = Get-KernelDebugStateSnapshot
-            $holder = "Invoke-Ftrace -Instance $name -Event sched:sched_process_exec -Filter 'common_pid > 1' -BufferSizeKb 512 { Set-TorturePhase recording; Start-Sleep 30 } | Out-Null"
-            $run = Invoke-TortureChild -Script $holder -Signal KILL -Phase recording -Delay ([TimeSpan]::FromMilliseconds(200))
-            $problems = @(); $outcome = 'clean'
-            if (-not $run.PhaseReached) { $problems += "the holder did not start recording: $($run.StandardError.Trim())" }
-            # The next session puts back what the dead one changed, then records.
-            $r = @(Invoke-Ftrace -Instance $name -Event sched:sched_process_exec -Command /bin/true | Where-Object filename -eq '/bin/true')
-            if ($r.Count -ne 1) { $outcome = 'lost'; $problems += "the next session got $($r.Count) records, not 1" }
-            $now = Get-SharedSettings $dir
-            if (($now -join '|') -ne ($settings -join '|')) { $outcome = 'leaked'; $problems += "instance changed: $(Compare-Object $settings $now | ForEach-Object { "$($_.SideIndicator)$($_.InputObject)" })" }
-            if (Test-Path "/run/kerneldebug/instance.$name.json") { $outcome = 'leaked'; $problems += 'state file left' }
-            $v = Complete-Case 'shared-instance holder SIGKILLed, next session' @($run) $before $problems $outcome
-            $v.Detail | Should -BeNullOrEmpty
-            $v.Outcome | Should -Be 'clean'
-        }
-        finally { Remove-FtraceInstance -Name $name -Force -ErrorAction Ignore }
-    }
-
-    It '<Sessions> sessions make a probe of one name: one is made, the others are refused, no multi-probe event' -Skip:(-not $HasUprobes) -TestCases @(
-        @{ Sessions = 3 }
-    ) {
-        param($Sessions)
-        $probe = "race$PID"
-        $before = Get-KernelDebugStateSnapshot
-        $symbols = 'readline', 'main', 'xmalloc'
-        $scripts = foreach ($i in 0..($Sessions - 1)) {
-            "`$p = New-Uprobe -Name $probe -Path /bin/bash -Symbol $($symbols[$i]); Write-Output `"RESULT ok `$(`$p.FullName)`""
-        }
-        try {
-            $runs = @(Invoke-Sessions $scripts)
-            $problems = @(); $outcome = 'clean'; $ok = 0
-            foreach ($r in $runs) {
-                $res = Get-Result $r
-                switch ($res.Kind) {
-                    'ok' { $ok++ }
-                    'error' { if ($res.Rest -notmatch '^ProbeExists ResourceExists') { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Rest)" } }
-                    default { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Kind) $($res.Rest)" }
-                }
-            }
-            $defs = @((Get-Content (Join-Path $TraceFs 'uprobe_events')) -match "^[pr]:kerneldebug/$probe ")
-            if ($ok -ne 1) { $outcome = 'lost'; $problems += "$ok sessions made the probe, not 1" }
-            if ($defs.Count -ne 1) { $outcome = 'leaked'; $problems += "uprobe_events lists $($defs.Count) definitions of kerneldebug/$probe (a multi-probe event)" }
-        }
-        finally { Get-Uprobe -Group kerneldebug -Name $probe -ErrorAction Ignore | Remove-Uprobe -Force -ErrorAction Ignore }
-        $v = Complete-Case "$Sessions sessions, one probe name" $runs $before $problems $outcome
-        $v.Detail | Should -BeNullOrEmpty
-        $v.Outcome | Should -Be 'clean'
-    }
-
-    It '<Sessions> sessions record to one output path: one recording, the others refused, the file whole' -TestCases @(
-        @{ Sessions = 3 }
-    ) {
-        param($Sessions)
-        $out = Join-Path ([IO.Path]::GetTempPath()) "kd-torture-races-$PID.data"
-        $before = Get-KernelDebugStateSnapshot -OutputPath $out
-        $script = "`$r = Start-PerfRecord -Path '$out' -Command /bin/sh -ArgumentList '-c', 'i=0; while [ `$i -lt 200000 ]; do i=`$((i+1)); done' -Wait; Write-Output `"RESULT ok `$(`$r.Samples)`""
-        try {
-            $runs = @(Invoke-Sessions (@($script) * $Sessions))
-            $problems = @(); $outcome = 'clean'; $ok = 0
-            foreach ($r in $runs) {
-                $res = Get-Result $r
-                switch ($res.Kind) {
-                    'ok' { $ok++ }
-                    'error' { if ($res.Rest -notmatch '^PerfRecordPathBusy ResourceBusy') { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Rest)" } }
-                    default { $outcome = 'crashed'; $problems += "session $($r.ProcessId): $($res.Kind) $($res.Rest)" }
-                }
-            }
-            if ($ok -lt 1) { $outcome = 'lost'; $problems += 'no session recorded' }
-            try { $n = @(Get-PerfSample -Path $out -ErrorAction Stop).Count; if ($n -lt 1) { $outcome = 'lost'; $problems += 'the file holds no samples' } }
-            catch { $outcome = 'lost'; $problems += "the file is not readable: $($_.Exception.Message)" }
-            $v = Complete-Case "$Sessions sessions, one output path" $runs $before $problems $outcome -OutputPath $out
-        }
-        finally { Remove-Item $out, "$out.old" -ErrorAction Ignore }
-        $v.Detail | Should -BeNullOrEmpty
-        $v.Outcome | Should -Be 'clean'
+        if ($problems -and $outcome -eq 'clean') { $outcome = 'leaked' }
+        $before = [pscustomobject]@{ Instances = @(); DynamicEvents = @(); TempFiles = @() }
+        Complete-Case '3 sessions end' $before $problems $outcome
     }
 }
