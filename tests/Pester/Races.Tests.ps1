@@ -89,6 +89,18 @@ Describe 'Two sessions on one shared instance' -Skip:(-not $HasInstances) {
         { Receive-TraceEvent -Instance $Name -NoWait } | Should -Throw -ErrorId 'FtraceInstanceBusy*'
     }
 
+    It 'takes the top level (-Instance /) the same way, held for as short a time as the test can' {
+        # The lock held through the engine in this process: a second open file description conflicts like another session.
+        Add-Type -Path (Join-Path (Split-Path $env:KERNELDEBUG_MODULE_PATH) 'KernelDebug.Engine.dll')
+        $held = [KernelDebug.Ftrace.InstanceLock]::Acquire([KernelDebug.FtraceInstance]::TopLevel, $null)
+        try {
+            $e = { Receive-TraceEvent -Instance / -NoWait } | Should -Throw -ErrorId 'FtraceInstanceBusy*' -PassThru
+            $e.Exception.Message | Should -Match "process $PID\b"
+            { Invoke-Ftrace -Instance / -Event sched:sched_process_exec { } } | Should -Throw -ErrorId 'FtraceInstanceBusy*'
+        }
+        finally { $held.Dispose() }
+    }
+
     It 'puts back what a killed Invoke-Ftrace -Instance changed, when the next session takes the instance' {
         $before = Get-SharedSettings $Dir
         $script:Child = Start-ChildSession "Invoke-Ftrace -Instance $Name -Event sched:sched_switch, sched:sched_process_exec -BufferSizeKb 1024 { Start-Sleep 60 } | Out-Null"
