@@ -116,17 +116,16 @@ public sealed class FtraceInstance
     }
 
     /// <summary>
-    /// Removes the instance: stops tracing, disables its events, puts back the nop tracer, then rmdir. The top level
-    /// cannot be removed. EBUSY (a reader still has its files open) is retried briefly.
+    /// Removes the instance (rmdir; the kernel stops its tracing, disables its events and tracer as it goes). Nothing
+    /// is switched off first: while a reader has its files open the kernel says EBUSY, and the instance must then be
+    /// left recording as it was. EBUSY is retried briefly (our own reader's files may still be closing). The top level
+    /// cannot be removed.
     /// </summary>
     public void Remove()
     {
         if (IsTopLevel)
             throw new KernelDebugException("The top-level trace buffer cannot be removed.", "CannotRemoveTopLevel", ErrorCategory.InvalidOperation) { Target = Name };
         if (!Directory.Exists(Path)) return;
-        TryWrite("tracing_on", "0");
-        TryWrite("events/enable", "0");
-        if (CurrentTracerLive() is { } t && t != "nop") TryWrite("current_tracer", "nop");
         for (int attempt = 0; ; attempt++)
         {
             if (Interop.rmdir(Path) == 0) return;
@@ -135,7 +134,7 @@ public sealed class FtraceInstance
             if (errno == Errno.EBUSY && attempt < 50) { Thread.Sleep(20); continue; }
             throw new KernelDebugException(errno, "rmdir", Path, "RemoveFtraceInstance." + Errno.Name(errno))
             {
-                Remedy = errno == Errno.EBUSY ? "A process still has a file of this instance open (a trace_pipe reader, or a probe that uses it); close it and try again." : null,
+                Remedy = errno == Errno.EBUSY ? "A process still has a file of this instance open (a trace_pipe reader, or a probe that uses it); its tracing was left as it was. Close it (end that session) and try again." : null,
             };
         }
     }
@@ -162,12 +161,6 @@ public sealed class FtraceInstance
 
     /// <summary>One write of a value to a control file of this instance (O_APPEND).</summary>
     public void WriteValue(string relative, string value) => ControlFile.WriteValue(FilePath(relative), value);
-
-    private bool TryWrite(string relative, string value)
-    {
-        try { WriteValue(relative, value); return true; }
-        catch (KernelDebugException) { return false; }
-    }
 
     /// <summary>The word in [brackets] of a selection file (trace_clock, current options lists).</summary>
     internal static string? ParseSelected(string? text)
@@ -386,6 +379,9 @@ public sealed class FtraceInstance
         if (previous is null || previous == "none" || previous.Contains('\n')) TryWriteFile(path, "0");
         else if (!TryWriteFile(path, previous)) TryWriteFile(path, "0");
     }
+
+    /// <summary>Whether the event is enabled in this instance (its enable file reads 1, or X for some of a system).</summary>
+    internal bool IsEventEnabled((string System, string Name) e) => ControlFile.TryReadText(EventFile(e, "enable"), out _)?.Trim().StartsWith('1') == true;
 
     private string EventFile((string System, string Name) e, string file) => FilePath(System.IO.Path.Combine("events", e.System, e.Name, file));
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using KernelDebug.Host;
 using KernelDebug.Native;
 
@@ -17,6 +18,7 @@ public sealed class InstanceSettings : IDisposable
     private readonly List<((string System, string Name) Event, string? Filter)> _eventFilters = new();
     private readonly List<(string System, string Name)> _enabledHere = new();
     private bool _restored;
+    private string? _statePath;
     private readonly IDisposable _hook;
 
     public InstanceSettings(FtraceInstance instance)
@@ -26,11 +28,84 @@ public sealed class InstanceSettings : IDisposable
         _hook = ShutdownHooks.Add(ShutdownHooks.StageRestore, () => Dispose());
     }
 
+    /// <summary>
+    /// Keeps the saved settings in a file too, written before each change, so a session killed before its Dispose
+    /// leaves what the next holder of the instance's lock (or the orphan sweep) needs to put them back.
+    /// </summary>
+    public void PersistTo(string path)
+    {
+        _statePath = path;
+        Persist();
+    }
+
+    private sealed class State
+    {
+        public string Instance { get; set; } = "";
+        public int ProcessId { get; set; }
+        public List<string[]> Values { get; set; } = new();
+        public List<ListState> Lists { get; set; } = new();
+        public List<string?[]> Filters { get; set; } = new();
+        public List<string[]> Enabled { get; set; } = new();
+    }
+
+    private sealed class ListState
+    {
+        public string File { get; set; } = "";
+        public List<string> Lines { get; set; } = new();
+    }
+
+    private void Persist(IEnumerable<(string System, string Name)>? planned = null)
+    {
+        if (_statePath is null) return;
+        var state = new State
+        {
+            Instance = _instance.Name,
+            ProcessId = Environment.ProcessId,
+            Values = _values.Select(v => new[] { v.File, v.Value }).ToList(),
+            Lists = _lists.Select(l => new ListState { File = l.File, Lines = l.Lines.ToList() }).ToList(),
+            Filters = _eventFilters.Select(f => new string?[] { f.Event.System, f.Event.Name, f.Filter }).ToList(),
+            Enabled = _enabledHere.Concat(planned ?? Array.Empty<(string, string)>()).Select(e => new[] { e.System, e.Name }).ToList(),
+        };
+        InstanceLock.EnsureStateDirectory();
+        // A new file renamed over the old one: a kill mid-write leaves the previous state whole.
+        var temp = $"{_statePath}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.tmp";
+        try
+        {
+            File.WriteAllText(temp, JsonSerializer.Serialize(state));
+            File.Move(temp, _statePath, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            InstanceLock.TryDelete(temp);
+            throw new KernelDebugException($"Could not save the settings of {_instance.Name} to {_statePath}: {e.Message}", "InstanceStateNotSaved",
+                System.Management.Automation.ErrorCategory.WriteError, e) { Target = _statePath };
+        }
+    }
+
+    /// <summary>The settings a session saved in a state file (and its pid), ready to be put back by Dispose; null when there is no readable file.</summary>
+    internal static (InstanceSettings Settings, int ProcessId)? Load(FtraceInstance instance, string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        State? state;
+        try { state = JsonSerializer.Deserialize<State>(text); }
+        catch (JsonException) { InstanceLock.TryDelete(path); return null; }
+        if (state is null || state.Instance != instance.Name) return null;
+        var s = new InstanceSettings(instance) { _statePath = path };
+        foreach (var v in state.Values) if (v is { Length: 2 }) s._values.Add((v[0], v[1]));
+        foreach (var l in state.Lists) s._lists.Add((l.File, l.Lines));
+        foreach (var f in state.Filters) if (f is { Length: 3 } && f[0] is { } sys && f[1] is { } name) s._eventFilters.Add(((sys, name), f[2]));
+        foreach (var e in state.Enabled) if (e is { Length: 2 }) s._enabledHere.Add((e[0], e[1]));
+        return (s, state.ProcessId);
+    }
+
     /// <summary>Saves a single-value control file (current_tracer, tracing_on, options/..., trace_clock, buffer_size_kb).</summary>
     public void SaveValue(string file)
     {
         var value = ReadValue(file);
         if (!string.IsNullOrEmpty(value)) _values.Add((file, value));
+        Persist();
     }
 
     // The value as it would be written back: trace_clock's [selected] word, buffer_size_kb without "(expanded: ...)".
@@ -59,16 +134,20 @@ public sealed class InstanceSettings : IDisposable
             else lines.Add(raw);
         }
         _lists.Add((file, lines));
+        Persist();
     }
 
     /// <summary>Enables events with an optional filter, remembering the filters it replaced and the events it switched on.</summary>
     public void EnableEvents(IReadOnlyList<(string System, string Name)> events, string? filter)
     {
-        if (filter is not null)
+        if (!string.IsNullOrEmpty(filter))
         {
             foreach (var e in events) _eventFilters.Add((e, _instance.ReadEventFilter(e)));
         }
+        // Saved as switched on before they are: a kill between the two leaves them to be switched off, never on.
+        Persist(events.Where(e => !_instance.IsEventEnabled(e)).ToList());
         _enabledHere.AddRange(_instance.EnableEvents(events, filter));
+        Persist();
     }
 
     /// <summary>Puts everything back, newest change first; every step is attempted even when one fails.</summary>
@@ -100,6 +179,7 @@ public sealed class InstanceSettings : IDisposable
                 foreach (var l in lines) ControlFile.Append(path, l);
             });
         }
+        if (_statePath is not null) InstanceLock.TryDelete(_statePath);
         if (failures.Count > 0)
             throw new KernelDebugException($"Could not put back all settings of {_instance.Name}: {string.Join("; ", failures)}.",
                 "InstanceSettingsNotRestored", System.Management.Automation.ErrorCategory.WriteError) { Target = _instance.Name };

@@ -19,6 +19,9 @@ public sealed class TraceRecordDecoder
     /// <summary>The pid → comm lookup the records are named with.</summary>
     public CommCache Comms => _comms;
     private readonly TraceClock _clock;
+
+    /// <summary>The trace clock the timestamps are of.</summary>
+    public TraceClock Clock => _clock;
     private readonly Func<int, TraceEventFormat?> _formats;
     private readonly List<RawEvent> _scratch = new(256);
     private readonly Dictionary<int, TraceEventFormat> _byId = new();
@@ -303,6 +306,7 @@ public sealed class TraceClock
 {
     private readonly long? _offsetNs;
     private readonly DateTime _localEpoch;
+    private readonly int? _clockId;
 
     public TraceClock(string? clockName)
     {
@@ -315,6 +319,7 @@ public sealed class TraceClock
             "tai" => Interop.CLOCK_TAI,
             _ => null,
         };
+        _clockId = id;
         if (id is int clock)
         {
             // realtime - clock, taken back to back; the error is the gap between the two calls (well under a microsecond).
@@ -331,6 +336,9 @@ public sealed class TraceClock
     public bool HasWallClock => _offsetNs is not null;
 
     public static TraceClock None { get; } = new("local");
+
+    /// <summary>The clock's reading now, in the units of record timestamps; null for clocks user space cannot read (local, global, counter...).</summary>
+    public ulong? Now() => _clockId is int id ? (ulong)Interop.ClockNanoseconds(id) : null;
 
     public DateTime? ToDateTime(ulong timestamp) =>
         _offsetNs is long off ? _localEpoch.AddTicks(((long)timestamp + off) / 100) : null;

@@ -35,6 +35,10 @@ public sealed class TraceStreamReader : IDisposable
         public readonly List<TraceRecord> Records = new(256);
         public int Next;
         public bool Drained;
+        /// <summary>The trace clock's reading just before this CPU's last read said EAGAIN: it held nothing older then.</summary>
+        public ulong DrainedAt;
+        /// <summary>Pages read in this round (a round reads at most a buffer's worth per CPU, so it ends under any load).</summary>
+        public int RoundPages;
         public long Missed;
         public long MissedUnknownPages;
         public long Pages;
@@ -45,6 +49,7 @@ public sealed class TraceStreamReader : IDisposable
     private readonly byte[] _page;
     private readonly (long Overrun, long Dropped)[] _baseline;
     private readonly FtraceInstance _instance;
+    private readonly int _roundPageLimit;
 
     public TraceStreamReader(FtraceInstance instance, TraceRecordDecoder? decoder = null)
     {
@@ -53,6 +58,8 @@ public sealed class TraceStreamReader : IDisposable
         var layout = RingBufferLayout.Load(root, instance);
         Decoder = decoder ?? new TraceRecordDecoder(layout, new CommCache(root), new TraceClock(FtraceInstance.ParseSelected(instance.ReadOptional("trace_clock"))));
         _page = new byte[Decoder.Layout.PageSize];
+        long bufferKb = long.TryParse(instance.ReadOptional("buffer_size_kb")?.Trim().Split(' ')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb : 1408;
+        _roundPageLimit = (int)Math.Clamp(bufferKb * 1024 / Math.Max(1, Decoder.Layout.PageSize) + 2, 4, 1 << 20);
         var cpus = instance.Cpus;
         _cpus = new CpuState[cpus.Count];
         _baseline = new (long, long)[cpus.Count];
@@ -81,6 +88,12 @@ public sealed class TraceStreamReader : IDisposable
     public long LostEventPagesWithoutCount => _cpus.Sum(c => c?.MissedUnknownPages ?? 0);
 
     public long PagesRead => _cpus.Sum(c => c?.Pages ?? 0);
+
+    /// <summary>Records decoded from the pages read: reading consumed them from the kernel's buffer.</summary>
+    public long RecordsRead { get; private set; }
+
+    /// <summary>Records read (so consumed) that have not been handed out yet.</summary>
+    public long RecordsHeld => _cpus.Sum(c => c is null ? 0 : c.Records.Count - c.Next);
 
     /// <summary>Lost events per CPU (page headers).</summary>
     public IReadOnlyDictionary<int, long> LostEventsByCpu => _cpus.Where(c => c is not null).ToDictionary(c => c.Cpu, c => c.Missed);
@@ -120,38 +133,84 @@ public sealed class TraceStreamReader : IDisposable
     /// Everything in the buffers now, merged across CPUs by timestamp. Pages are read lazily (one per CPU at a time);
     /// a CPU is done for this round when its read() says EAGAIN.
     /// </summary>
-    public IEnumerable<TraceRecord> ReadAvailable()
+    /// <remarks>
+    /// A round ends at the trace clock's reading when it began: records stamped later wait in memory for the next
+    /// round, so a source that never pauses (the reader's own activity traced) cannot keep one round going for ever.
+    /// A CPU found empty holds nothing older than the moment it was found empty; before a record later than that goes
+    /// out, that CPU is read again (an idle CPU may record while the busy ones' pages are read). Where the clock cannot
+    /// be read from user space (local, global...) the merge is by what has been read, and a round reads at most a
+    /// buffer's worth of pages per CPU.
+    /// </remarks>
+    public IEnumerable<TraceRecord> ReadAvailable() => ReadRound(final: false);
+
+    /// <summary>A round; a final one also hands out the records it read that are newer than its start.</summary>
+    internal IEnumerable<TraceRecord> ReadRound(bool final)
     {
-        foreach (var c in _cpus) c.Drained = false;
+        var clock = Decoder.Clock;
+        ulong? cutoff = clock.Now();
+        foreach (var c in _cpus) { c.Drained = false; c.RoundPages = 0; }
         while (true)
         {
             CpuState? best = null;
             foreach (var c in _cpus)
             {
-                while (!c.HasRecord && !c.Drained) Fill(c);
+                while (!c.HasRecord && !c.Drained) Fill(c, clock);
                 if (c.HasRecord && (best is null || c.Records[c.Next].Timestamp < best.Records[best.Next].Timestamp)) best = c;
             }
+            if (best is null) yield break;
+            ulong next = best.Records[best.Next].Timestamp;
+            if (cutoff is ulong cut)
+            {
+                if (next > cut && !final) yield break;
+                bool look = false;
+                foreach (var c in _cpus)
+                {
+                    // Once per CPU per record boundary: the new EAGAIN is stamped after the round began, so at least next.
+                    if (!c.HasRecord && c.Drained && c.DrainedAt < next && c.DrainedAt != ulong.MaxValue && c.RoundPages < _roundPageLimit)
+                    {
+                        c.Drained = false;
+                        look = true;
+                    }
+                }
+                if (look) continue;
+            }
+            yield return best.Records[best.Next++];
+        }
+    }
+
+    /// <summary>The records already read and not handed out, merged, without reading more (a stream that must end now).</summary>
+    internal IEnumerable<TraceRecord> TakeHeld()
+    {
+        while (true)
+        {
+            CpuState? best = null;
+            foreach (var c in _cpus)
+                if (c.HasRecord && (best is null || c.Records[c.Next].Timestamp < best.Records[best.Next].Timestamp)) best = c;
             if (best is null) yield break;
             yield return best.Records[best.Next++];
         }
     }
 
-    private void Fill(CpuState c)
+    private void Fill(CpuState c, TraceClock clock)
     {
         c.Records.Clear();
         c.Next = 0;
+        if (c.RoundPages >= _roundPageLimit) { c.Drained = true; return; }
+        ulong before = clock.Now() ?? 0;
         int n = (int)Interop.RetryOnEintr(() => ReadPage(c.Fd));
         if (n < 0)
         {
             int errno = Errno.Last;
-            if (errno == Errno.EAGAIN) { c.Drained = true; return; }
+            if (errno == Errno.EAGAIN) { c.Drained = true; c.DrainedAt = before; return; }
             // A CPU that went offline, or an instance removed under us: no more data from it.
-            if (errno is Errno.ENODEV or Errno.ENOENT) { c.Drained = true; return; }
+            if (errno is Errno.ENODEV or Errno.ENOENT) { c.Drained = true; c.DrainedAt = ulong.MaxValue; return; }
             throw new KernelDebugException(errno, "read", c.Path);
         }
-        if (n == 0) { c.Drained = true; return; }
+        if (n == 0) { c.Drained = true; c.DrainedAt = before; return; }
         c.Pages++;
+        c.RoundPages++;
         long missed = Decoder.DecodePage(_page.AsSpan(0, n), c.Cpu, c.Records);
+        RecordsRead += c.Records.Count;
         if (missed > 0) c.Missed += missed;
         else if (missed < 0) c.MissedUnknownPages++;
     }
@@ -182,7 +241,7 @@ public sealed class TraceStreamReader : IDisposable
         while (true)
         {
             bool last = finished();
-            foreach (var r in ReadAvailable())
+            foreach (var r in ReadRound(final: last))
                 if (!sink(r)) return;
             if (!endOfRound() || last) return;
             Wait(pollMilliseconds);
@@ -202,14 +261,24 @@ public sealed class TraceStreamReader : IDisposable
         while (true)
         {
             bool timeUp = options.Duration is TimeSpan d && clock.Elapsed >= d;
-            foreach (var r in ReadAvailable())
+            // The last round also hands out what it read past its start: a -Duration or -NoWait stream drops nothing it read.
+            foreach (var r in ReadRound(final: options.NoWait || timeUp))
             {
                 if (token.IsCancellationRequested) return delivered;
                 if (!sink(r)) return delivered;
                 delivered++;
                 if (options.Count is long n && delivered >= n) return delivered;
                 // Under a steady load the buffer never runs dry: check the clock inside the round too.
-                if ((delivered & 1023) == 0 && !timeUp && options.Duration is TimeSpan dd0 && clock.Elapsed >= dd0) return delivered;
+                if ((delivered & 1023) == 0 && !timeUp && options.Duration is TimeSpan dd0 && clock.Elapsed >= dd0)
+                {
+                    // Time is up inside a round: hand out what was read (it is consumed), read no more.
+                    foreach (var h in TakeHeld())
+                    {
+                        if (!sink(h)) return delivered;
+                        delivered++;
+                    }
+                    return delivered;
+                }
             }
             if (options.NoWait || timeUp || token.IsCancellationRequested) return delivered;
             beforeWait?.Invoke();

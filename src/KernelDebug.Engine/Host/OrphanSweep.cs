@@ -24,7 +24,8 @@ public static class OrphanSweep
     public static int Run(Action<string>? log = null, string? traceFs = null)
     {
         traceFs ??= KernelFileSystems.GetTraceFs(log);
-        int removed = 0;
+        // Settings of shared instances that a killed recording left changed (their lock is free again).
+        int removed = InstanceLock.SweepLeftovers(log);
         DynamicEvents? events = null;
         foreach (var o in Find(traceFs, log))
         {

@@ -28,6 +28,15 @@ internal static partial class Interop
         return r < 0 ? null : (*(ushort*)(buffer + StatxModeOffset), *(ulong*)(buffer + StatxInoOffset), *(long*)(buffer + StatxSizeOffset), *(uint*)(buffer + StatxUidOffset));
     }
 
+    /// <summary>The device (major, minor) and inode of an open file, as /proc/locks names it; null on failure.</summary>
+    internal static unsafe (uint Major, uint Minor, ulong Inode)? FStatDevice(SafeHandle fd)
+    {
+        // stx_dev_major (u32) at 136, stx_dev_minor at 140.
+        byte* buffer = stackalloc byte[StatxSize];
+        if (statx(fd, string.Empty, AT_EMPTY_PATH, STATX_INO, buffer) < 0) return null;
+        return (*(uint*)(buffer + 136), *(uint*)(buffer + 140), *(ulong*)(buffer + StatxInoOffset));
+    }
+
     /// <summary>The inode of a path without following a final symlink, or null.</summary>
     internal static unsafe ulong? LStatInode(string path)
     {

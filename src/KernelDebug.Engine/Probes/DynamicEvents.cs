@@ -89,6 +89,15 @@ public sealed class DynamicEvents
         if (error is not null) throw error.ToException();
         var normalized = string.Join(' ', ProbeValidator.Split(command));
         var errorLog = Path.Combine(TraceFs, "error_log");
+        // The kernel adds a definition whose group/event exists to that event as one more probe (a multi-probe event)
+        // when the kinds match: refuse the name instead. The check and the write hold the control file's flock, so two
+        // sessions of this module cannot both pass the check.
+        using var guard = LockControlFile(PathOf(file));
+        var (newGroup, newName) = NameOf(normalized);
+        if (newName.Length > 0 && Directory.Exists(Path.Combine(TraceFs, "events", newGroup.Length > 0 ? newGroup : DefaultGroupOf(normalized), newName)))
+            throw new KernelDebugException(
+                $"An event named {(newGroup.Length > 0 ? newGroup : DefaultGroupOf(normalized))}/{newName} already exists; the kernel would add this definition to it as a second probe of one event. Remove it first (Remove-DynamicEvent) or choose another -Name.",
+                "ProbeExists", ErrorCategory.ResourceExists) { Target = normalized };
         var before = TraceErrorLog.Snapshot(errorLog);
         try
         {
@@ -116,6 +125,29 @@ public sealed class DynamicEvents
         return List(file).LastOrDefault(d => d.Group == group && d.Name == name)
             ?? throw new KernelDebugException($"The kernel accepted '{normalized}' but does not list {group}/{name} in {FileName(file)}.", "ProbeNotListed", ErrorCategory.InvalidResult);
     }
+
+    /// <summary>An exclusive flock on a control file opened for reading (never truncated), waited for; null when it cannot be opened.</summary>
+    private static SafeFileDescriptor? LockControlFile(string path)
+    {
+        var fd = Interop.TryOpen(path, Interop.O_RDONLY, out _);
+        if (fd is null) return null;
+        if (Interop.RetryOnEintr(() => Interop.flock(fd, Interop.LOCK_EX)) < 0) { fd.Dispose(); return null; }
+        return fd;
+    }
+
+    /// <summary>The group the kernel gives a definition that names none (the first letter says the kind).</summary>
+    private static string DefaultGroupOf(string definition) => definition.Length == 0 ? "" : definition[0] switch
+    {
+        'p' or 'r' => LooksLikeUprobe(definition) ? "uprobes" : "kprobes",
+        'e' => "eprobes",
+        'f' => "fprobes",
+        't' => "tracepoints",
+        _ => "",
+    };
+
+    // A uprobe's location is PATH:OFFSET (a path starts with '/' or '.'); a kprobe's is a symbol or address.
+    private static bool LooksLikeUprobe(string definition) =>
+        ProbeValidator.Split(definition).Skip(1).FirstOrDefault() is { } loc && (loc.StartsWith('/') || loc.StartsWith('.')) && loc.Contains(':');
 
     /// <summary>Why the kernel may refuse without a word: a uprobe at the same place with another reference counter offset.</summary>
     private string SilentRefusalHint(string definition, ProbeEventsFile file)

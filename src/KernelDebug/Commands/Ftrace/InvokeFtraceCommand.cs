@@ -95,7 +95,12 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
             if (Event is not null && events.Count == 0) return;
             var tracer = Tracer ?? (Function is not null ? "function" : null);
             var instance = Instance ?? OpenPrivateInstance();
-            if (Instance is not null) SaveSettings(instance, tracer);
+            if (Instance is not null)
+            {
+                // One session at a time in a shared instance; a dead holder's changes are put back here first.
+                _lock = Try(() => InstanceLock.Acquire(instance, WriteVerbose), instance.Name);
+                SaveSettings(instance, tracer);
+            }
             Try(() =>
             {
                 instance.SetTracingOn(false);
@@ -186,6 +191,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
 
     private KernelSymbols? _symbols;
     private InstanceSettings? _settings;
+    private InstanceLock? _lock;
 
     private FtraceInstance OpenPrivateInstance()
     {
@@ -199,8 +205,10 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
     {
         WriteVerbose($"Recording in {instance.Name}; its settings are put back afterwards.");
         var settings = new InstanceSettings(instance);
+        _settings = settings; // Cleanup puts back (and removes the state file of) what was saved, also when saving fails midway
         Try(() =>
         {
+            settings.PersistTo(_lock!.StatePath);
             settings.SaveValue("tracing_on");
             settings.SaveValue("trace_clock");
             settings.SaveValue("options/event-fork");
@@ -214,7 +222,6 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
             }
             if (Function is not null) settings.SaveList("set_ftrace_filter");
         }, instance.Name);
-        _settings = settings;
     }
 
     private void TraceProcess(FtraceInstance instance, int pid, string? tracer)
@@ -247,6 +254,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
         try { settings?.Dispose(); }
         catch (KernelDebugException e) when (!_stopping) { WriteWarning(e.Message); }
         catch (KernelDebugException) { /* Dispose on a stopped pipeline cannot write; the next Get-FtraceInstance shows the state */ }
+        _lock?.Dispose();
+        _lock = null;
         _child?.Dispose();
         _child = null;
         _launch?.Dispose();

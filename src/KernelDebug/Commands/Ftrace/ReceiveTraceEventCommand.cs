@@ -38,6 +38,7 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
 
     private TraceRecordStream? _stream;
     private PrivateInstance? _private;
+    private InstanceLock? _lock;
     private bool _stopping;
 
     protected override void BeginProcessing()
@@ -62,6 +63,8 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
                 Try(() => instance.EnableEvents(events, Filter), Filter);
                 WriteVerbose($"Recording {events.Count} event(s) in private instance {instance.Name}.");
             }
+            // Two readers of one buffer would split its records between them: one session at a time.
+            else _lock = Try(() => InstanceLock.Acquire(instance, WriteVerbose), instance.Name);
             _stream = Try(() => new TraceRecordStream(instance));
             if (_stream.IsTextFallback) WriteVerbose("This kernel has no per-CPU trace_pipe_raw: reading the text trace_pipe instead (microsecond timestamps, fields as printed).");
             _stream.Start(new TraceReadOptions
@@ -81,8 +84,18 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
                 foreach (var record in _stream.Drain(tick)) { seen++; WriteObject(record); }
             }
             catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e, instance); }
+            catch (PipelineStoppedException) when (!_stopping && _private is null)
+            {
+                // A downstream command ended the pipeline (Select-Object -First): what was read and not output is gone
+                // from the shared buffer; say so while the warning can still be written.
+                try { if (_stream.ConsumedWarning(seen, "a downstream command's end (Select-Object -First)") is { } consumed) WriteWarning(consumed); }
+                catch (PipelineStoppedException) { }
+                throw;
+            }
             finally { progress?.Complete(); }
             if (!_stopping && _stream.LostEventsWarning() is { } warning) WriteWarning(warning);
+            // In a private instance nobody else reads the buffer: records read past -Count are nobody's loss.
+            if (!_stopping && _private is null && Count > 0 && _stream.ConsumedWarning(seen, $"-Count {Count}") is { } dropped) WriteWarning(dropped);
         }
         finally
         {
@@ -102,6 +115,8 @@ public sealed class ReceiveTraceEventCommand : FtraceCmdlet, IDisposable
         _stream = null;
         _private?.Dispose();
         _private = null;
+        _lock?.Dispose();
+        _lock = null;
     }
 
     public void Dispose() => Cleanup();

@@ -73,17 +73,32 @@ internal sealed class TraceRecordStream : IDisposable
 
     public void Cancel() => _pump.Cancel();
 
-    /// <summary>A warning sentence when the kernel lost events, else null.</summary>
+    /// <summary>
+    /// A warning sentence when the kernel lost events while this stream ran, else null. The figures are the per-CPU
+    /// overrun and dropped counters now less what they were when the stream opened: the page headers' missed-events
+    /// counts are not used, as the first page read carries the losses since the previous reader, before this stream.
+    /// </summary>
     public string? LostEventsWarning()
     {
         if (Reader is null) return null;
         var (overrun, dropped) = Reader.ReadStats();
-        long lost = Reader.LostEvents;
-        long unknown = Reader.LostEventPagesWithoutCount;
-        if (lost == 0 && unknown == 0 && overrun == 0 && dropped == 0) return null;
-        return $"The kernel lost events while this stream ran: {lost} reported missing in page headers" +
-               (unknown > 0 ? $" (+{unknown} pages with an unknown count)" : "") +
-               $", {overrun} overwritten (overrun), {dropped} dropped. Read faster (fewer events, a -Filter) or use a larger buffer (New-FtraceInstance -BufferSizeKb).";
+        if (overrun == 0 && dropped == 0) return null;
+        return $"The kernel lost {overrun + dropped} events of {_instance.Name} while this stream ran: {overrun} overwritten before they were read (overrun) and {dropped} dropped. " +
+               "Read faster (fewer events, a -Filter) or use a larger buffer (New-FtraceInstance -BufferSizeKb).";
+    }
+
+    /// <summary>
+    /// For a shared instance: a warning when records were read from its buffer (which consumes them, as any
+    /// trace_pipe reader does) but not output because the stream stopped first (-Count, Select-Object -First);
+    /// null when none were. Reading works a page at a time, so up to a page per CPU can be left over.
+    /// </summary>
+    public string? ConsumedWarning(long emitted, string why)
+    {
+        if (Reader is null) return null;
+        long dropped = Reader.RecordsRead - emitted;
+        if (dropped <= 0) return null;
+        return $"{dropped} records were read from the buffer of {_instance.Name} (reading consumes them) but not output, because the stream stopped at {why}: they are gone from that buffer for other readers too. " +
+               "Record in a private instance (Receive-TraceEvent -Event) to keep other readers' records whole.";
     }
 
     public void Dispose()
