@@ -31,6 +31,13 @@ public static class RegularFile
     /// <summary>The open file, or null when it is missing, unreadable or not a regular file (for best-effort readers such as symbol loading).</summary>
     public static SafeFileHandle? TryOpenRead(string path, out long length) => Open(path, out _, out _, out length);
 
+    /// <summary>Whether the path is a FIFO or a socket (a stream such as perf record -o - | …), checked without blocking.</summary>
+    public static bool IsPipe(string path)
+    {
+        using var handle = Open(path, out int errno, out ushort mode, out _);
+        return handle is null && errno == 0 && (mode & Interop.S_IFMT) is Interop.S_IFIFO or Interop.S_IFSOCK;
+    }
+
     private static SafeFileHandle? Open(string path, out int errno, out ushort mode, out long length)
     {
         mode = 0;
