@@ -221,6 +221,13 @@ public sealed class PerfDataFile : IDisposable
         }
         Attrs = list; DataOffset = data.Offset; DataSize = data.Size; Features = features;
         ApplyEventTypes(Section(h, 56, "event types"));
+        if (list.Any(a => a.Attr.Type == 2) && Features.ContainsKey(PerfFormat.FeatTracingData))
+        {
+            var tracepoints = new Dictionary<ulong, string>();
+            TracepointNames(Feature(PerfFormat.FeatTracingData), tracepoints);
+            foreach (var a in list)
+                if (a.Attr.Type == 2 && tracepoints.TryGetValue(a.Attr.Config, out var name)) a.Name = name;
+        }
         ApplyEventDesc();
         return this;
     }
@@ -254,6 +261,7 @@ public sealed class PerfDataFile : IDisposable
     {
         var list = new List<PerfDataAttr>();
         var eventTypes = new Dictionary<ulong, string>();
+        var tracepoints = new Dictionary<ulong, string>();
         long off = DataOffset;
         var hdr = new byte[8];
         while (true)
@@ -304,7 +312,18 @@ public sealed class PerfDataFile : IDisposable
                     _recordFeatures[(int)Math.Min(U64(rec, 8), 4096)] = rec[16..];
                     break;
             }
-            if (Stream is not null)
+            if (type == PerfFormat.RecordHeaderTracingData && payload > 0 && payload < 64 << 20)
+            {
+                // The tracing data names the tracepoints (older perf wrote no EVENT_DESC in pipe mode).
+                var data = new byte[payload];
+                if (Stream is not null)
+                {
+                    if (ReadFully(Stream, data) < data.Length) throw Corrupt(Path, $"the stream ends inside the tracing data that ends at offset {off}");
+                }
+                else if (off <= Length) data = ReadArray(off - payload, (int)payload);
+                TracepointNames(data, tracepoints);
+            }
+            else if (Stream is not null)
             {
                 if (payload > 0) Skip(Stream, payload, off);
                 else StreamPrefix.Add(rec);
@@ -313,8 +332,66 @@ public sealed class PerfDataFile : IDisposable
         if (list.Count == 0) throw Corrupt(Path, "its pipe-mode stream has no event attributes (HEADER_ATTR records) before its first event");
         Attrs = list;
         foreach (var a in list)
-            if (a.Attr.Type == 2 && eventTypes.TryGetValue(a.Attr.Config, out var name)) a.Name = name;
+            if (a.Attr.Type == 2 && (eventTypes.TryGetValue(a.Attr.Config, out var name) || tracepoints.TryGetValue(a.Attr.Config, out name))) a.Name = name;
         ApplyEventDesc();
+    }
+
+    /// <summary>
+    /// Tracepoint names (system:name by id) from perf's tracing data (tools/perf/util/trace-event-read.c): magic,
+    /// version, endianness, long and page size, header_page and header_event, the ftrace formats, then per system
+    /// its event format files, each starting "name: …" and "ID: …". Anything unexpected ends the walk: names are a nicety.
+    /// </summary>
+    internal static void TracepointNames(ReadOnlySpan<byte> d, Dictionary<ulong, string> into)
+    {
+        int p = 10;
+        if (d.Length < p || !d[3..10].SequenceEqual("tracing"u8)) return;
+        int z = d[p..].IndexOf((byte)0);
+        if (z < 0) return;
+        p += z + 1 + 1 + 1 + 4; // version, endianness, sizeof(long), page size
+        bool Section(ReadOnlySpan<byte> s, ref int at, ReadOnlySpan<byte> label)
+        {
+            if (at + label.Length + 8 > s.Length || !s.Slice(at, label.Length).SequenceEqual(label)) return false;
+            at += label.Length;
+            long size = (long)U64(s, at);
+            if (size < 0 || size > s.Length - at - 8) return false;
+            at += 8 + (int)size;
+            return true;
+        }
+        if (!Section(d, ref p, "header_page\0"u8) || !Section(d, ref p, "header_event\0"u8)) return;
+        if (p + 4 > d.Length) return;
+        uint ftrace = BinaryPrimitives.ReadUInt32LittleEndian(d[p..]);
+        p += 4;
+        for (uint i = 0; i < ftrace; i++)
+        {
+            if (p + 8 > d.Length) return;
+            long size = (long)U64(d, p);
+            if (size < 0 || size > d.Length - p - 8) return;
+            p += 8 + (int)size;
+        }
+        if (p + 4 > d.Length) return;
+        uint systems = BinaryPrimitives.ReadUInt32LittleEndian(d[p..]);
+        p += 4;
+        for (uint s = 0; s < systems; s++)
+        {
+            z = d[p..].IndexOf((byte)0);
+            if (z < 0) return;
+            string system = Encoding.UTF8.GetString(d.Slice(p, z));
+            p += z + 1;
+            if (p + 4 > d.Length) return;
+            uint events = BinaryPrimitives.ReadUInt32LittleEndian(d[p..]);
+            p += 4;
+            for (uint e = 0; e < events; e++)
+            {
+                if (p + 8 > d.Length) return;
+                long size = (long)U64(d, p);
+                if (size < 0 || size > d.Length - p - 8) return;
+                var text = Encoding.UTF8.GetString(d.Slice(p + 8, (int)Math.Min(size, 4096)));
+                p += 8 + (int)size;
+                var name = System.Text.RegularExpressions.Regex.Match(text, @"^name: (\S+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+                var id = System.Text.RegularExpressions.Regex.Match(text, @"^ID: (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+                if (name.Success && id.Success && ulong.TryParse(id.Groups[1].Value, out var n)) into[n] = system + ":" + name.Groups[1].Value;
+            }
+        }
     }
 
     private void Skip(Stream s, long bytes, long at)
