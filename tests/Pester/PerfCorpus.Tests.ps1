@@ -124,3 +124,26 @@ Describe 'perf.data corpus against perf script' -Tag 'Perf', 'Corpus' {
         "$($err[0])" | Should -Match 'big-endian'
     }
 }
+
+Describe 'Get-PerfReport against perf report --stdio on the corpus' -Tag 'Perf', 'Corpus' {
+    # One table per event, periods from the attr (-c), group members split (:S), module dsos from the file ([kvm]).
+    It '<Name>: per event, the same overhead by command and dso' -Skip:(-not $HavePerf) -ForEach @(
+        @{ Name = 'local-group-S.data' }, @{ Name = 'local-group-s.data' }, @{ Name = 'local-period-c.data' }, @{ Name = 'local-zstd.data' },
+        @{ Name = 'perfparser-contentsize.data' }, @{ Name = 'perfparser-parallel_static_gcc_perf.data.zstd' }, @{ Name = 'local-zstd-pipe.data' }
+    ) {
+        $path = Join-Path $Corpus $Name
+        $perf = @{}; $event = $null
+        foreach ($l in & perf report --stdio -i $path --no-group --no-children --sort comm,dso -g none -t '|' 2>$null) {
+            if ($l -match "^# Samples: .* of events? '(.+)'") { $event = $matches[1]; $perf[$event] = [Collections.Generic.List[string]]::new() }
+            elseif ($event -and $l -match '^\s*([\d.]+)%\s*\|(.*?)\s*\|(.*?)\s*$') { $perf[$event].Add(('{0:F2} {1} {2}' -f [double]$matches[1], $matches[2], $matches[3])) }
+        }
+        $perf.Count | Should -BeGreaterThan 0
+        $rows = @(Get-PerfReport -Path $path -SortBy Comm, Dso)
+        @($rows.Event | Select-Object -Unique) | Sort-Object | Should -Be @($perf.Keys | Sort-Object)
+        foreach ($e in $perf.Keys) {
+            $ours = @($rows | Where-Object Event -eq $e | ForEach-Object { '{0:F2} {1} {2}' -f $_.Overhead, $_.Comm, (Split-Path -Leaf $_.Dso) })
+            # perf prints rows of equal overhead in an order of its own: compare as sets.
+            @($ours | Sort-Object) | Should -Be @($perf[$e] | Sort-Object) -Because "event $e"
+        }
+    }
+}

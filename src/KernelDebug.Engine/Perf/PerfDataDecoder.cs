@@ -780,6 +780,8 @@ namespace KernelDebug.Perf
             ulong mapIp = ip - map.Start + map.Pgoff;
             if (map.Path == "[vdso]")
             {
+                // perf maps [vdso] with pgoff 0 whatever the record says: the image starts at the map.
+                mapIp = ip - map.Start;
                 var vdso = SymbolCache.Vdso;
                 var vname = vdso.Table.Find(vdso.OffsetToAddress(mapIp), out var vstart);
                 return new PerfFrame(ip, vname ?? "[unknown]", map.Path, mapIp, vname is null ? 0 : vdso.OffsetToAddress(mapIp) - vstart, false);
