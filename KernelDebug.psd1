@@ -64,6 +64,7 @@
         'Get-PerfEvent'
         'Measure-PerfCounter'
         'Get-PerfSample'
+        'Get-PerfRecord'
         'Start-PerfRecord'
         'Stop-PerfRecord'
         'Wait-PerfRecord'

@@ -74,6 +74,34 @@ Describe 'Start-PerfRecord' {
         @(Get-PerfSample $data | Select-Object -ExpandProperty Cpu -Unique).Count | Should -BeGreaterThan 0
     }
 
+    It 'Get-PerfRecord lists this session''s recordings with state, path and counts; Stop-PerfRecord takes them from it' -Skip:(-not $HavePerf) {
+        $done = Start-PerfRecord -Command $Workload -ArgumentList 50, 0, 0, 50000000 -Path (Join-Path $TestDrive 'listed-done.data') -Wait
+        $running = Start-PerfRecord -SystemWide -Path (Join-Path $TestDrive 'listed-running.data') -Frequency 499
+        try {
+            Start-Sleep -Milliseconds 300
+            $listed = @(Get-PerfRecord | Where-Object Id -in $done.Id, $running.Id)
+            $listed.Id | Should -Be @($done.Id, $running.Id)
+            $listed[0].State | Should -Be 'Completed'
+            $listed[0].Samples | Should -Be $done.Samples
+            $listed[0].Path | Should -Be (Join-Path $TestDrive 'listed-done.data')
+            $listed[1].State | Should -Be 'Running'
+            # The samples written so far: a running recording's count grows.
+            (Get-PerfRecord -Id $running.Id).Samples | Should -BeGreaterThan 0
+            (Get-PerfRecord -State Completed).Id | Should -Contain $done.Id
+            (Get-PerfRecord -State Completed).Id | Should -Not -Contain $running.Id
+            $stopped = @(Get-PerfRecord -Id $running.Id -State Running | Stop-PerfRecord -PassThru)
+            $stopped.Id | Should -Be $running.Id
+            (Get-PerfRecord -Id $running.Id).State | Should -Be 'Stopped'
+            (Get-PerfRecord -Id $running.Id).Lost | Should -Be $running.Lost
+            # Its count is the file's, as perf counts it.
+            (& perf report -i $running.Path --stdio 2>&1 | Out-String) | Should -Match "Samples: $((Get-PerfRecord -Id $running.Id).Samples)\s+of event"
+            $null = Get-PerfRecord -Id 987654 -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'PerfRecordingNotFound*'
+            $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        }
+        finally { $running | Stop-PerfRecord -ErrorAction Ignore }
+    }
+
     It 'creates nothing with -WhatIf' {
         $data = Join-Path $TestDrive 'whatif.data'
         Start-PerfRecord -SystemWide -Path $data -WhatIf | Should -BeNullOrEmpty

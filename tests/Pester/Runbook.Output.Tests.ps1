@@ -40,7 +40,9 @@ BeforeAll {
     Get-Samples LibraryCall { Measure-LibraryCall -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
     $script:PerfData = Join-Path $TestDrive 'runbook.data'
     Get-Samples Perf {
-        Start-PerfRecord -Command /bin/sh -ArgumentList '-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done' -CallGraph FramePointer -Path $PerfData -Wait
+        $null = Start-PerfRecord -Command /bin/sh -ArgumentList '-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done' -CallGraph FramePointer -Path $PerfData -Wait
+        # The recording as Get-PerfRecord lists it (the same PerfRecording type).
+        Get-PerfRecord | Select-Object -Last 1
         Get-PerfSample -Path $PerfData
         Get-PerfReport -Path $PerfData -Top 3
         Measure-PerfCounter -Event task-clock -Command /bin/true
@@ -114,8 +116,8 @@ BeforeAll {
         'KernelDebug.LibraryCall'         = { $_.Arguments[0].Value }, { $_.Arguments[0].Text }, { $_.Function }, { $_.ReturnText }
         'KernelDebug.LibraryCallSummary'  = { $_.Function }, { $_.Calls }
         'KernelDebug.PerfSample'          = { $_.CallChain[0].Symbol }, { $_.CallChain[0].Ip }, { $_.CallChain[0].Dso }, { $_.Time }, { $_.TimeSeconds }
-        'KernelDebug.PerfHotspot'         = { $_.Symbol }, { $_.Overhead }
-        'KernelDebug.PerfRecording'       = { $_.Path }, { $_.State }, { $_.StartTime }, { $_.Samples }
+        'KernelDebug.PerfHotspot'         = { $_.Symbol }, { $_.Overhead }, { $_.Event }
+        'KernelDebug.PerfRecording'       = { $_.Path }, { $_.State }, { $_.StartTime }, { $_.Samples }, { $_.Lost }, { $_.Id }
         'KernelDebug.PerfCounterResult'   = { $_.Event }, { $_.Value }, { $_.TimeEnabled }
         'KernelDebug.PerfEventInfo'       = { $_.Name }, { $_.Type }
         'KernelDebug.TraceRecord'         = { $_.Fields.comm }, { $_.Fields.pid }, { $_.comm_field }, { $_.Comm }, { $_.ProcessId }, { $_.Time }

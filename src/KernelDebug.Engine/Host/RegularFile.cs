@@ -31,6 +31,15 @@ public static class RegularFile
     /// <summary>The open file, or null when it is missing, unreadable or not a regular file (for best-effort readers such as symbol loading).</summary>
     public static SafeFileHandle? TryOpenRead(string path, out long length) => Open(path, out _, out _, out length);
 
+    /// <summary>Whether the path is a FIFO (a stream such as perf record -o - | …; /dev/stdin of a pipe too), checked without opening it.</summary>
+    public static bool IsPipe(string path)
+    {
+        // By path (statx follows symlinks): opening a FIFO to look would let a writer's data go when it is closed.
+        if (string.IsNullOrEmpty(path) || path.Contains('\0')) return false;
+        var mode = Interop.StatMode(path, out _);
+        return mode is { } m && (m & Interop.S_IFMT) == Interop.S_IFIFO;
+    }
+
     private static SafeFileHandle? Open(string path, out int errno, out ushort mode, out long length)
     {
         mode = 0;

@@ -29,6 +29,16 @@ namespace KernelDebug.Perf
         private int _cacheEpoch, _cachedFrames;
         private const int MaxCachedFrames = 1 << 20;
         private PerfFrame[] _chainBuffer = new PerfFrame[128];
+        private readonly RecordArena _arena = new();
+        private ZstdSharp.Decompressor? _zstd;
+        private byte[] _inflated = Array.Empty<byte>();
+        private int _inflatedCarry;
+        // PERF_SAMPLE_READ: the last value read per event id, as perf keeps it (a sample's period is the difference).
+        private readonly Dictionary<ulong, ulong> _lastRead = new();
+        private (ulong Value, ulong Id)[] _readValues = new (ulong, ulong)[16];
+        private readonly List<string> _warnings = new();
+        private long _auxRecords, _auxBytes, _unknownIdValues;
+        private readonly Dictionary<uint, long> _unknownTypes = new();
 
         /// <summary>Where an attr's sample type puts things in its records.</summary>
         private sealed class Layout
@@ -72,7 +82,17 @@ namespace KernelDebug.Perf
                 var layout = ReferenceEquals(a, file.Attrs[0]) ? _first : new Layout(a);
                 foreach (var id in a.Ids) _byId.TryAdd(id, layout);
             }
+            // HEADER_COMPRESSED: u32 version, u32 type (1 = zstd), u32 level, u32 ratio, u64 mmap_len.
+            var comp = file.Feature(PerfFormat.FeatCompressed);
+            if (comp.Length >= 8 && BinaryPrimitives.ReadUInt32LittleEndian(comp[4..]) is var ctype and not 0 and not 1)
+                throw PerfDataFile.Unsupported(file.Path, $"its records are compressed with compression type {ctype} (only zstd, type 1, is read)");
         }
+
+        /// <summary>What was skipped or cut short, said once the samples are read (AUX trace data, a file cut short, unknown records).</summary>
+        public IReadOnlyList<string> Warnings => _warnings;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private ReadOnlySpan<byte> At(long address, int length) => RecordArena.Owns(address) ? _arena.Span(address, length) : _file.Span(address, length);
 
         /// <summary>The attr a record belongs to: by its identifier when every attr has one, else the first (all share a layout).</summary>
         private Layout LayoutOf(uint type, ReadOnlySpan<byte> r)
@@ -107,6 +127,10 @@ namespace KernelDebug.Perf
             public ulong MaxTime, PreviousRoundMax;
             public bool Timed, Done;
             public readonly List<Pending> Pending = new();
+            // Records decompressed from a COMPRESSED record, waiting to be read in order; the stream's replayed prefix.
+            public readonly Queue<(long Address, uint Type, int Size)> Inflated = new();
+            public int PrefixIndex;
+            public bool Stopped;
             // Checked every few thousand records too: a file without flush rounds is one long batch.
             public CancellationToken Cancel;
         }
@@ -142,7 +166,7 @@ namespace KernelDebug.Perf
         private Cursor NewCursor(CancellationToken cancel) => new()
         {
             Cancel = cancel,
-            Offset = _file.DataOffset, End = _file.DataOffset + _file.DataSize,
+            Offset = _file.DataOffset, End = _file.DataSize < 0 ? long.MaxValue : _file.DataOffset + _file.DataSize,
             Timed = _file.Attrs.All(a => (a.SampleType & PerfFormat.SampleTime) != 0),
         };
 
@@ -152,45 +176,196 @@ namespace KernelDebug.Perf
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void NextBatch(Cursor c, List<PerfSample> ready)
         {
-            long off = c.Offset, end = c.End;
-            while (off < end)
+            while (NextRecord(c, out long addr, out uint type, out int size))
             {
-                if (off + 8 > end) throw PerfDataFile.Corrupt(_file.Path, $"a record header at offset {off} is cut off (truncated?)");
-                var hdr = _file.Span(off, 8);
-                uint type = BinaryPrimitives.ReadUInt32LittleEndian(hdr);
-                ushort size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
-                if (size < 8) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} has size {size}");
-                if (off + size > end) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} (type {type}, {size} bytes) runs past the end of the data (truncated?)");
-                if ((++Records & 0x3fff) == 0) { c.Cancel.ThrowIfCancellationRequested(); Volatile.Write(ref _bytesRead, off - _file.DataOffset); }
-                if (type == PerfFormat.RecordCompressed)
-                    throw new Native.KernelDebugException($"'{_file.Path}' holds compressed records (perf record -z); decompress it first with: perf inject -i {_file.Path} -o uncompressed.data",
-                        "PerfDataCompressed", System.Management.Automation.ErrorCategory.NotImplemented) { Target = _file.Path };
+                if ((++Records & 0x3fff) == 0) { c.Cancel.ThrowIfCancellationRequested(); Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); }
                 if (type == PerfFormat.RecordFinishedRound && c.Timed)
                 {
                     Flush(c.Pending, c.PreviousRoundMax, ready, c.Cancel);
                     c.PreviousRoundMax = c.MaxTime;
-                    if (ready.Count > 0) { c.Offset = off + size; Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); return; }
+                    ReleaseArena(c);
+                    if (ready.Count > 0) { Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); return; }
                 }
-                else if (type < 64 && Interesting(type))
+                else if (type < 64)
                 {
+                    if (!Interesting(type)) continue;
                     if (!c.Timed)
                     {
-                        if (Process(off) is { } s) ready.Add(s);
-                        if (ready.Count >= 4096) { c.Offset = off + size; Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); return; }
+                        Process(addr, ready);
+                        if (ready.Count >= 4096) { ReleaseArena(c); Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset); return; }
                     }
                     else
                     {
-                        ulong t = TimeOf(type, off, size);
+                        ulong t = TimeOf(type, addr, size);
                         if (t > c.MaxTime) c.MaxTime = t;
-                        c.Pending.Add(new Pending(t, off, c.Seq++));
+                        c.Pending.Add(new Pending(t, addr, c.Seq++));
                     }
                 }
-                off += size;
+                else if (type > PerfFormat.RecordUserMax) _unknownTypes[type] = _unknownTypes.GetValueOrDefault(type) + 1;
             }
-            c.Offset = off;
-            Volatile.Write(ref _bytesRead, off - _file.DataOffset);
+            Volatile.Write(ref _bytesRead, c.Offset - _file.DataOffset);
             c.Done = true;
             Flush(c.Pending, ulong.MaxValue, ready, c.Cancel);
+            Finish();
+        }
+
+        /// <summary>The next record to decode: from the file at its offset, or decompressed or streamed into the arena.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool NextRecord(Cursor c, out long addr, out uint type, out int size)
+        {
+            while (true)
+            {
+                if (c.Inflated.Count > 0)
+                {
+                    (addr, type, size) = c.Inflated.Dequeue();
+                    return true;
+                }
+                if (c.Stopped) { addr = 0; type = 0; size = 0; return false; }
+                if (_file.Stream is not null)
+                {
+                    if (!NextStreamRecord(c, out addr, out type, out size)) return false;
+                }
+                else
+                {
+                    long off = c.Offset;
+                    addr = off; type = 0; size = 0;
+                    if (off >= c.End) return false;
+                    if (off + 8 > c.End) { Damaged(c, off, "a record header"); return false; }
+                    var hdr = _file.Span(off, 8);
+                    type = BinaryPrimitives.ReadUInt32LittleEndian(hdr);
+                    size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
+                    if (size < 8) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {off} has size {size}");
+                    if (off + size > c.End) { Damaged(c, off, $"a record (type {type}, {size} bytes)"); return false; }
+                    long next = off + size;
+                    if (type is PerfFormat.RecordHeaderTracingData or PerfFormat.RecordAuxtrace)
+                    {
+                        long payload = PerfFormat.PayloadAfter(type, _file.Span(off, size));
+                        if (type == PerfFormat.RecordAuxtrace) { _auxRecords++; _auxBytes += payload; }
+                        if (payload > c.End - next) { Damaged(c, off, $"the {payload}-byte payload of a record (type {type})"); return false; }
+                        next += payload;
+                    }
+                    c.Offset = next;
+                }
+                if (type is PerfFormat.RecordCompressed or PerfFormat.RecordCompressed2) { Inflate(c, addr, type, size); continue; }
+                return true;
+            }
+        }
+
+        /// <summary>A record of a stream (a FIFO or pipe): first those Open read for the attributes, then the rest, each copied to the arena.</summary>
+        private bool NextStreamRecord(Cursor c, out long addr, out uint type, out int size)
+        {
+            var prefix = _file.StreamPrefix;
+            byte[] rec;
+            if (c.PrefixIndex < prefix.Count) rec = prefix[c.PrefixIndex++];
+            else
+            {
+                var stream = _file.Stream!;
+                Span<byte> hdr = stackalloc byte[8];
+                int got = PerfDataFile.ReadFully(stream, hdr);
+                addr = 0; type = 0; size = 0;
+                if (got == 0) return false;
+                if (got < 8) { Damaged(c, c.Offset, "a record header"); return false; }
+                type = BinaryPrimitives.ReadUInt32LittleEndian(hdr);
+                size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
+                if (size < 8) throw PerfDataFile.Corrupt(_file.Path, $"the record at offset {c.Offset} has size {size}");
+                rec = _streamRecord.Length >= size ? _streamRecord : (_streamRecord = new byte[65536]);
+                hdr.CopyTo(rec);
+                if (PerfDataFile.ReadFully(stream, rec.AsSpan(8, size - 8)) < size - 8) { Damaged(c, c.Offset, $"a record (type {type}, {size} bytes)"); return false; }
+                long payload = PerfFormat.PayloadAfter(type, rec.AsSpan(0, size));
+                if (type == PerfFormat.RecordAuxtrace) { _auxRecords++; _auxBytes += payload; }
+                c.Offset += size;
+                for (var skip = new byte[(int)Math.Min(Math.Max(payload, 1), 1 << 16)]; payload > 0;)
+                {
+                    int n = PerfDataFile.ReadFully(stream, skip.AsSpan(0, (int)Math.Min(payload, skip.Length)));
+                    if (n == 0) { Damaged(c, c.Offset, $"the payload of a record (type {type})"); return false; }
+                    payload -= n;
+                    c.Offset += n;
+                }
+                addr = _arena.Append(rec.AsSpan(0, size));
+                return true;
+            }
+            type = BinaryPrimitives.ReadUInt32LittleEndian(rec);
+            size = rec.Length;
+            c.Offset += size;
+            addr = _arena.Append(rec);
+            return true;
+        }
+
+        private byte[] _streamRecord = Array.Empty<byte>();
+
+        /// <summary>The file (or stream) ends inside a record: stop there, keep every sample before, and say where.</summary>
+        private void Damaged(Cursor c, long offset, string what)
+        {
+            c.Stopped = true;
+            bool cut = _file.TruncatedAt >= 0 || _file.Pipe;
+            if (!cut) throw PerfDataFile.Corrupt(_file.Path, $"{what} at offset {offset} runs past the end of the data section");
+            _warnings.Add($"'{_file.Path}' ends inside {what} at offset {offset}: the file was cut short (perf record killed, disk full, a partial copy) or has other bytes appended. The samples before that offset were read.");
+        }
+
+        /// <summary>Decompresses a COMPRESSED (81) or COMPRESSED2 (83) record: zstd frames streamed across records, whose records may span two of them.</summary>
+        private void Inflate(Cursor c, long addr, uint type, int size)
+        {
+            var rec = At(addr, size);
+            ReadOnlySpan<byte> payload;
+            if (type == PerfFormat.RecordCompressed) payload = rec[8..];
+            else
+            {
+                // COMPRESSED2: a u64 data_size after the header; header.size is padded to 8 bytes.
+                if (size < 16) throw PerfDataFile.Corrupt(_file.Path, $"the COMPRESSED2 record at offset {addr} has size {size}");
+                ulong dataSize = U64(rec, 8);
+                if (dataSize > (ulong)(size - 16)) throw PerfDataFile.Corrupt(_file.Path, $"the COMPRESSED2 record at offset {addr} claims {dataSize} bytes in {size - 16}");
+                payload = rec.Slice(16, (int)dataSize);
+            }
+            // Appending to the arena never moves a segment, and nothing reads the file's cache meanwhile: the payload stays valid.
+            var input = payload;
+            _zstd ??= new ZstdSharp.Decompressor();
+            if (_inflated.Length == 0) _inflated = new byte[1 << 20];
+            while (true)
+            {
+                System.Buffers.OperationStatus status;
+                int consumed, written;
+                try { status = _zstd.UnwrapStream(input, _inflated.AsSpan(_inflatedCarry), out consumed, out written); }
+                catch (ZstdSharp.ZstdException e)
+                {
+                    throw PerfDataFile.Corrupt(_file.Path, $"the compressed record at offset {addr} does not decompress ({e.Message})");
+                }
+                input = input[consumed..];
+                int have = _inflatedCarry + written, pos = 0;
+                while (have - pos >= 8)
+                {
+                    int rsize = BinaryPrimitives.ReadUInt16LittleEndian(_inflated.AsSpan(pos + 6));
+                    if (rsize < 8) throw PerfDataFile.Corrupt(_file.Path, $"a record decompressed from offset {addr} has size {rsize}");
+                    if (pos + rsize > have) break;
+                    uint rtype = BinaryPrimitives.ReadUInt32LittleEndian(_inflated.AsSpan(pos));
+                    c.Inflated.Enqueue((_arena.Append(_inflated.AsSpan(pos, rsize)), rtype, rsize));
+                    pos += rsize;
+                }
+                Buffer.BlockCopy(_inflated, pos, _inflated, 0, have - pos);
+                _inflatedCarry = have - pos;
+                if (input.IsEmpty && status != System.Buffers.OperationStatus.DestinationTooSmall) break;
+                if (consumed == 0 && written == 0 && status != System.Buffers.OperationStatus.DestinationTooSmall)
+                    throw PerfDataFile.Corrupt(_file.Path, $"the compressed record at offset {addr} does not decompress");
+            }
+        }
+
+        /// <summary>Lets the arena drop what no waiting record needs.</summary>
+        private void ReleaseArena(Cursor c)
+        {
+            if (_arena.Segments < 2) return;
+            long lowest = long.MaxValue;
+            foreach (var p in c.Pending) if (RecordArena.Owns(p.Offset) && p.Offset < lowest) lowest = p.Offset;
+            if (c.Inflated.Count > 0 && c.Inflated.Peek().Address < lowest) lowest = c.Inflated.Peek().Address;
+            _arena.Release(lowest);
+        }
+
+        private void Finish()
+        {
+            if (_auxRecords > 0)
+                _warnings.Add($"'{_file.Path}' holds {_auxRecords} AUX trace records ({_auxBytes} bytes of hardware trace: Intel PT, ARM SPE or CoreSight); they were skipped, as decoding hardware traces is not supported. The samples were read.");
+            foreach (var (t, n) in _unknownTypes)
+                _warnings.Add($"'{_file.Path}' holds {n} records of type {t}, which this reader does not know (a newer perf?); they were skipped.");
+            if (_unknownIdValues > 0)
+                _warnings.Add($"'{_file.Path}': {_unknownIdValues} counter values read with samples (PERF_SAMPLE_READ) name an event id the file does not declare; perf skips them too.");
         }
 
         private static bool Interesting(uint type) => type is PerfFormat.RecordSample or PerfFormat.RecordMmap or PerfFormat.RecordMmap2 or PerfFormat.RecordComm
@@ -205,7 +380,7 @@ namespace KernelDebug.Perf
             int n = 0;
             while (n < span.Length && span[n].Time <= upTo)
             {
-                if (Process(span[n].Offset) is { } s) output.Add(s);
+                Process(span[n].Offset, output);
                 if ((++n & 0x3fff) == 0) cancel.ThrowIfCancellationRequested();
             }
             pending.RemoveRange(0, n);
@@ -216,7 +391,7 @@ namespace KernelDebug.Perf
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private ulong TimeOf(uint type, long off, int size)
         {
-            var r = _file.Span(off, size);
+            var r = At(off, size);
             var l = LayoutOf(type, r);
             if (type == PerfFormat.RecordSample)
                 return l.SampleTimeOffset >= 0 && l.SampleTimeOffset + 8 <= size ? U64(r, l.SampleTimeOffset) : 0;
@@ -225,16 +400,16 @@ namespace KernelDebug.Perf
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private PerfSample? Process(long off)
+        private void Process(long off, List<PerfSample> output)
         {
-            var hdr = _file.Span(off, 8);
+            var hdr = At(off, 8);
             uint type = BinaryPrimitives.ReadUInt32LittleEndian(hdr);
             ushort misc = BinaryPrimitives.ReadUInt16LittleEndian(hdr[4..]);
             int size = BinaryPrimitives.ReadUInt16LittleEndian(hdr[6..]);
-            var r = _file.Span(off, size);
+            var r = At(off, size);
             switch (type)
             {
-                case PerfFormat.RecordSample: return Sample(off, r, misc);
+                case PerfFormat.RecordSample: Sample(off, r, misc, output); return;
                 case PerfFormat.RecordComm when size >= 16:
                 {
                     int pid = BinaryPrimitives.ReadInt32LittleEndian(r[8..]), tid = BinaryPrimitives.ReadInt32LittleEndian(r[12..]);
@@ -271,7 +446,6 @@ namespace KernelDebug.Perf
                 case PerfFormat.RecordLost when size >= 24: Lost += U64(r, 16); break;
                 case PerfFormat.RecordLostSamples when size >= 16: Lost += U64(r, 8); break;
             }
-            return null;
         }
 
         private static ulong U64(ReadOnlySpan<byte> r, int at) => BinaryPrimitives.ReadUInt64LittleEndian(r[at..]);
@@ -291,18 +465,29 @@ namespace KernelDebug.Perf
         private void AddMap(int pid, ulong start, ulong len, ulong pgoff, string path, ushort misc)
         {
             int mode = misc & PerfFormat.MiscCpuModeMask;
-            if (mode is PerfFormat.MiscKernel or PerfFormat.MiscGuestKernel || pid == -1) return; // kernel and modules: kallsyms
+            if (mode is PerfFormat.MiscKernel or PerfFormat.MiscGuestKernel || pid == -1)
+            {
+                // The kernel's own map is [kernel.kallsyms]_text; the others are modules, which perf names [module].
+                if (ModuleDso(path) is { } dso && len > 0 && start + len > start)
+                {
+                    _modules.Add(new Map(start, start + len, pgoff, dso));
+                    _kernelFrames.Clear();
+                    Array.Clear(_hot);
+                }
+                return;
+            }
             MapsOf(pid).Add(new Map(start, start + len, pgoff, path));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private PerfSample? Sample(long off, ReadOnlySpan<byte> r, ushort misc)
+        private void Sample(long off, ReadOnlySpan<byte> r, ushort misc, List<PerfSample> output)
         {
             var layout = LayoutOf(PerfFormat.RecordSample, r);
             ulong st = layout.SampleType;
             int p = 8, size = r.Length;
-            ulong ip = 0, time = 0, period = 0, id = 0;
-            int pid = -1, tid = -1, cpu = -1;
+            // perf starts from the attr's sample_period (its sample_freq in frequency mode), as perf script prints it.
+            ulong ip = 0, time = 0, period = layout.Attr.Attr.SamplePeriodOrFreq, id = 0;
+            int pid = -1, tid = -1, cpu = -1, values = 0;
             try
             {
                 if ((st & PerfFormat.SampleIdentifier) != 0) { id = U64(r, p); p += 8; }
@@ -316,13 +501,27 @@ namespace KernelDebug.Perf
                 if ((st & PerfFormat.SamplePeriod) != 0) { period = U64(r, p); p += 8; }
                 if ((st & PerfFormat.SampleRead) != 0)
                 {
-                    if (layout.ReadSize >= 0) p += layout.ReadSize;
-                    else
+                    // The counter values read with the sample: one, or each member of a group (PERF_FORMAT_GROUP).
+                    ulong rf = layout.Attr.ReadFormat;
+                    int times = 8 * (Bit(rf, PerfFormat.FormatTotalTimeEnabled) + Bit(rf, PerfFormat.FormatTotalTimeRunning));
+                    if ((rf & PerfFormat.FormatGroup) != 0)
                     {
                         ulong nr = U64(r, p);
-                        ulong rf = layout.Attr.ReadFormat;
+                        p += 8 + times;
                         int per = 8 * (1 + Bit(rf, PerfFormat.FormatId) + Bit(rf, PerfFormat.FormatLost));
-                        p += 8 * (1 + Bit(rf, PerfFormat.FormatTotalTimeEnabled) + Bit(rf, PerfFormat.FormatTotalTimeRunning)) + (int)Math.Min(nr, 65536) * per;
+                        if (nr > (ulong)((size - p) / per)) throw PerfDataFile.Corrupt(_file.Path, $"the sample at offset {off} claims {nr} group values");
+                        if (_readValues.Length < (int)nr) _readValues = new (ulong, ulong)[(int)nr];
+                        for (int i = 0; i < (int)nr; i++, p += per)
+                            _readValues[values++] = (U64(r, p), (rf & PerfFormat.FormatId) != 0 ? U64(r, p + 8) : 0);
+                    }
+                    else
+                    {
+                        ulong value = U64(r, p);
+                        p += 8 + times;
+                        ulong vid = 0;
+                        if ((rf & PerfFormat.FormatId) != 0) { vid = U64(r, p); p += 8; }
+                        if ((rf & PerfFormat.FormatLost) != 0) p += 8;
+                        _readValues[values++] = (value, vid);
                     }
                 }
                 if (_cachedFrames > MaxCachedFrames) DropCaches();
@@ -362,14 +561,35 @@ namespace KernelDebug.Perf
                     }
                 }
                 var top = kernelMode ? ResolveKernel(ip) : ResolveUser(pid, maps, ip);
-                SampleCount++;
-                var attr = _file.Attrs.Count == 1 || !_byId.TryGetValue(id, out var a) ? layout.Attr : a.Attr;
-                return new PerfSample
+                var comm = CommOf(pid, tid);
+                if ((st & PerfFormat.SampleRead) == 0)
                 {
-                    Timestamp = time, ProcessId = pid, ThreadId = tid, Cpu = cpu, Period = period, Event = attr.Name,
-                    Comm = CommOf(pid, tid),
-                    Ip = ip, Symbol = top.Symbol, Dso = top.Dso, Offset = top.Offset, SymbolOffset = top.SymbolOffset, CallChain = chain,
-                };
+                    var attr = _file.Attrs.Count == 1 || !_byId.TryGetValue(id, out var a) ? layout.Attr : a.Attr;
+                    SampleCount++;
+                    output.Add(new PerfSample
+                    {
+                        Timestamp = time, ProcessId = pid, ThreadId = tid, Cpu = cpu, Period = period, Event = attr.Name, Comm = comm,
+                        Ip = ip, Symbol = top.Symbol, Dso = top.Dso, Offset = top.Offset, SymbolOffset = top.SymbolOffset, CallChain = chain,
+                    });
+                    return;
+                }
+                // As perf: one sample per value read, for the event whose id it carries, with the increase since that
+                // event's previous value as its period; an unknown id or no increase gives none.
+                for (int i = 0; i < values; i++)
+                {
+                    var (value, vid) = _readValues[i];
+                    if (!_byId.TryGetValue(vid, out var owner)) { _unknownIdValues++; continue; }
+                    ulong delta = value - _lastRead.GetValueOrDefault(vid);
+                    _lastRead[vid] = value;
+                    if (delta == 0) continue;
+                    var attr = owner.Attr;
+                    SampleCount++;
+                    output.Add(new PerfSample
+                    {
+                        Timestamp = time, ProcessId = pid, ThreadId = tid, Cpu = cpu, Period = delta, Event = attr.Name, Comm = comm,
+                        Ip = ip, Symbol = top.Symbol, Dso = top.Dso, Offset = top.Offset, SymbolOffset = top.SymbolOffset, CallChain = chain,
+                    });
+                }
             }
             catch (ArgumentOutOfRangeException)
             {
@@ -395,6 +615,18 @@ namespace KernelDebug.Perf
         }
 
         private readonly MapList _ksymbols = new();
+        private readonly MapList _modules = new();
+
+        /// <summary>perf's name for a kernel module's map: [name], from the .ko path ('-' as '_'), or the bracketed name as given.</summary>
+        internal static string? ModuleDso(string path)
+        {
+            if (path.StartsWith("[kernel.kallsyms]", StringComparison.Ordinal) || path.StartsWith("[guest.kernel", StringComparison.Ordinal) || path.Length == 0) return null;
+            if (path[0] == '[') return path.EndsWith(']') ? path : null;
+            var name = System.IO.Path.GetFileName(path);
+            int ko = name.IndexOf(".ko", StringComparison.Ordinal);
+            if (ko <= 0) return null;
+            return "[" + name[..ko].Replace('-', '_') + "]";
+        }
 
         /// <summary>
         /// The last frame resolved at a slot's addresses, with the mappings (and their version) it was resolved in:
@@ -431,10 +663,12 @@ namespace KernelDebug.Perf
         private PerfFrame ResolveKernelUncached(ulong ip)
         {
             if (_ksymbols.Find(ip) is { } k) return new PerfFrame(ip, k.Path, k.Path, ip, ip - k.Start, true);
+            var moduleMap = _modules.Find(ip);
             var stored = _kernel.Table.Find(ip, out var start);
-            if (stored is null) return new PerfFrame(ip, "[unknown]", "[kernel.kallsyms]", ip, 0, true);
+            if (stored is null) return new PerfFrame(ip, "[unknown]", moduleMap?.Path ?? "[kernel.kallsyms]", ip, 0, true);
             var module = KernelSymbols.ModuleOf(stored);
-            return new PerfFrame(ip, KernelSymbols.NameOf(stored), module is null ? "[kernel.kallsyms]" : $"[{module}]", ip, ip - start, true);
+            string dso = moduleMap?.Path ?? (module is null ? "[kernel.kallsyms]" : $"[{module}]");
+            return new PerfFrame(ip, KernelSymbols.NameOf(stored), dso, ip, ip - start, true);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -492,6 +726,8 @@ namespace KernelDebug.Perf
             ulong mapIp = ip - map.Start + map.Pgoff;
             if (map.Path == "[vdso]")
             {
+                // perf maps [vdso] with pgoff 0 whatever the record says: the image starts at the map.
+                mapIp = ip - map.Start;
                 var vdso = SymbolCache.Vdso;
                 var vname = vdso.Table.Find(vdso.OffsetToAddress(mapIp), out var vstart);
                 return new PerfFrame(ip, vname ?? "[unknown]", map.Path, mapIp, vname is null ? 0 : vdso.OffsetToAddress(mapIp) - vstart, false);

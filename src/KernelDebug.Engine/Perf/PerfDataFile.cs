@@ -11,7 +11,8 @@ namespace KernelDebug.Perf;
 public static class PerfFormat
 {
     public const ulong Magic = 0x32454c4946524550; // "PERFILE2"
-    public const int HeaderSize = 104;
+    public const ulong MagicV1 = 0x454c494646524550; // "PERFFILE"
+    public const int HeaderSize = 104, PipeHeaderSize = 16;
 
     // sample_type bits
     public const ulong SampleIp = 1, SampleTid = 2, SampleTime = 4, SampleAddr = 8, SampleRead = 0x10, SampleCallchain = 0x20,
@@ -22,7 +23,18 @@ public static class PerfFormat
 
     // record types
     public const uint RecordMmap = 1, RecordLost = 2, RecordComm = 3, RecordExit = 4, RecordFork = 7, RecordSample = 9, RecordMmap2 = 10,
-        RecordLostSamples = 13, RecordKsymbol = 17, RecordFinishedRound = 68, RecordIdIndex = 69, RecordCompressed = 81;
+        RecordAux = 11, RecordLostSamples = 13, RecordKsymbol = 17,
+        RecordHeaderAttr = 64, RecordHeaderEventType = 65, RecordHeaderTracingData = 66, RecordHeaderBuildId = 67, RecordFinishedRound = 68,
+        RecordIdIndex = 69, RecordAuxtraceInfo = 70, RecordAuxtrace = 71, RecordHeaderFeature = 80, RecordCompressed = 81, RecordFinishedInit = 82,
+        RecordCompressed2 = 83, RecordUserMax = 83;
+
+    /// <summary>Bytes that follow a record outside its header.size: the tracing data and AUX trace payloads.</summary>
+    public static long PayloadAfter(uint type, ReadOnlySpan<byte> record) => type switch
+    {
+        RecordHeaderTracingData when record.Length >= 12 => (BinaryPrimitives.ReadUInt32LittleEndian(record[8..]) + 7L) & ~7L,
+        RecordAuxtrace when record.Length >= 16 => (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(record[8..]), long.MaxValue / 2),
+        _ => 0,
+    };
 
     // header misc
     public const ushort MiscCpuModeMask = 7, MiscKernel = 1, MiscUser = 2, MiscHypervisor = 3, MiscGuestKernel = 4, MiscGuestUser = 5,
@@ -63,22 +75,35 @@ public sealed class PerfDataFile : IDisposable
     // rounds, which are read again in time order. It starts at 4 MiB (more would churn the large-object heap on
     // every open) and doubles, up to 64 MiB, while chunks read before are read again (rounds larger than the cache).
     private const int ChunkShift = 18, ChunkSize = 1 << ChunkShift, MaxSlots = 256;
-    private readonly SafeFileHandle _handle;
+    private readonly SafeFileHandle? _handle;
     private readonly byte[]?[] _chunks = new byte[MaxSlots][];
     private readonly long[] _chunkOf = new long[MaxSlots];
     private int _slots = 16, _reloads;
     private long _highestChunk = -1;
 
     public string Path { get; }
+    /// <summary>The file's size, or -1 for a stream (a FIFO or pipe, read once).</summary>
     public long Length { get; }
     public IReadOnlyList<PerfDataAttr> Attrs { get; private set; }
     public long DataOffset { get; private set; }
+    /// <summary>The data section's size (for a file cut short, what is left of it; for a stream, unknown: -1).</summary>
     public long DataSize { get; private set; }
     public IReadOnlyDictionary<int, (long Offset, long Size)> Features { get; private set; }
+    /// <summary>Pipe mode (perf record -o -): a 16-byte header, the attributes and features as records in the data.</summary>
+    public bool Pipe { get; private set; }
+    /// <summary>1 for perf's old PERFFILE format, 2 for PERFILE2.</summary>
+    public int Version { get; private set; } = 2;
+    /// <summary>Where the file ends inside its data section (it was cut short), or -1.</summary>
+    public long TruncatedAt { get; private set; } = -1;
 
-    private PerfDataFile(string path, SafeFileHandle handle, long length)
+    // A stream (FIFO, pipe) is read once: the records Open read to learn the attributes are kept for the decoder.
+    internal Stream? Stream { get; private set; }
+    internal List<byte[]> StreamPrefix { get; } = new();
+    private readonly Dictionary<int, byte[]> _recordFeatures = new();
+
+    private PerfDataFile(string path, SafeFileHandle? handle, long length)
     {
-        Path = path; _handle = handle; Length = length;
+        Path = path; _handle = handle!; Length = length;
         Array.Fill(_chunkOf, -1);
         Attrs = Array.Empty<PerfDataAttr>();
         Features = new Dictionary<int, (long, long)>();
@@ -87,36 +112,81 @@ public sealed class PerfDataFile : IDisposable
     internal static KernelDebugException Corrupt(string path, string why) =>
         new($"'{path}' is not a readable perf.data file: {why}.", "PerfDataCorrupt", ErrorCategory.InvalidData) { Target = path };
 
+    internal static KernelDebugException Unsupported(string path, string what) =>
+        new($"'{path}' uses a perf.data feature that is not supported: {what}.", "PerfDataUnsupported", ErrorCategory.NotImplemented) { Target = path };
+
+    /// <summary>Opens a perf.data file (a symlink is followed: the target's size counts), or a FIFO/pipe carrying perf's pipe format.</summary>
     public static PerfDataFile Open(string path)
     {
+        if (RegularFile.IsPipe(path)) return OpenStream(path);
         var (handle, length) = RegularFile.OpenRead(path, "PerfData", "perf.data file");
         var file = new PerfDataFile(path, handle, length);
         try
         {
-            if (length < PerfFormat.HeaderSize) throw Corrupt(path, $"it has {length} bytes, less than the {PerfFormat.HeaderSize}-byte header");
+            if (length < PerfFormat.PipeHeaderSize) throw Corrupt(path, $"it has {length} bytes, less than the {PerfFormat.PipeHeaderSize}-byte pipe header");
             return file.Parse();
         }
         catch { file.Dispose(); throw; }
     }
 
+    private static PerfDataFile OpenStream(string path)
+    {
+        // Blocking reads: a FIFO waits for its writer, as perf report -i fifo does.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+        var file = new PerfDataFile(path, null, -1) { Stream = stream, Pipe = true, DataOffset = PerfFormat.PipeHeaderSize, DataSize = -1 };
+        try
+        {
+            var h = new byte[PerfFormat.PipeHeaderSize];
+            if (ReadFully(stream, h) < h.Length) throw Corrupt(path, "the stream ended before the 16-byte pipe header");
+            ulong magic = U64(h, 0), size = U64(h, 8);
+            if (magic != PerfFormat.Magic) throw Corrupt(path, "it does not start with the PERFILE2 magic");
+            if (size != PerfFormat.PipeHeaderSize)
+                throw Corrupt(path, "it is a file-mode perf.data, which is read at offsets and so only from a regular file (stream with perf record -o - instead)");
+            file.ScanHeaderRecords();
+            return file;
+        }
+        catch { file.Dispose(); throw; }
+    }
+
+    internal static int ReadFully(Stream s, Span<byte> into)
+    {
+        int total = 0;
+        while (total < into.Length)
+        {
+            int n = s.Read(into[total..]);
+            if (n <= 0) break;
+            total += n;
+        }
+        return total;
+    }
+
     private PerfDataFile Parse()
     {
-        ReadOnlySpan<byte> h = ReadArray(0, PerfFormat.HeaderSize);
+        ReadOnlySpan<byte> h = ReadArray(0, (int)Math.Min(Length, PerfFormat.HeaderSize));
         ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(h);
-        if (magic == BinaryPrimitives.ReverseEndianness(PerfFormat.Magic)) throw Corrupt(Path, "it was written on a big-endian machine, which is not supported");
-        if (magic != PerfFormat.Magic)
+        if (magic == BinaryPrimitives.ReverseEndianness(PerfFormat.Magic) || magic == BinaryPrimitives.ReverseEndianness(PerfFormat.MagicV1))
+            throw Unsupported(Path, "it was written on a big-endian machine");
+        if (magic == PerfFormat.MagicV1) Version = 1;
+        else if (magic != PerfFormat.Magic) throw Corrupt(Path, "it does not start with the PERFILE2 (or old PERFFILE) magic");
+        ulong headerSize = U64(h, 8);
+        if (headerSize == PerfFormat.PipeHeaderSize && Version == 2)
         {
-            if (h[..8].SequenceEqual("PERFFILE"u8)) throw Corrupt(Path, "it is in perf's old version 1 format");
-            throw Corrupt(Path, "it does not start with the PERFILE2 magic");
+            Pipe = true;
+            DataOffset = PerfFormat.PipeHeaderSize;
+            DataSize = Length - DataOffset;
+            ScanHeaderRecords();
+            return this;
         }
-        ulong headerSize = U64(h, 8), attrSize = U64(h, 16);
+        // PERFFILE files without adds_features have a 72-byte header, as perf accepts.
+        if (headerSize != PerfFormat.HeaderSize && !(Version == 1 && headerSize == 72))
+            throw Corrupt(Path, $"header size {headerSize}");
+        if (Length < (long)headerSize) throw Corrupt(Path, $"it has {Length} bytes, less than its {headerSize}-byte header");
+        ulong attrSize = U64(h, 16);
         var attrs = Section(h, 24, "attrs");
-        var data = Section(h, 40, "data");
-        if (headerSize != PerfFormat.HeaderSize)
-            throw Corrupt(Path, headerSize == 16 ? "it is a pipe-mode stream (perf record -o -), which is not supported" : $"header size {headerSize}");
+        var data = DataSection(h);
         // attr_size counts one entry: the perf_event_attr and the (offset, size) of its ids.
         if (attrSize < 64 + 16 || attrSize > 4096) throw Corrupt(Path, $"attribute entry size {attrSize}");
-        if (data.Size == 0)
+        if (data.Size == 0 && TruncatedAt < 0)
             throw Corrupt(Path, "its data section is empty: the recording was not finished (perf record or Start-PerfRecord was killed before it wrote the header)");
         if (attrs.Size % (long)attrSize != 0) throw Corrupt(Path, "the attribute section size is not a whole number of entries");
 
@@ -125,32 +195,233 @@ public sealed class PerfDataFile : IDisposable
         for (long off = attrs.Offset; off < attrs.Offset + attrs.Size; off += (long)attrSize)
         {
             ReadOnlySpan<byte> bytes = ReadArray(off, (int)attrSize);
-            var attr = default(PerfEventAttr);
-            var attrBytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<PerfEventAttr>(ref attr));
-            bytes[..Math.Min(attrBytesSize, attrBytes.Length)].CopyTo(attrBytes);
             var ids = Section(bytes, attrBytesSize, "ids");
             var idArray = new ulong[ids.Size / 8];
             ReadOnlySpan<byte> idBytes = ReadArray(ids.Offset, (int)Math.Min(ids.Size, 1 << 24));
             if (idArray.Length > idBytes.Length / 8) throw Corrupt(Path, $"an attribute claims {idArray.Length} ids");
             for (int i = 0; i < idArray.Length; i++) idArray[i] = U64(idBytes, i * 8);
-            list.Add(new PerfDataAttr { Attr = attr, Ids = idArray, Name = DefaultName(attr) });
+            list.Add(NewAttr(bytes[..attrBytesSize], idArray));
         }
         if (list.Count == 0) throw Corrupt(Path, "it has no event attributes");
 
         // Feature sections follow the data: one (offset, size) per set bit of adds_features, in bit order.
         var features = new Dictionary<int, (long, long)>();
-        long featOff = data.Offset + data.Size;
-        for (int bit = 0; bit < 256; bit++)
+        if (headerSize == PerfFormat.HeaderSize && TruncatedAt < 0)
         {
-            if ((U64(h, 72 + bit / 64 * 8) >> (bit % 64) & 1) == 0) continue;
-            if (featOff + 16 > Length) break; // perf tolerates missing feature sections too
-            var f = Section(ReadArray(featOff, 16), 0, $"feature {bit}");
-            features[bit] = f;
-            featOff += 16;
+            long featOff = data.Offset + data.Size;
+            for (int bit = 0; bit < 256; bit++)
+            {
+                if ((U64(h, 72 + bit / 64 * 8) >> (bit % 64) & 1) == 0) continue;
+                if (featOff + 16 > Length) break; // perf tolerates missing feature sections too
+                var t = ReadArray(featOff, 16);
+                long fo = (long)U64(t, 0), fs = (long)U64(t, 8);
+                if (fo >= 0 && fs >= 0 && fo <= Length && fs <= Length - fo) features[bit] = (fo, fs); // a cut-off one is left out, as perf does
+                featOff += 16;
+            }
         }
         Attrs = list; DataOffset = data.Offset; DataSize = data.Size; Features = features;
+        ApplyEventTypes(Section(h, 56, "event types"));
+        if (list.Any(a => a.Attr.Type == 2) && Features.ContainsKey(PerfFormat.FeatTracingData))
+        {
+            var tracepoints = new Dictionary<ulong, string>();
+            TracepointNames(Feature(PerfFormat.FeatTracingData), tracepoints);
+            foreach (var a in list)
+                if (a.Attr.Type == 2 && tracepoints.TryGetValue(a.Attr.Config, out var name)) a.Name = name;
+        }
         ApplyEventDesc();
         return this;
+    }
+
+    /// <summary>The data section; a file cut short inside it keeps what is there (TruncatedAt says where it ends).</summary>
+    private (long Offset, long Size) DataSection(ReadOnlySpan<byte> h)
+    {
+        long off = (long)U64(h, 40), size = (long)U64(h, 48);
+        if (off < 0 || off > Length) throw Corrupt(Path, $"the data section ({off}+{size}) lies beyond the end of the {Length}-byte file (truncated?)");
+        if (size < 0 || size > Length - off)
+        {
+            TruncatedAt = Length;
+            size = Length - off;
+        }
+        return (off, size);
+    }
+
+    private PerfDataAttr NewAttr(ReadOnlySpan<byte> bytes, ulong[] ids)
+    {
+        var attr = default(PerfEventAttr);
+        var attrBytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<PerfEventAttr>(ref attr));
+        bytes[..Math.Min(bytes.Length, attrBytes.Length)].CopyTo(attrBytes);
+        return new PerfDataAttr { Attr = attr, Ids = ids, Name = DefaultName(attr) };
+    }
+
+    /// <summary>
+    /// Pipe mode: the records before the first kernel record carry the attributes (HEADER_ATTR), tracepoint names
+    /// (HEADER_EVENT_TYPE) and features (HEADER_FEATURE). From a stream they are kept for the decoder to replay.
+    /// </summary>
+    private void ScanHeaderRecords()
+    {
+        var list = new List<PerfDataAttr>();
+        var eventTypes = new Dictionary<ulong, string>();
+        var tracepoints = new Dictionary<ulong, string>();
+        long off = DataOffset;
+        var hdr = new byte[8];
+        while (true)
+        {
+            byte[] rec;
+            if (Stream is not null)
+            {
+                int got = ReadFully(Stream, hdr);
+                if (got == 0) break;
+                if (got < 8) throw Corrupt(Path, $"the stream ends inside a record header at offset {off}");
+                int size = BinaryPrimitives.ReadUInt16LittleEndian(hdr.AsSpan(6));
+                if (size < 8) throw Corrupt(Path, $"the record at offset {off} has size {size}");
+                rec = new byte[size];
+                hdr.CopyTo(rec, 0);
+                if (ReadFully(Stream, rec.AsSpan(8)) < size - 8) throw Corrupt(Path, $"the stream ends inside the record at offset {off}");
+            }
+            else
+            {
+                if (off + 8 > Length) break;
+                int size = BinaryPrimitives.ReadUInt16LittleEndian(ReadArray(off + 6, 2));
+                if (size < 8 || off + size > Length) break; // the decoder reports it
+                rec = ReadArray(off, size);
+            }
+            uint type = BinaryPrimitives.ReadUInt32LittleEndian(rec);
+            long payload = PerfFormat.PayloadAfter(type, rec);
+            off += rec.Length + payload;
+            if (type < PerfFormat.RecordHeaderAttr || type is PerfFormat.RecordCompressed or PerfFormat.RecordCompressed2 or PerfFormat.RecordFinishedRound)
+            {
+                if (Stream is not null) StreamPrefix.Add(rec);
+                break;
+            }
+            switch (type)
+            {
+                case PerfFormat.RecordHeaderAttr when rec.Length >= 8 + 64:
+                {
+                    int attrSize = (int)BinaryPrimitives.ReadUInt32LittleEndian(rec.AsSpan(12));
+                    if (attrSize == 0) attrSize = 64;
+                    if (8 + attrSize > rec.Length) throw Corrupt(Path, $"the HEADER_ATTR record at offset {off - rec.Length} is shorter than its attribute");
+                    var ids = new ulong[(rec.Length - 8 - attrSize) / 8];
+                    for (int i = 0; i < ids.Length; i++) ids[i] = U64(rec, 8 + attrSize + i * 8);
+                    list.Add(NewAttr(rec.AsSpan(8, attrSize), ids));
+                    break;
+                }
+                case PerfFormat.RecordHeaderEventType when rec.Length >= 16:
+                    eventTypes[U64(rec, 8)] = CString(rec.AsSpan(16));
+                    break;
+                case PerfFormat.RecordHeaderFeature when rec.Length >= 16:
+                    _recordFeatures[(int)Math.Min(U64(rec, 8), 4096)] = rec[16..];
+                    break;
+            }
+            if (type == PerfFormat.RecordHeaderTracingData && payload > 0 && payload < 64 << 20)
+            {
+                // The tracing data names the tracepoints (older perf wrote no EVENT_DESC in pipe mode).
+                var data = new byte[payload];
+                if (Stream is not null)
+                {
+                    if (ReadFully(Stream, data) < data.Length) throw Corrupt(Path, $"the stream ends inside the tracing data that ends at offset {off}");
+                }
+                else if (off <= Length) data = ReadArray(off - payload, (int)payload);
+                TracepointNames(data, tracepoints);
+            }
+            else if (Stream is not null)
+            {
+                if (payload > 0) Skip(Stream, payload, off);
+                else StreamPrefix.Add(rec);
+            }
+        }
+        if (list.Count == 0) throw Corrupt(Path, "its pipe-mode stream has no event attributes (HEADER_ATTR records) before its first event");
+        Attrs = list;
+        foreach (var a in list)
+            if (a.Attr.Type == 2 && (eventTypes.TryGetValue(a.Attr.Config, out var name) || tracepoints.TryGetValue(a.Attr.Config, out name))) a.Name = name;
+        ApplyEventDesc();
+    }
+
+    /// <summary>
+    /// Tracepoint names (system:name by id) from perf's tracing data (tools/perf/util/trace-event-read.c): magic,
+    /// version, endianness, long and page size, header_page and header_event, the ftrace formats, then per system
+    /// its event format files, each starting "name: …" and "ID: …". Anything unexpected ends the walk: names are a nicety.
+    /// </summary>
+    internal static void TracepointNames(ReadOnlySpan<byte> d, Dictionary<ulong, string> into)
+    {
+        int p = 10;
+        if (d.Length < p || !d[3..10].SequenceEqual("tracing"u8)) return;
+        int z = d[p..].IndexOf((byte)0);
+        if (z < 0) return;
+        p += z + 1 + 1 + 1 + 4; // version, endianness, sizeof(long), page size
+        bool Section(ReadOnlySpan<byte> s, ref int at, ReadOnlySpan<byte> label)
+        {
+            if (at + label.Length + 8 > s.Length || !s.Slice(at, label.Length).SequenceEqual(label)) return false;
+            at += label.Length;
+            long size = (long)U64(s, at);
+            if (size < 0 || size > s.Length - at - 8) return false;
+            at += 8 + (int)size;
+            return true;
+        }
+        if (!Section(d, ref p, "header_page\0"u8) || !Section(d, ref p, "header_event\0"u8)) return;
+        if (p + 4 > d.Length) return;
+        uint ftrace = BinaryPrimitives.ReadUInt32LittleEndian(d[p..]);
+        p += 4;
+        for (uint i = 0; i < ftrace; i++)
+        {
+            if (p + 8 > d.Length) return;
+            long size = (long)U64(d, p);
+            if (size < 0 || size > d.Length - p - 8) return;
+            p += 8 + (int)size;
+        }
+        if (p + 4 > d.Length) return;
+        uint systems = BinaryPrimitives.ReadUInt32LittleEndian(d[p..]);
+        p += 4;
+        for (uint s = 0; s < systems; s++)
+        {
+            z = d[p..].IndexOf((byte)0);
+            if (z < 0) return;
+            string system = Encoding.UTF8.GetString(d.Slice(p, z));
+            p += z + 1;
+            if (p + 4 > d.Length) return;
+            uint events = BinaryPrimitives.ReadUInt32LittleEndian(d[p..]);
+            p += 4;
+            for (uint e = 0; e < events; e++)
+            {
+                if (p + 8 > d.Length) return;
+                long size = (long)U64(d, p);
+                if (size < 0 || size > d.Length - p - 8) return;
+                var text = Encoding.UTF8.GetString(d.Slice(p + 8, (int)Math.Min(size, 4096)));
+                p += 8 + (int)size;
+                var name = System.Text.RegularExpressions.Regex.Match(text, @"^name: (\S+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+                var id = System.Text.RegularExpressions.Regex.Match(text, @"^ID: (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+                if (name.Success && id.Success && ulong.TryParse(id.Groups[1].Value, out var n)) into[n] = system + ":" + name.Groups[1].Value;
+            }
+        }
+    }
+
+    private void Skip(Stream s, long bytes, long at)
+    {
+        var buffer = new byte[(int)Math.Min(bytes, 1 << 16)];
+        while (bytes > 0)
+        {
+            int n = ReadFully(s, buffer.AsSpan(0, (int)Math.Min(bytes, buffer.Length)));
+            if (n == 0) throw Corrupt(Path, $"the stream ends inside the payload that ends at offset {at}");
+            bytes -= n;
+        }
+    }
+
+    private static string CString(ReadOnlySpan<byte> s)
+    {
+        int n = s.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(n < 0 ? s : s[..n]);
+    }
+
+    /// <summary>perf's old event_types section (u64 config, char name[64] each): tracepoint names of files without EVENT_DESC.</summary>
+    private void ApplyEventTypes((long Offset, long Size) section)
+    {
+        if (section.Size < 72 || section.Size > 1 << 20) return;
+        var s = ReadArray(section.Offset, (int)section.Size);
+        for (int at = 0; at + 72 <= s.Length; at += 72)
+        {
+            ulong config = U64(s, at);
+            foreach (var a in Attrs)
+                if (a.Attr.Type == 2 && a.Attr.Config == config) a.Name = CString(s.AsSpan(at + 8, 64));
+        }
     }
 
     private (long Offset, long Size) Section(ReadOnlySpan<byte> from, int at, string what)
@@ -208,6 +479,7 @@ public sealed class PerfDataFile : IDisposable
         while (!into.IsEmpty)
         {
             int n;
+            if (_handle is null) throw new InvalidOperationException("a stream is read in order, not at offsets");
             try { n = RandomAccess.Read(_handle, into, offset); }
             catch (IOException e)
             {
@@ -223,7 +495,8 @@ public sealed class PerfDataFile : IDisposable
 
     /// <summary>A feature section's raw bytes, or empty when the file lacks it.</summary>
     public ReadOnlySpan<byte> Feature(int bit) =>
-        Features.TryGetValue(bit, out var f) ? ReadArray(f.Offset, (int)Math.Min(f.Size, MaxFeatureSize)) : ReadOnlySpan<byte>.Empty;
+        _recordFeatures.TryGetValue(bit, out var r) ? r
+        : Features.TryGetValue(bit, out var f) ? ReadArray(f.Offset, (int)Math.Min(f.Size, MaxFeatureSize)) : ReadOnlySpan<byte>.Empty;
 
     // Feature sections are small (EVENT_DESC, strings); a corrupt size must not allocate the whole file.
     private const long MaxFeatureSize = 16 << 20;
@@ -275,5 +548,9 @@ public sealed class PerfDataFile : IDisposable
         return attr.Type == (uint)PerfTypeId.Raw ? $"r{attr.Config:x}" : $"{attr.Type}:0x{attr.Config:x}";
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _handle?.Dispose();
+        Stream?.Dispose();
+    }
 }

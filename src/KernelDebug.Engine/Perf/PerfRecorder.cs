@@ -45,6 +45,8 @@ public sealed unsafe class PerfRecorder : IDisposable
 
     private static int _nextId;
     private static readonly ConcurrentDictionary<int, PerfRecording> Live = new();
+    // Every recording started in this session (Get-PerfRecord), ended ones too: a few objects each, the files are on disk.
+    private static readonly ConcurrentDictionary<int, PerfRecording> Started = new();
 
     static PerfRecorder()
     {
@@ -57,6 +59,9 @@ public sealed unsafe class PerfRecorder : IDisposable
 
     /// <summary>The recordings of this session that have not been stopped yet, by id.</summary>
     public static IReadOnlyCollection<PerfRecording> Running => Live.Values.ToArray();
+
+    /// <summary>Every recording started in this session, by id.</summary>
+    public static IReadOnlyList<PerfRecording> Session => Started.Values.OrderBy(r => r.Id).ToArray();
 
     private readonly PerfRecordOptions _options;
     private readonly List<SafeFileDescriptor> _fds = new();
@@ -105,6 +110,7 @@ public sealed unsafe class PerfRecorder : IDisposable
             throw;
         }
         Live[recording.Id] = recording;
+        Started[recording.Id] = recording;
         return recording;
     }
 

@@ -16,6 +16,8 @@ namespace KernelDebug
         public string? Symbol { get; init; }
         /// <summary>True when the symbol is kernel code (perf's [k]).</summary>
         public bool Kernel { get; init; }
+        /// <summary>The event sampled: perf report gives each event a table of its own, whose percentages add up to 100.</summary>
+        public string? Event { get; init; }
         /// <summary>Watch-PerfTop: the time since the start at the end of the refresh this row belongs to.</summary>
         public TimeSpan? Interval { get; init; }
 

@@ -45,7 +45,9 @@ public sealed class ExportFlameGraphCommand : PSCmdlet
             {
                 var path = GetUnresolvedProviderPathFromPSPath(Path);
                 using var file = PerfDataFile.Open(path);
-                folded = FlameGraph.Fold(new PerfDataDecoder(file).Samples());
+                var decoder = new PerfDataDecoder(file);
+                folded = FlameGraph.Fold(decoder.Samples());
+                foreach (var w in decoder.Warnings) WriteWarning(w);
             }
             if (Folded) File.WriteAllLines(output, FlameGraph.FoldedLines(folded));
             else File.WriteAllText(output, FlameGraph.RenderSvg(folded, Title));

@@ -65,6 +65,7 @@ public sealed class GetPerfReportCommand : PSCmdlet
             List<PerfHotspot> rows;
             try { rows = PerfReportBuilder.Build(PerfDataProgress.Track(decoder.Samples(_cancel.Token), progress, file, decoder), SortBy, Children); }
             finally { progress.Complete(); }
+            foreach (var w in decoder.Warnings) WriteWarning(w);
             WriteRows(rows);
         }
         catch (OperationCanceledException) { }

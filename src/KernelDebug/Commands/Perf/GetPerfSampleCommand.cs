@@ -65,6 +65,7 @@ public sealed class GetPerfSampleCommand : PSCmdlet
                 pump.Cancel();
                 producer.Wait();
             }
+            foreach (var w in decoder.Warnings) WriteWarning(w);
             if (decoder.Lost > 0) WriteWarning($"{path}: the kernel lost {decoder.Lost} samples (the ring buffers overflowed).");
         }
         catch (OperationCanceledException) { }

@@ -92,7 +92,7 @@ public sealed class WatchPerfTopCommand : PSCmdlet
                         WriteObject(new PerfHotspot
                         {
                             Overhead = row.Overhead, Children = row.Children, Samples = row.Samples, Period = row.Period,
-                            Comm = row.Comm, Dso = row.Dso, Symbol = row.Symbol, Kernel = row.Kernel, Interval = at,
+                            Event = row.Event, Comm = row.Comm, Dso = row.Dso, Symbol = row.Symbol, Kernel = row.Kernel, Interval = at,
                         });
                 }
             }
