@@ -67,6 +67,9 @@ public sealed class TraceRecord
         EventId = format.Id;
     }
 
+    /// <summary>The record's payload as the ring buffer held it (from common_type), while its fields are undecoded; else null.</summary>
+    internal byte[]? RawPayload => Volatile.Read(ref _payload);
+
     /// <summary>Moves the record to the timeline of a trace.dat (its DATE/OFFSET options) and names its buffer. Before the record is handed out only.</summary>
     internal void Relocate(ulong timestamp, string? instance)
     {
