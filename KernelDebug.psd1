@@ -46,6 +46,8 @@
         'Clear-FtraceBuffer'
         'Write-TraceMarker'
         'Receive-TraceEvent'
+        'Import-TraceDat'
+        'Export-TraceDat'
         'Invoke-Ftrace'
 
         # probes

@@ -4,6 +4,9 @@ using KernelDebug.Native;
 
 namespace KernelDebug.Ftrace;
 
+/// <summary>One ring-buffer page of a CPU, as read (valid only during the call).</summary>
+public delegate void RawPageHandler(int cpu, ReadOnlySpan<byte> page);
+
 /// <summary>When a stream of records ends.</summary>
 public sealed class TraceReadOptions
 {
@@ -73,6 +76,9 @@ public sealed class TraceStreamReader : IDisposable
     }
 
     public TraceRecordDecoder Decoder { get; }
+
+    /// <summary>Sees every page as read from trace_pipe_raw, before it is decoded (a trace.dat writer keeps them unchanged).</summary>
+    public RawPageHandler? PageRead { get; set; }
 
     /// <summary>Events the kernel reported lost between pages (page header missed-events counts).</summary>
     public long LostEvents => _cpus.Sum(c => c?.Missed ?? 0);
@@ -151,6 +157,7 @@ public sealed class TraceStreamReader : IDisposable
         }
         if (n == 0) { c.Drained = true; return; }
         c.Pages++;
+        PageRead?.Invoke(c.Cpu, _page.AsSpan(0, n));
         long missed = Decoder.DecodePage(_page.AsSpan(0, n), c.Cpu, c.Records);
         if (missed > 0) c.Missed += missed;
         else if (missed < 0) c.MissedUnknownPages++;
