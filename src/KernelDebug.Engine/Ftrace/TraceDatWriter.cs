@@ -115,7 +115,7 @@ public sealed class TraceDatWriter : IDisposable
     {
         if (_completed) return;
         if (version is not (6 or 7)) throw new KernelDebugException($"trace.dat version {version} cannot be written (6 or 7).", "TraceDatVersion", ErrorCategory.InvalidArgument);
-        if (compression is "none") compression = null;
+        if (compression is "none" or "") compression = null;
         if (compression is not (null or "zstd" or "zlib"))
             throw new KernelDebugException($"Compression '{compression}' is not available (none, zstd, zlib).", "TraceDatCompression", ErrorCategory.InvalidArgument);
         if (version == 6 && compression is not null)
