@@ -48,6 +48,9 @@
         'Receive-TraceEvent'
         'Import-TraceDat'
         'Export-TraceDat'
+        'New-TraceEventTrigger'
+        'Get-TraceEventTrigger'
+        'Remove-TraceEventTrigger'
         'Invoke-Ftrace'
 
         # probes
