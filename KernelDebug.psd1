@@ -46,6 +46,11 @@
         'Clear-FtraceBuffer'
         'Write-TraceMarker'
         'Receive-TraceEvent'
+        'Import-TraceDat'
+        'Export-TraceDat'
+        'New-TraceEventTrigger'
+        'Get-TraceEventTrigger'
+        'Remove-TraceEventTrigger'
         'Invoke-Ftrace'
 
         # probes

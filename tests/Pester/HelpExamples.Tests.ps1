@@ -98,6 +98,7 @@ BeforeAll {
     Copy-Item (Join-Path $memory 'kasan-syzbot-4.19-global-oob-console.txt') (Join-Path $Fixture 'console.log')
     Copy-Item (Join-Path $memory 'kasan-6.1-lkdtm.txt') (Join-Path $Fixture 'kasan.txt')
     Copy-Item (Join-Path $memory 'kmemleak-doc.txt') (Join-Path $Fixture 'kmemleak.txt')
+    Copy-Item (Join-Path $RepoRoot 'tests/fixtures/ftrace/tracedat/sched-syscalls-v7-zstd.dat') (Join-Path $Fixture 'trace.dat')
     Push-Location $Fixture
     try { $null = Start-PerfRecord -Command ./myprog -CallGraph FramePointer -Wait -ProgressAction SilentlyContinue } finally { Pop-Location }
 

@@ -59,6 +59,7 @@ BeforeAll {
     [KernelDebug.Ftrace.FunctionTrace]::ParseFunctionText($fn) | Select-Object -First 3 | Add-Sample
     [KernelDebug.Ftrace.FunctionTrace]::ParseGraphText($fn) | ForEach-Object { $_; $_.Descendants() } | Where-Object { $_.Children.Count -and $_.IsComplete } | Select-Object -First 3 | Add-Sample
     Add-Sample ([KernelDebug.FtraceFilterEntry]@{ Value = 'vfs_read'; Instance = 'kerneldebug_sample' })
+    [KernelDebug.Ftrace.EventTriggers]::Parse("enable_event:sched:sched_wakeup:count=2 if prev_pid == 1`n", 'kerneldebug_sample', 'sched', 'sched_switch') | Add-Sample
     Get-Samples Probes { New-Uprobe -Name sername -Path $Libc -Symbol getenv -Group $G -Argument 'name=+0(%di):string' }
     Get-Samples KernelLog { Get-KernelLog | Select-Object -Last 20 }
     Get-Samples Memory {
@@ -125,6 +126,7 @@ BeforeAll {
         'KernelDebug.FtraceInstance'      = { $_.Name }, { $_.BufferSizeKb }
         'KernelDebug.FtraceTracer'        = { $_.Name }
         'KernelDebug.FtraceFilterEntry'   = { $_.Value }, { $_.Kind }
+        'KernelDebug.TraceEventTrigger'   = { $_.Type }, { $_.Count }, { $_.Filter }, { $_.TargetEvent }, { $_.Definition }
         'KernelDebug.FunctionCall'        = { $_.Function }, { $_.Parent }
         'KernelDebug.FunctionGraphCall'   = { $_.Function }, { $_.Children[0].Function }, { $_.Duration }
         'KernelDebug.ProbeDefinition'     = { $_.Arguments[0].Name }, { $_.Arguments[0].Fetch }, { $_.Kind }

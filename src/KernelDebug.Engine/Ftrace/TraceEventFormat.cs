@@ -56,6 +56,8 @@ public sealed class TraceEventFormat
     /// <summary>The event's own fields (without common_*), in file order.</summary>
     public IReadOnlyList<TraceEventField> Fields { get; init; } = Array.Empty<TraceEventField>();
     public string PrintFormat { get; init; } = "";
+    /// <summary>The format file as the kernel printed it (what a trace.dat stores).</summary>
+    public string Text { get; init; } = "";
 
     public string FullName => $"{System}:{Name}";
 
@@ -97,7 +99,7 @@ public sealed class TraceEventFormat
         var own = fields.Where(f => !f.IsCommon).ToList();
         var format = new TraceEventFormat
         {
-            System = system, Name = name, Id = id, AllFields = fields, Fields = own, PrintFormat = print,
+            System = system, Name = name, Id = id, AllFields = fields, Fields = own, PrintFormat = print, Text = text,
         };
         format.FieldNames = own.Select(f => f.Name).ToArray();
         format.FieldArray = own.ToArray();

@@ -32,8 +32,13 @@ public sealed class TraceRecord
         EventId = format.Id;
     }
 
+    private ulong _timestamp;
+    private string? _instance;
+
     /// <summary>Trace-clock time in nanoseconds (the instance's trace_clock).</summary>
-    public ulong Timestamp { get; init; }
+    public ulong Timestamp { get => _timestamp; init => _timestamp = value; }
+    /// <summary>The buffer (instance) a record read from a trace.dat was saved from; null for the top level and live streams.</summary>
+    public string? Instance { get => _instance; init => _instance = value; }
     /// <summary>Wall-clock time (local), where the trace clock maps onto it (mono, mono_raw, boot, tai); null otherwise.</summary>
     public DateTime? Time { get => _clock is { } c ? c.ToDateTime(Timestamp) : _time; init => _time = value; }
     public int Cpu { get; init; }
@@ -47,6 +52,30 @@ public sealed class TraceRecord
     public byte PreemptCount { get; init; }
     /// <summary>The event's own fields in format-file order, with typed values.</summary>
     public TraceFieldValues Fields { get => Volatile.Read(ref _fields) ?? DecodeFields(); init => _fields = value; }
+
+    /// <summary>The event's format, where the record was decoded from binary (null for records parsed from text).</summary>
+    internal TraceEventFormat? Format => _format ?? _eagerFormat;
+    private readonly TraceEventFormat? _eagerFormat;
+
+    /// <summary>A record decoded at once (its fields already read), keeping its format for re-encoding.</summary>
+    internal TraceRecord(TraceEventFormat format, TraceFieldValues fields)
+    {
+        _eagerFormat = format;
+        _fields = fields;
+        System = format.System;
+        Name = format.Name;
+        EventId = format.Id;
+    }
+
+    /// <summary>The record's payload as the ring buffer held it (from common_type), while its fields are undecoded; else null.</summary>
+    internal byte[]? RawPayload => Volatile.Read(ref _payload);
+
+    /// <summary>Moves the record to the timeline of a trace.dat (its DATE/OFFSET options) and names its buffer. Before the record is handed out only.</summary>
+    internal void Relocate(ulong timestamp, string? instance)
+    {
+        _timestamp = timestamp;
+        _instance = instance;
+    }
 
     /// <summary>The field names, without decoding the values.</summary>
     internal string[] FieldNames => Volatile.Read(ref _fields)?.Names ?? _format?.FieldNames ?? Array.Empty<string>();

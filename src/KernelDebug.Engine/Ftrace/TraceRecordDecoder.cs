@@ -100,19 +100,15 @@ public sealed class TraceRecordDecoder
         var values = new object?[fields.Length];
         for (int i = 0; i < values.Length; i++) values[i] = ReadField(fields[i], data);
         _comms.Learn(format, values);
-        return new TraceRecord
+        return new TraceRecord(format, new TraceFieldValues(format.FieldNames, values))
         {
             Timestamp = timestamp,
             Time = _clock.ToDateTime(timestamp),
             Cpu = cpu,
             ProcessId = pid,
             Comm = comm,
-            System = format.System,
-            Name = format.Name,
-            EventId = id,
             Flags = flags,
             PreemptCount = preempt,
-            Fields = new TraceFieldValues(format.FieldNames, values),
         };
     }
 
@@ -202,6 +198,7 @@ public sealed class CommCache
     private readonly Dictionary<int, string> _map = new();
     private long _loadedAt = long.MinValue;
     private readonly bool _useProc;
+    private bool _learn = true;
 
     public CommCache(string? traceFsRoot, bool useProc = true)
     {
@@ -212,9 +209,10 @@ public sealed class CommCache
     }
 
     /// <summary>A cache from a recorded saved_cmdlines text (fixtures, trace.dat).</summary>
-    public static CommCache FromText(string savedCmdlines)
+    /// <param name="learn">Also name pids from the comm fields of events (sched_switch...); trace-cmd report does not.</param>
+    public static CommCache FromText(string savedCmdlines, bool learn = true)
     {
-        var c = new CommCache(null, useProc: false);
+        var c = new CommCache(null, useProc: false) { _learn = learn };
         c.Parse(savedCmdlines);
         return c;
     }
@@ -273,6 +271,7 @@ public sealed class CommCache
     /// <summary>Learns comms from the comm/pid field pairs of events (sched_switch prev_/next_, sched_wakeup, fork's child_).</summary>
     internal void Learn(TraceEventFormat format, object?[] values)
     {
+        if (!_learn) return;
         var pairs = format.CommPidPairs;
         for (int i = 0; i < pairs.Length; i++)
         {

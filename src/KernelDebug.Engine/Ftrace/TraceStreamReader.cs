@@ -4,6 +4,9 @@ using KernelDebug.Native;
 
 namespace KernelDebug.Ftrace;
 
+/// <summary>One ring-buffer page of a CPU, as read (valid only during the call).</summary>
+public delegate void RawPageHandler(int cpu, ReadOnlySpan<byte> page);
+
 /// <summary>When a stream of records ends.</summary>
 public sealed class TraceReadOptions
 {
@@ -80,6 +83,9 @@ public sealed class TraceStreamReader : IDisposable
     }
 
     public TraceRecordDecoder Decoder { get; }
+
+    /// <summary>Sees every page as read from trace_pipe_raw, before it is decoded (a trace.dat writer keeps them unchanged).</summary>
+    public RawPageHandler? PageRead { get; set; }
 
     /// <summary>Events the kernel reported lost between pages (page header missed-events counts).</summary>
     public long LostEvents => _cpus.Sum(c => c?.Missed ?? 0);
@@ -209,6 +215,7 @@ public sealed class TraceStreamReader : IDisposable
         if (n == 0) { c.Drained = true; c.DrainedAt = before; return; }
         c.Pages++;
         c.RoundPages++;
+        PageRead?.Invoke(c.Cpu, _page.AsSpan(0, n));
         long missed = Decoder.DecodePage(_page.AsSpan(0, n), c.Cpu, c.Records);
         RecordsRead += c.Records.Count;
         if (missed > 0) c.Missed += missed;
