@@ -92,6 +92,21 @@ public sealed class BpfObjectSpec
         return Parse(bytes, System.IO.Path.GetFullPath(path));
     }
 
+    /// <summary>The module's own programs (src/KernelDebug.Engine/Bpf/Programs), embedded in the dll.</summary>
+    public static IReadOnlyList<string> BuiltInNames => typeof(BpfObjectSpec).Assembly.GetManifestResourceNames()
+        .Where(n => n.StartsWith(ResourcePrefix) && n.EndsWith(".bpf.o")).Select(n => n[ResourcePrefix.Length..^6]).Order().ToList();
+
+    private const string ResourcePrefix = "KernelDebug.Bpf.Programs.";
+
+    public static BpfObjectSpec BuiltIn(string name)
+    {
+        using var s = typeof(BpfObjectSpec).Assembly.GetManifestResourceStream(ResourcePrefix + name + ".bpf.o")
+            ?? throw new KernelDebugException($"The module has no built-in BPF program '{name}' (it has {string.Join(", ", BuiltInNames)}).", "BpfBuiltInNotFound", ErrorCategory.ObjectNotFound) { Target = name };
+        var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return Parse(ms.ToArray(), name + ".bpf.o");
+    }
+
     public static BpfObjectSpec Parse(byte[] file, string path)
     {
         IELF? ielf;
