@@ -5,7 +5,6 @@ namespace KernelDebug.Commands;
 
 /// <summary>Detaches an object's programs and closes its programs and maps: the kernel frees them once nothing else holds them.</summary>
 [Cmdlet(VerbsCommon.Remove, "BpfObject", SupportsShouldProcess = true)]
-[OutputType(typeof(void))]
 public sealed class RemoveBpfObjectCommand : PSCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]

@@ -5,7 +5,6 @@ namespace KernelDebug.Commands;
 
 /// <summary>Detaches programs (all their attachments), or single attachments; the programs stay loaded.</summary>
 [Cmdlet(VerbsLifecycle.Stop, "BpfProgram", DefaultParameterSetName = "Program", SupportsShouldProcess = true)]
-[OutputType(typeof(void))]
 public sealed class StopBpfProgramCommand : PSCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Program")]
