@@ -259,6 +259,8 @@ public sealed class BpfEventDecoder
         }
     }
 
+    public object Decode(byte[] record, int cpu) => Decode(record.AsSpan(), cpu);
+
     public object Decode(ReadOnlySpan<byte> record, int cpu)
     {
         uint type = _type;
@@ -272,7 +274,18 @@ public sealed class BpfEventDecoder
             type = exact.Count == 1 ? exact[0].Id : exact.Count == 0 && fits.Count == 1 ? fits[0].Id : 0;
             _bySize[record.Length] = type;
         }
-        if (type != 0 && _btf!.SizeOf(type) <= (ulong)record.Length) return _btf.Decode(type, record)!;
+        if (type != 0)
+        {
+            // Variable-size records (execsnoop sends only the args it read): the rest of the struct reads as zeros.
+            int size = (int)_btf!.SizeOf(type);
+            if (size <= record.Length) return _btf.Decode(type, record)!;
+            if (_type != 0)
+            {
+                var padded = new byte[size];
+                record.CopyTo(padded);
+                return _btf.Decode(type, padded)!;
+            }
+        }
         return new BpfRawEvent { Map = _map, Cpu = cpu, Size = record.Length, Data = record.ToArray() };
     }
 }
