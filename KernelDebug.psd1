@@ -89,6 +89,12 @@
         'Get-BpfLink'
         'Get-BpfBtf'
         'Read-BpfMap'
+        'Import-BpfObject'
+        'Start-BpfProgram'
+        'Stop-BpfProgram'
+        'Receive-BpfEvent'
+        'Remove-BpfObject'
+        'Invoke-BpfObject'
         'Invoke-Bpftrace'
         'Invoke-SystemTap'
 

@@ -16,10 +16,13 @@
     Bench   Build, then every bench/*.ps1 (each prints its own ratios).
     Package A .nupkg of the built module in output/package, installable from a local repository folder.
     Demo    Build, then the host report: the capability table and a live demonstration of what works here.
+    BpfPrograms  Recompiles the module's own BPF programs (src/KernelDebug.Engine/Bpf/Programs/*.bpf.c) and the test
+            fixtures in tests/fixtures/bpf with clang -target bpf -g -O2; the .bpf.o files are committed, so only
+            changing a .bpf.c needs this (BpfEngine.Tests.ps1 checks they match their sources).
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Docs', 'Test', 'VmTest', 'Bench', 'Package', 'Demo')]
+    [ValidateSet('Build', 'Docs', 'Test', 'VmTest', 'Bench', 'Package', 'Demo', 'BpfPrograms')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -271,6 +274,19 @@ function Invoke-TaskPackage {
     }
     finally {
         Unregister-PSResourceRepository -Name $repoName
+    }
+}
+
+function Invoke-TaskBpfPrograms {
+    # Run from each file's folder with a relative name: clang then writes identical bytes for identical sources.
+    $arch = (& uname -m).Trim()
+    foreach ($dir in (Join-Path $Root 'src/KernelDebug.Engine/Bpf/Programs'), (Join-Path $Root 'tests/fixtures/bpf')) {
+        Push-Location $dir
+        try {
+            foreach ($c in Get-ChildItem -Filter *.bpf.c) {
+                Invoke-Native clang @('-target', 'bpf', '-g', '-O2', "-I/usr/include/$arch-linux-gnu", '-c', $c.Name, '-o', ($c.Name -replace '\.c$', '.o'))
+            }
+        } finally { Pop-Location }
     }
 }
 

@@ -33,6 +33,12 @@ BeforeAll {
 
     # The real kernel and tools where this host allows them.
     Get-Samples Capability { Get-KernelDebugCapability | Select-Object -First 3 }
+    Get-Samples BpfEngine {
+        $o = Import-BpfObject -BuiltIn kd_events
+        try { $o; $o | Start-BpfProgram -Name kd_getppid } finally { Remove-BpfObject $o }
+    }
+    # A record no BTF type decodes, as Receive-BpfEvent makes it.
+    Add-Sample ([KernelDebug.Bpf.BpfEventDecoder]::new($null, $null, 'events').Decode([byte[]](1, 2, 3), 1))
     Get-Samples HealthCheck { Invoke-KernelDebugHealthCheck -Check Capabilities -RequiredCapability TraceEvents, Kprobes }
     Get-Samples Syscall { Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
     Get-Samples Syscall { Measure-Syscall -Command /bin/true }
@@ -143,6 +149,9 @@ BeforeAll {
         'KernelDebug.BpftraceHistogram'   = { $_.Buckets[0].Range }, { $_.Buckets[0].Count }
         'KernelDebug.BpftraceStats'       = { $_.Count }, { $_.Average }
         'KernelDebug.SystemTapOutput'     = { $_.Text }, { $_.Stage }
+        'KernelDebug.Bpf.BpfObject'       = { $_.Name }, { $_.LoadTime }
+        'KernelDebug.Bpf.BpfAttachment'   = { $_.ProgramName }, { $_.Target }, { $_.LinkIds[0] }
+        'KernelDebug.Bpf.BpfRawEvent'     = { $_.Map }, { $_.Size }
     }
     # Types whose only source needs a tool or feature this host may lack.
     $script:NeedsArea = @{
@@ -150,6 +159,7 @@ BeforeAll {
         'KernelDebug.BpfBtf' = 'Bpftrace'; 'KernelDebug.BpfMapEntry' = 'Bpftrace'; 'KernelDebug.BpftraceText' = 'Bpftrace'
         'KernelDebug.BpftraceMap' = 'Bpftrace'; 'KernelDebug.BpftraceHistogram' = 'Bpftrace'; 'KernelDebug.BpftraceStats' = 'Bpftrace'
         'KernelDebug.SystemTapOutput' = 'SystemTap'
+        'KernelDebug.Bpf.BpfObject' = 'BpfEngine'; 'KernelDebug.Bpf.BpfAttachment' = 'BpfEngine'
     }
 
     function Get-Value($Object, [scriptblock] $Member) { @($Object | ForEach-Object $Member) }

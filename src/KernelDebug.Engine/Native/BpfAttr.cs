@@ -72,6 +72,15 @@ internal unsafe struct BpfProgLoadAttr
     [FieldOffset(64)] public uint ProgIfIndex;
     [FieldOffset(68)] public uint ExpectedAttachType;
     [FieldOffset(72)] public uint ProgBtfFd;
+    [FieldOffset(76)] public uint FuncInfoRecSize;
+    [FieldOffset(80)] public ulong FuncInfo;
+    [FieldOffset(88)] public uint FuncInfoCnt;
+    [FieldOffset(92)] public uint LineInfoRecSize;
+    [FieldOffset(96)] public ulong LineInfo;
+    [FieldOffset(104)] public uint LineInfoCnt;
+    [FieldOffset(108)] public uint AttachBtfId;
+    /// <summary>attach_prog_fd or attach_btf_obj_fd (0: vmlinux).</summary>
+    [FieldOffset(112)] public uint AttachBtfObjFd;
 }
 
 /// <summary>union bpf_attr for BPF_BTF_LOAD.</summary>
