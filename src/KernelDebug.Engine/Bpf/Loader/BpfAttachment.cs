@@ -168,7 +168,7 @@ public static class BpfAttacher
             throw new KernelDebugException($"This kernel has no {name} PMU ({dir}), so {what} cannot be attached through perf_event_open.", "BpfProbePmuMissing", ErrorCategory.NotImplemented) { Target = name };
         int bit = 0;
         var fmt = ControlFile.TryReadText(System.IO.Path.Combine(dir, "format", "retprobe"), out _)?.Trim();
-        if (fmt is not null && fmt.StartsWith("config:") && int.TryParse(fmt.AsSpan(7), out var b)) bit = b;
+        if (fmt is not null && fmt.StartsWith("config:", StringComparison.Ordinal) && int.TryParse(fmt.AsSpan(7), out var b)) bit = b;
         return (t, bit);
     }
 
@@ -179,7 +179,7 @@ public static class BpfAttacher
         if (colon <= 0) throw new KernelDebugException($"'{target}' is not a uprobe target (path:symbol[+offset]).", "BpfUprobeTargetInvalid", ErrorCategory.InvalidArgument) { Target = target };
         string path = target[..colon], what = target[(colon + 1)..];
         ulong fileOffset;
-        if (what.StartsWith("0x") && ulong.TryParse(what.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var raw)) fileOffset = raw;
+        if (what.StartsWith("0x", StringComparison.Ordinal) && ulong.TryParse(what.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var raw)) fileOffset = raw;
         else
         {
             ulong plus = 0;
@@ -187,7 +187,7 @@ public static class BpfAttacher
             if (at > 0)
             {
                 var o = what[(at + 1)..];
-                if (!(o.StartsWith("0x") ? ulong.TryParse(o.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out plus) : ulong.TryParse(o, out plus)))
+                if (!(o.StartsWith("0x", StringComparison.Ordinal) ? ulong.TryParse(o.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out plus) : ulong.TryParse(o, out plus)))
                     throw new KernelDebugException($"'{o}' is not an offset.", "BpfUprobeTargetInvalid", ErrorCategory.InvalidArgument) { Target = target };
                 what = what[..at];
             }

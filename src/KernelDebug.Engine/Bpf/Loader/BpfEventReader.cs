@@ -250,7 +250,7 @@ public sealed class BpfEventDecoder
         if (typeName is not null)
         {
             if (btf is null) throw new KernelDebugException($"-Type '{typeName}' needs the object's BTF (compile with -g).", "BpfBtfMissing", ErrorCategory.InvalidOperation) { Target = typeName };
-            string bare = typeName.StartsWith("struct ") ? typeName[7..] : typeName;
+            string bare = typeName.StartsWith("struct ", StringComparison.Ordinal) ? typeName[7..] : typeName;
             var t = btf.Types.FirstOrDefault(x => x.Kind is BtfKind.Struct or BtfKind.Union && x.Name == bare)
                 ?? btf.Types.FirstOrDefault(x => x.Kind == BtfKind.Typedef && x.Name == bare)
                 ?? throw new KernelDebugException($"The object's BTF has no struct '{bare}' (it has {string.Join(", ", btf.Types.Where(x => x.Kind == BtfKind.Struct && x.Name.Length > 0).Select(x => x.Name).Distinct().Take(30))}).",
@@ -269,7 +269,7 @@ public sealed class BpfEventDecoder
             int length = record.Length;
             // perf records are padded to 8 bytes: a struct up to 7 bytes smaller fits too.
             var fits = _btf.Types.Where(t => t.Kind == BtfKind.Struct && t.Name.Length > 0 && t.Size <= length && t.Size + 8 > length
-                && !t.Name.StartsWith("bpf_") && !t.Name.StartsWith("trace_event_raw_")).ToList();
+                && !t.Name.StartsWith("bpf_", StringComparison.Ordinal) && !t.Name.StartsWith("trace_event_raw_", StringComparison.Ordinal)).ToList();
             var exact = fits.Where(t => t.Size == length).ToList();
             type = exact.Count == 1 ? exact[0].Id : exact.Count == 0 && fits.Count == 1 ? fits[0].Id : 0;
             _bySize[record.Length] = type;

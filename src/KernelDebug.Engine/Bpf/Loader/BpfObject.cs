@@ -138,7 +138,7 @@ public sealed class BpfObject : IDisposable
         {
             var fd = Own(CreateMap(m, btfFd));
             var info = BpfInspector.ReadMapInfo(fd);
-            if (m.InitialData is { } data && !m.DataSection!.StartsWith(".bss"))
+            if (m.InitialData is { } data && !m.DataSection!.StartsWith(".bss", StringComparison.Ordinal))
             {
                 UpdateElem(fd, 0, data, m.Name);
             }
@@ -392,7 +392,7 @@ public sealed class BpfObject : IDisposable
             if (colon > 0 && int.TryParse(line.AsSpan(0, colon), out var n) && line.Length > colon + 2 && line[colon + 2] == '(') { insn = n; insnLine = line.Trim(); break; }
         }
         var tail = lines.Skip(Math.Max(0, lines.Length - 12)).ToList();
-        string verdict = tail.LastOrDefault(l => !l.StartsWith("processed ") && !l.StartsWith("verification time")) ?? Errno.Message(err);
+        string verdict = tail.LastOrDefault(l => !l.StartsWith("processed ", StringComparison.Ordinal) && !l.StartsWith("verification time", StringComparison.Ordinal)) ?? Errno.Message(err);
         var msg = new StringBuilder($"The kernel's verifier rejected program '{p.Name}' ({p.SectionName}): {verdict.Trim()} ({Errno.Name(err)}).");
         if (insnLine is not null) msg.Append($" At instruction {insn}: {insnLine}.");
         msg.Append(Environment.NewLine).Append("Last lines of the verifier log:").Append(Environment.NewLine).Append(string.Join(Environment.NewLine, tail));

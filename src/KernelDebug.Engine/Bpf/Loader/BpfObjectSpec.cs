@@ -94,7 +94,7 @@ public sealed class BpfObjectSpec
 
     /// <summary>The module's own programs (src/KernelDebug.Engine/Bpf/Programs), embedded in the dll.</summary>
     public static IReadOnlyList<string> BuiltInNames => typeof(BpfObjectSpec).Assembly.GetManifestResourceNames()
-        .Where(n => n.StartsWith(ResourcePrefix) && n.EndsWith(".bpf.o")).Select(n => n[ResourcePrefix.Length..^6]).Order().ToList();
+        .Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal) && n.EndsWith(".bpf.o", StringComparison.Ordinal)).Select(n => n[ResourcePrefix.Length..^6]).Order().ToList();
 
     private const string ResourcePrefix = "KernelDebug.Bpf.Programs.";
 
@@ -154,8 +154,8 @@ public sealed class BpfObjectSpec
             Maps.Add(new BpfMapSpec
             {
                 Name = MapNameOf(s.Name), Type = 2 /* array */, KeySize = 4, ValueSize = (uint)s.Size, MaxEntries = 1,
-                Flags = s.Name.StartsWith(".rodata") ? 0x80u /* BPF_F_RDONLY_PROG */ : 0, DataSection = s.Name,
-                InitialData = bss ? new byte[s.Size] : s.GetContents(), IsReadOnly = s.Name.StartsWith(".rodata"), ElfSection = i,
+                Flags = s.Name.StartsWith(".rodata", StringComparison.Ordinal) ? 0x80u /* BPF_F_RDONLY_PROG */ : 0, DataSection = s.Name,
+                InitialData = bss ? new byte[s.Size] : s.GetContents(), IsReadOnly = s.Name.StartsWith(".rodata", StringComparison.Ordinal), ElfSection = i,
                 BtfValueTypeId = Btf?.Types.FirstOrDefault(t => t.Kind == BtfKind.Datasec && t.Name == s.Name)?.Id ?? 0,
             });
         }
@@ -185,7 +185,7 @@ public sealed class BpfObjectSpec
         // Relocations: .rel<section> for each executable section.
         foreach (var rs in sections.Where(s => s.Type == SectionType.Relocation))
         {
-            var targetName = rs.Name.StartsWith(".rel") ? rs.Name[4..] : "";
+            var targetName = rs.Name.StartsWith(".rel", StringComparison.Ordinal) ? rs.Name[4..] : "";
             int target = sections.FindIndex(s => s.Name == targetName);
             if (target < 0 || ((Section<ulong>)sections[target]).Flags.HasFlag(SectionFlags.Executable) == false) continue;
             var rel = rs.GetContents();
@@ -218,7 +218,7 @@ public sealed class BpfObjectSpec
     internal static int Imm(byte[] insns, int k) => BinaryPrimitives.ReadInt32LittleEndian(insns.AsSpan(k * 8 + 4));
 
     private static bool IsDataSection(string name) =>
-        name is ".rodata" or ".data" or ".bss" || name.StartsWith(".rodata.") || name.StartsWith(".data.") || name.StartsWith(".bss.");
+        name is ".rodata" or ".data" or ".bss" || name.StartsWith(".rodata.", StringComparison.Ordinal) || name.StartsWith(".data.", StringComparison.Ordinal) || name.StartsWith(".bss.", StringComparison.Ordinal);
 
     // Kernel map names: 15 characters of [A-Za-z0-9_.].
     internal static string MapNameOf(string name)
@@ -338,18 +338,18 @@ public sealed class BpfObjectSpec
         static string After(string s, string prefix) => s.Length > prefix.Length ? s[prefix.Length..] : "";
         (uint type, uint attach, BpfAttachKind kind, string target) = section switch
         {
-            _ when section.StartsWith("tracepoint/") => (Tracepoint, 0u, BpfAttachKind.Tracepoint, After(section, "tracepoint/")),
-            _ when section.StartsWith("tp/") => (Tracepoint, 0u, BpfAttachKind.Tracepoint, After(section, "tp/")),
-            _ when section.StartsWith("tp_btf/") => (Tracing, 23u, BpfAttachKind.TracepointBtf, After(section, "tp_btf/")),
-            _ when section.StartsWith("raw_tracepoint/") => (RawTracepoint, 0u, BpfAttachKind.RawTracepoint, After(section, "raw_tracepoint/")),
-            _ when section.StartsWith("raw_tp/") => (RawTracepoint, 0u, BpfAttachKind.RawTracepoint, After(section, "raw_tp/")),
-            _ when section.StartsWith("kprobe/") || section == "kprobe" => (Kprobe, 0u, BpfAttachKind.Kprobe, After(section, "kprobe/")),
-            _ when section.StartsWith("kretprobe/") || section == "kretprobe" => (Kprobe, 0u, BpfAttachKind.Kretprobe, After(section, "kretprobe/")),
-            _ when section.StartsWith("uprobe/") || section == "uprobe" => (Kprobe, 0u, BpfAttachKind.Uprobe, After(section, "uprobe/")),
-            _ when section.StartsWith("uretprobe/") || section == "uretprobe" => (Kprobe, 0u, BpfAttachKind.Uretprobe, After(section, "uretprobe/")),
+            _ when section.StartsWith("tracepoint/", StringComparison.Ordinal) => (Tracepoint, 0u, BpfAttachKind.Tracepoint, After(section, "tracepoint/")),
+            _ when section.StartsWith("tp/", StringComparison.Ordinal) => (Tracepoint, 0u, BpfAttachKind.Tracepoint, After(section, "tp/")),
+            _ when section.StartsWith("tp_btf/", StringComparison.Ordinal) => (Tracing, 23u, BpfAttachKind.TracepointBtf, After(section, "tp_btf/")),
+            _ when section.StartsWith("raw_tracepoint/", StringComparison.Ordinal) => (RawTracepoint, 0u, BpfAttachKind.RawTracepoint, After(section, "raw_tracepoint/")),
+            _ when section.StartsWith("raw_tp/", StringComparison.Ordinal) => (RawTracepoint, 0u, BpfAttachKind.RawTracepoint, After(section, "raw_tp/")),
+            _ when section.StartsWith("kprobe/", StringComparison.Ordinal) || section == "kprobe" => (Kprobe, 0u, BpfAttachKind.Kprobe, After(section, "kprobe/")),
+            _ when section.StartsWith("kretprobe/", StringComparison.Ordinal) || section == "kretprobe" => (Kprobe, 0u, BpfAttachKind.Kretprobe, After(section, "kretprobe/")),
+            _ when section.StartsWith("uprobe/", StringComparison.Ordinal) || section == "uprobe" => (Kprobe, 0u, BpfAttachKind.Uprobe, After(section, "uprobe/")),
+            _ when section.StartsWith("uretprobe/", StringComparison.Ordinal) || section == "uretprobe" => (Kprobe, 0u, BpfAttachKind.Uretprobe, After(section, "uretprobe/")),
             _ when section == "perf_event" => (PerfEvent, 0u, BpfAttachKind.PerfEvent, ""),
-            _ when section.StartsWith("fentry/") => (Tracing, 24u, BpfAttachKind.Fentry, After(section, "fentry/")),
-            _ when section.StartsWith("fexit/") => (Tracing, 25u, BpfAttachKind.Fexit, After(section, "fexit/")),
+            _ when section.StartsWith("fentry/", StringComparison.Ordinal) => (Tracing, 24u, BpfAttachKind.Fentry, After(section, "fentry/")),
+            _ when section.StartsWith("fexit/", StringComparison.Ordinal) => (Tracing, 25u, BpfAttachKind.Fexit, After(section, "fexit/")),
             _ => throw new KernelDebugException($"Program '{fn.Name}' is in section '{section}', a program type this loader does not know (tracepoint/, tp_btf/, raw_tracepoint/, kprobe/, kretprobe/, uprobe/, uretprobe/, perf_event, fentry/, fexit/).",
                 "BpfProgramTypeNotSupported", ErrorCategory.NotImplemented) { Target = section },
         };
@@ -365,7 +365,7 @@ public sealed class BpfObjectSpec
         if (!DataSymbols.TryGetValue(name, out var sym))
             throw new KernelDebugException($"The object has no global variable '{name}' to set (its variables: {string.Join(", ", DataSymbols.Keys.Order())}).", "BpfConstantNotFound", ErrorCategory.ObjectNotFound) { Target = name };
         var map = Maps.First(m => m.ElfSection == sym.Section && m.DataSection is not null);
-        if (map.DataSection!.StartsWith(".bss")) throw new KernelDebugException($"'{name}' is in .bss; only initialised globals (.rodata, .data) can be set before load.", "BpfConstantNotSettable", ErrorCategory.InvalidArgument) { Target = name };
+        if (map.DataSection!.StartsWith(".bss", StringComparison.Ordinal)) throw new KernelDebugException($"'{name}' is in .bss; only initialised globals (.rodata, .data) can be set before load.", "BpfConstantNotSettable", ErrorCategory.InvalidArgument) { Target = name };
         var type = FindVarType(name, map.DataSection);
         var bytes = ToBytes(name, value, type, (int)sym.Size);
         bytes.CopyTo(map.InitialData.AsSpan((int)sym.Offset));
