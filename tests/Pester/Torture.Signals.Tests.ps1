@@ -23,6 +23,8 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot '../Torture.psm1') -Force
     $script:Loop = "while :; do /bin/true; sleep 0.05; done"
     $script:HasBpftrace = [bool](Get-Command bpftrace -ErrorAction Ignore)
+    # The engine assembly (OrphanSweep, used after SIGKILL) loads with the first cmdlet that needs it.
+    $null = Get-KernelDebugCapability -Name TraceFs
 
     function Get-CaseScript([string] $Cmdlet, [string] $Out) {
         # Phases: 'setup' just before the cmdlet starts (the signal follows a short delay), 'mid-stream' at the first

@@ -74,6 +74,34 @@ public static class ChildLauncher
     /// <summary>Starts the target stopped (see the class summary).</summary>
     public static LaunchedProcess StartStopped(LaunchTarget target) => StartStopped(target.Command, target.Arguments, target.Options);
 
+    private static readonly System.Collections.Concurrent.BlockingCollection<Action> LauncherQueue = new();
+    private static readonly Lazy<Thread> LauncherThread = new(() =>
+    {
+        var t = new Thread(() => { foreach (var work in LauncherQueue.GetConsumingEnumerable()) work(); })
+        { IsBackground = true, Name = "kerneldebug launcher" };
+        t.Start();
+        return t;
+    });
+
+    /// <summary>
+    /// Starts the target stopped from a thread that lives as long as the process. The command's death signal
+    /// (PR_SET_PDEATHSIG) follows the thread that started it: a command that outlives the cmdlet starting it (a
+    /// background recording) must not die when that cmdlet's thread ends (a thread job, a remoting pipeline).
+    /// Not for ptrace tracers, which must start their tracee on their own thread.
+    /// </summary>
+    public static LaunchedProcess StartStoppedOnLauncherThread(LaunchTarget target)
+    {
+        _ = LauncherThread.Value;
+        var done = new TaskCompletionSource<LaunchedProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+        LauncherQueue.Add(() =>
+        {
+            try { done.SetResult(StartStopped(target)); }
+            catch (Exception e) { done.SetException(e); }
+        });
+        try { return done.Task.GetAwaiter().GetResult(); }
+        catch (AggregateException e) when (e.InnerException is not null) { throw e.InnerException; }
+    }
+
     /// <summary>Starts the command stopped (see the class summary). The process is a child of this one.</summary>
     public static unsafe LaunchedProcess StartStopped(string command, IReadOnlyList<string> arguments, LaunchOptions? options = null)
     {

@@ -120,7 +120,8 @@ public sealed unsafe class PerfRecorder : IDisposable
         var targets = new List<(int Pid, int Cpu)>();
         if (_options.Target is { } target)
         {
-            _child = ChildLauncher.StartStopped(target);
+            // A recording outlives Start-PerfRecord: its command must not die with the thread that ran the cmdlet.
+            _child = ChildLauncher.StartStoppedOnLauncherThread(target);
             CommandProcessId = _child.ProcessId;
             targets.AddRange(cpus.Select(c => (_child.ProcessId, c)));
         }

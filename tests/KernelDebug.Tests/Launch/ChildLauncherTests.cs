@@ -44,6 +44,26 @@ public class ChildLauncherTests
     }
 
     [Fact]
+    public void ACommandStartedOnTheLauncherThreadOutlivesTheThreadThatAskedForIt()
+    {
+        // A background recording's command must live on after the cmdlet's thread (a thread job) ends.
+        LaunchedProcess? child = null;
+        var caller = new Thread(() =>
+        {
+            child = ChildLauncher.StartStoppedOnLauncherThread(new LaunchTarget("/bin/sleep", new[] { "1" }, new LaunchOptions()));
+            child.Resume();
+            Assert.Equal(0, child.WaitForExec());
+        });
+        caller.Start();
+        caller.Join();
+        using (child!)
+        {
+            var ws = child!.WaitForExit();
+            Assert.True(ws.Exited && ws.ExitCode == 0, $"sleep 1 ended with {ws}");
+        }
+    }
+
+    [Fact]
     public void TheChildWaitsStoppedBeforeExecThenRunsTheCommandWithItsArguments()
     {
         var output = TempFile();
