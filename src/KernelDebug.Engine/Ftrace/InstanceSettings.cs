@@ -32,10 +32,16 @@ public sealed class InstanceSettings : IDisposable
     /// Keeps the saved settings in a file too, written before each change, so a session killed before its Dispose
     /// leaves what the next holder of the instance's lock (or the orphan sweep) needs to put them back.
     /// </summary>
-    public void PersistTo(string path)
+    /// <returns>Null, or why the settings cannot be kept in a file (a read-only /run): the run goes on without it.</returns>
+    public string? PersistTo(string path)
     {
         _statePath = path;
-        Persist();
+        try { Persist(); return null; }
+        catch (KernelDebugException e)
+        {
+            _statePath = null;
+            return e.Message;
+        }
     }
 
     private sealed class State

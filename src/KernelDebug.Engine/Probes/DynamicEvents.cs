@@ -90,9 +90,9 @@ public sealed class DynamicEvents
         var normalized = string.Join(' ', ProbeValidator.Split(command));
         var errorLog = Path.Combine(TraceFs, "error_log");
         // The kernel adds a definition whose group/event exists to that event as one more probe (a multi-probe event)
-        // when the kinds match: refuse the name instead. The check and the write hold the control file's flock, so two
+        // when the kinds match: refuse the name instead. The check and the write hold the module's probe lock, so two
         // sessions of this module cannot both pass the check.
-        using var guard = LockControlFile(PathOf(file));
+        using var guard = LockProbeDefinitions();
         var (newGroup, newName) = NameOf(normalized);
         if (newName.Length > 0 && Directory.Exists(Path.Combine(TraceFs, "events", newGroup.Length > 0 ? newGroup : DefaultGroupOf(normalized), newName)))
             throw new KernelDebugException(
@@ -126,11 +126,19 @@ public sealed class DynamicEvents
             ?? throw new KernelDebugException($"The kernel accepted '{normalized}' but does not list {group}/{name} in {FileName(file)}.", "ProbeNotListed", ErrorCategory.InvalidResult);
     }
 
-    /// <summary>An exclusive flock on a control file opened for reading (never truncated), waited for; null when it cannot be opened.</summary>
-    private static SafeFileDescriptor? LockControlFile(string path)
+    /// <summary>
+    /// An exclusive flock on /run/kerneldebug/probes.lock, waited for; null when it cannot be had (the check then runs
+    /// unguarded). Not on the control file itself: .NET takes a shared flock on every file it opens to read (its
+    /// FileShare emulation), so readers of uprobe_events (Get-Content) would fail while it is held.
+    /// </summary>
+    private static SafeFileDescriptor? LockProbeDefinitions()
     {
-        var fd = Interop.TryOpen(path, Interop.O_RDONLY, out _);
-        if (fd is null) return null;
+        try { Ftrace.InstanceLock.EnsureStateDirectory(); }
+        catch (KernelDebugException) { return null; }
+        var path = Path.Combine(Ftrace.InstanceLock.StateDirectory, "probes.lock");
+        int raw = (int)Interop.RetryOnEintr(() => Interop.open(path, Interop.O_RDWR | Interop.O_CREAT | Interop.O_NOFOLLOW | Interop.O_CLOEXEC, 0x180 /* 0600 */));
+        if (raw < 0) return null;
+        var fd = new SafeFileDescriptor(raw);
         if (Interop.RetryOnEintr(() => Interop.flock(fd, Interop.LOCK_EX)) < 0) { fd.Dispose(); return null; }
         return fd;
     }

@@ -208,7 +208,8 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
         _settings = settings; // Cleanup puts back (and removes the state file of) what was saved, also when saving fails midway
         Try(() =>
         {
-            settings.PersistTo(_lock!.StatePath);
+            if (settings.PersistTo(_lock!.StatePath) is { } why)
+                WriteWarning($"{why} Should this session be killed, the settings of {instance.Name} it changed stay changed.");
             settings.SaveValue("tracing_on");
             settings.SaveValue("trace_clock");
             settings.SaveValue("options/event-fork");
