@@ -69,9 +69,13 @@ namespace KernelDebug.Perf
             public int SampleTimeOffset { get; }
         }
 
-        public PerfDataDecoder(PerfDataFile file, KernelSymbols? kernel = null)
+        private readonly IReadOnlyList<string> _symbolPath;
+
+        /// <param name="symbolPath">Roots to look for the recorded binaries under first (perf's --symfs), as root + path or root/.build-id/.</param>
+        public PerfDataDecoder(PerfDataFile file, KernelSymbols? kernel = null, IReadOnlyList<string>? symbolPath = null)
         {
             _file = file;
+            _symbolPath = symbolPath ?? Array.Empty<string>();
             _kernel = kernel ?? KernelSymbols.Current;
             _first = new Layout(file.Attrs[0]);
             _identifier = file.Attrs.All(a => (a.SampleType & PerfFormat.SampleIdentifier) != 0);
@@ -429,8 +433,12 @@ namespace KernelDebug.Perf
                     AddMap(BinaryPrimitives.ReadInt32LittleEndian(r[8..]), U64(r, 16), U64(r, 24), U64(r, 32), CString(r[40..]), misc);
                     break;
                 case PerfFormat.RecordMmap2 when size >= 72:
-                    AddMap(BinaryPrimitives.ReadInt32LittleEndian(r[8..]), U64(r, 16), U64(r, 24), U64(r, 32), CString(r[72..]), misc);
+                {
+                    // With PERF_RECORD_MISC_MMAP_BUILD_ID the device/inode fields hold the build-id: u8 size, 3 reserved, 20 bytes.
+                    string? buildId = (misc & PerfFormat.MiscMmapBuildId) != 0 && r[40] is > 0 and <= 20 ? Convert.ToHexString(r.Slice(44, r[40])).ToLowerInvariant() : null;
+                    AddMap(BinaryPrimitives.ReadInt32LittleEndian(r[8..]), U64(r, 16), U64(r, 24), U64(r, 32), CString(r[72..]), misc, buildId);
                     break;
+                }
                 case PerfFormat.RecordKsymbol when size >= 24:
                 {
                     // BPF programs and other out-of-line kernel code: perf gives each its own DSO named after it.
@@ -462,12 +470,14 @@ namespace KernelDebug.Perf
             return m;
         }
 
-        private void AddMap(int pid, ulong start, ulong len, ulong pgoff, string path, ushort misc)
+        private void AddMap(int pid, ulong start, ulong len, ulong pgoff, string path, ushort misc, string? buildId = null)
         {
             int mode = misc & PerfFormat.MiscCpuModeMask;
             if (mode is PerfFormat.MiscKernel or PerfFormat.MiscGuestKernel || pid == -1)
             {
-                // The kernel's own map is [kernel.kallsyms]_text; the others are modules, which perf names [module].
+                // The kernel's own map is [kernel.kallsyms]_text, its pgoff the address of _text in the recorded boot;
+                // the others are modules, which perf names [module].
+                if (path.StartsWith("[kernel.kallsyms]", StringComparison.Ordinal) && pgoff != 0) _recordedText = pgoff;
                 if (ModuleDso(path) is { } dso && len > 0 && start + len > start)
                 {
                     _modules.Add(new Map(start, start + len, pgoff, dso));
@@ -476,7 +486,7 @@ namespace KernelDebug.Perf
                 }
                 return;
             }
-            MapsOf(pid).Add(new Map(start, start + len, pgoff, path));
+            MapsOf(pid).Add(new Map(start, start + len, pgoff, path) { BuildId = buildId });
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -664,6 +674,8 @@ namespace KernelDebug.Perf
         {
             if (_ksymbols.Find(ip) is { } k) return new PerfFrame(ip, k.Path, k.Path, ip, ip - k.Start, true);
             var moduleMap = _modules.Find(ip);
+            // This host's kallsyms name the recorded kernel only if it is this boot's: else [unknown], as perf leaves it.
+            if (!(_kernelHere ??= KernelIsThisBoot())) return new PerfFrame(ip, "[unknown]", moduleMap?.Path ?? "[kernel.kallsyms]", ip, 0, true);
             var stored = _kernel.Table.Find(ip, out var start);
             if (stored is null) return new PerfFrame(ip, "[unknown]", moduleMap?.Path ?? "[kernel.kallsyms]", ip, 0, true);
             var module = KernelSymbols.ModuleOf(stored);
@@ -721,7 +733,7 @@ namespace KernelDebug.Perf
             return new PerfFrame(ip, jit ?? "[unknown]", jitPath, ip, jit is null ? 0 : ip - jitStart, false);
         }
 
-        private static PerfFrame ResolveInMap(Map map, ulong ip)
+        private PerfFrame ResolveInMap(Map map, ulong ip)
         {
             ulong mapIp = ip - map.Start + map.Pgoff;
             if (map.Path == "[vdso]")
@@ -734,10 +746,106 @@ namespace KernelDebug.Perf
             }
             if (map.Path.Length == 0 || map.Path[0] == '[' || map.Path.StartsWith("//", StringComparison.Ordinal))
                 return new PerfFrame(ip, "[unknown]", map.Path, mapIp, 0, false);
-            var elf = map.Symbols ??= SymbolCache.Get(map.Path);
+            var elf = map.Symbols ??= SymbolsOf(map);
             ulong addr = elf.OffsetToAddress(mapIp);
             var name = elf.Table.Find(addr, out var start);
             return new PerfFrame(ip, name ?? "[unknown]", map.Path, mapIp, name is null ? 0 : addr - start, false);
+        }
+
+        private bool? _kernelHere;
+        private ulong _recordedText;
+        private readonly Dictionary<(string Path, string Id), ElfSymbols> _checkedFiles = new();
+
+        /// <summary>
+        /// Whether the recording's kernel is the one running now, in this boot: the same build-id (or, without one,
+        /// the same host name and release), and the same _text address (KASLR moves it every boot).
+        /// </summary>
+        private bool KernelIsThisBoot()
+        {
+            if (_file.KernelBuildId is { } recorded)
+            {
+                if (HostKernelBuildId() is { } here && here != recorded) return false;
+            }
+            else
+            {
+                var host = _file.FeatureString(PerfFormat.FeatHostname);
+                var release = _file.FeatureString(PerfFormat.FeatOsRelease);
+                if (host is not null && host != Environment.MachineName && host != ReadTrimmed("/proc/sys/kernel/hostname")) return false;
+                if (release is not null && ReadTrimmed("/proc/sys/kernel/osrelease") is { } here && release != here) return false;
+            }
+            if (_recordedText != 0 && _kernel.AddressOf("_text") is { } text and not 0 && text != _recordedText) return false;
+            return true;
+        }
+
+        private static string? ReadTrimmed(string path)
+        {
+            try { return File.ReadAllText(path).Trim(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        }
+
+        private static string? _hostKernelBuildId;
+        private static bool _hostKernelBuildIdRead;
+
+        /// <summary>The running kernel's GNU build-id note, from /sys/kernel/notes.</summary>
+        internal static string? HostKernelBuildId()
+        {
+            if (_hostKernelBuildIdRead) return _hostKernelBuildId;
+            try
+            {
+                var n = File.ReadAllBytes("/sys/kernel/notes");
+                for (int at = 0; at + 12 <= n.Length;)
+                {
+                    int nameSize = BinaryPrimitives.ReadInt32LittleEndian(n.AsSpan(at)), descSize = BinaryPrimitives.ReadInt32LittleEndian(n.AsSpan(at + 4));
+                    int type = BinaryPrimitives.ReadInt32LittleEndian(n.AsSpan(at + 8));
+                    int name = at + 12, desc = name + ((nameSize + 3) & ~3);
+                    if (nameSize < 0 || descSize < 0 || desc + descSize > n.Length) break;
+                    if (type == 3 && nameSize == 4 && n.AsSpan(name, 3).SequenceEqual("GNU"u8))
+                    {
+                        _hostKernelBuildId = Convert.ToHexString(n, desc, descSize).ToLowerInvariant();
+                        break;
+                    }
+                    at = desc + ((descSize + 3) & ~3);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            _hostKernelBuildIdRead = true;
+            return _hostKernelBuildId;
+        }
+
+        /// <summary>
+        /// The symbols of a mapped file, only from a file whose build-id is the recorded one (perf's rule): under the
+        /// -SymbolPath roots, at its path here, in perf's build-id cache or /usr/lib/debug/.build-id. Without a recorded
+        /// build-id, the file at its path (perf does the same). No match: [unknown], never another binary's names.
+        /// </summary>
+        private ElfSymbols SymbolsOf(Map map)
+        {
+            string? id = map.BuildId ?? (_file.BuildIds.TryGetValue(map.Path, out var b) ? b : null);
+            if (id is null || id.Length < 3) return SymbolCache.Get(map.Path);
+            if (_checkedFiles.TryGetValue((map.Path, id), out var known)) return known;
+            ElfSymbols? found = null;
+            foreach (var candidate in SymbolCandidates(map.Path, id))
+            {
+                if (!File.Exists(candidate)) continue;
+                var e = SymbolCache.Get(candidate);
+                if (e.BuildId == id) { found = e; break; }
+            }
+            return _checkedFiles[(map.Path, id)] = found ?? ElfSymbols.None(map.Path);
+        }
+
+        private IEnumerable<string> SymbolCandidates(string path, string id)
+        {
+            string dir = id[..2], rest = id[2..];
+            foreach (var root in _symbolPath)
+            {
+                yield return System.IO.Path.Join(root, path);
+                yield return System.IO.Path.Join(root, ".build-id", dir, rest + ".debug");
+                yield return System.IO.Path.Join(root, ".build-id", dir, rest, "elf");
+            }
+            yield return path;
+            var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            yield return System.IO.Path.Join(home, ".debug", ".build-id", dir, rest, "elf");
+            yield return System.IO.Path.Join(home, ".debug", ".build-id", dir, rest);
+            yield return $"/usr/lib/debug/.build-id/{dir}/{rest}.debug";
         }
 
         private static bool IsAnonymous(string path) =>
@@ -757,7 +865,7 @@ namespace KernelDebug.Perf
             private Map(ulong start, ulong end, ulong pgoff, string path, Map? from)
             {
                 Start = start; End = end; Pgoff = pgoff; Path = path; Anonymous = IsAnonymous(path);
-                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; }
+                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; BuildId = from.BuildId; }
             }
 
             public ulong Start { get; }
@@ -766,6 +874,8 @@ namespace KernelDebug.Perf
             public string Path { get; }
             public bool Anonymous { get; }
             public ElfSymbols? Symbols { get; set; }
+            /// <summary>The build-id the MMAP2 record carried, if any.</summary>
+            public string? BuildId { get; init; }
 
             public bool SameAs(Map other) => Start == other.Start && End == other.End && Pgoff == other.Pgoff && Path == other.Path;
 

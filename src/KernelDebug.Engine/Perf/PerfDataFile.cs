@@ -96,6 +96,11 @@ public sealed class PerfDataFile : IDisposable
     /// <summary>Where the file ends inside its data section (it was cut short), or -1.</summary>
     public long TruncatedAt { get; private set; } = -1;
 
+    /// <summary>The build-ids perf recorded (HEADER_BUILD_ID, or its records in pipe mode) by file name, as lower-case hex.</summary>
+    public Dictionary<string, string> BuildIds { get; } = new(StringComparer.Ordinal);
+    /// <summary>The recorded kernel's build-id, or null.</summary>
+    public string? KernelBuildId { get; private set; }
+
     // A stream (FIFO, pipe) is read once: the records Open read to learn the attributes are kept for the decoder.
     internal Stream? Stream { get; private set; }
     internal List<byte[]> StreamPrefix { get; } = new();
@@ -221,6 +226,7 @@ public sealed class PerfDataFile : IDisposable
         }
         Attrs = list; DataOffset = data.Offset; DataSize = data.Size; Features = features;
         ApplyEventTypes(Section(h, 56, "event types"));
+        ReadBuildIdFeature();
         if (list.Any(a => a.Attr.Type == 2) && Features.ContainsKey(PerfFormat.FeatTracingData))
         {
             var tracepoints = new Dictionary<ulong, string>();
@@ -308,6 +314,9 @@ public sealed class PerfDataFile : IDisposable
                 case PerfFormat.RecordHeaderEventType when rec.Length >= 16:
                     eventTypes[U64(rec, 8)] = CString(rec.AsSpan(16));
                     break;
+                case PerfFormat.RecordHeaderBuildId:
+                    AddBuildId(rec);
+                    break;
                 case PerfFormat.RecordHeaderFeature when rec.Length >= 16:
                     _recordFeatures[(int)Math.Min(U64(rec, 8), 4096)] = rec[16..];
                     break;
@@ -331,6 +340,7 @@ public sealed class PerfDataFile : IDisposable
         }
         if (list.Count == 0) throw Corrupt(Path, "its pipe-mode stream has no event attributes (HEADER_ATTR records) before its first event");
         Attrs = list;
+        ReadBuildIdFeature();
         foreach (var a in list)
             if (a.Attr.Type == 2 && (eventTypes.TryGetValue(a.Attr.Config, out var name) || tracepoints.TryGetValue(a.Attr.Config, out name))) a.Name = name;
         ApplyEventDesc();
@@ -392,6 +402,35 @@ public sealed class PerfDataFile : IDisposable
                 if (name.Success && id.Success && ulong.TryParse(id.Groups[1].Value, out var n)) into[n] = system + ":" + name.Groups[1].Value;
             }
         }
+    }
+
+    /// <summary>HEADER_BUILD_ID: build_id events back to back (header, pid, build_id[24] with its size at [20] when misc says so, file name).</summary>
+    private void ReadBuildIdFeature()
+    {
+        var s = Feature(PerfFormat.FeatBuildId);
+        for (int at = 0; at + 8 <= s.Length;)
+        {
+            int size = BinaryPrimitives.ReadUInt16LittleEndian(s[(at + 6)..]);
+            if (size < 8 || at + size > s.Length) break;
+            AddBuildId(s.Slice(at, size));
+            at += size;
+        }
+    }
+
+    private void AddBuildId(ReadOnlySpan<byte> rec)
+    {
+        if (rec.Length < 36) return;
+        ushort misc = BinaryPrimitives.ReadUInt16LittleEndian(rec[4..]);
+        int n = (misc & 0x8000) != 0 ? Math.Min((int)rec[8 + 4 + 20], 20) : 20;
+        var id = rec.Slice(12, n);
+        if ((misc & 0x8000) == 0) while (id.Length > 0 && id[^1] == 0) id = id[..^1]; // older perf: zero-padded 20 bytes
+        if (id.IsEmpty) return;
+        string hex = Convert.ToHexString(id).ToLowerInvariant();
+        string name = CString(rec[36..]);
+        int mode = misc & PerfFormat.MiscCpuModeMask;
+        if (mode is PerfFormat.MiscGuestKernel or PerfFormat.MiscGuestUser) return;
+        if (mode == PerfFormat.MiscKernel && (name.StartsWith("[kernel.kallsyms]", StringComparison.Ordinal) || name == "vmlinux" || name.EndsWith("/vmlinux", StringComparison.Ordinal))) KernelBuildId = hex;
+        else BuildIds[name] = hex;
     }
 
     private void Skip(Stream s, long bytes, long at)

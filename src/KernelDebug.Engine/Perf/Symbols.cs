@@ -138,6 +138,9 @@ public sealed class ElfSymbols
         return new ElfSymbols(path, SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
     }
 
+    /// <summary>No symbols for a file: what a mapping resolves to when no file with its build-id is found.</summary>
+    internal static ElfSymbols None(string path) => new(path, SymbolTable.Empty, Probes.ElfLoadMap.Empty, null, null);
+
     /// <summary>The newest copy perf record saved of a file in ~/.debug/&lt;path&gt;/&lt;build id&gt;/elf, or null.</summary>
     internal static string? BuildIdCacheCopy(string path)
     {

@@ -17,6 +17,11 @@ public sealed class GetPerfReportCommand : PSCmdlet
     [Parameter(Mandatory = true, ParameterSetName = RecordingSet, ValueFromPipeline = true)]
     public PerfRecording? Recording { get; set; }
 
+    /// <summary>Directories to find the recorded binaries under first (perf's --symfs): root + path, or root/.build-id/.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? SymbolPath { get; set; }
+
     [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
     public PerfSample[] InputObject { get; set; } = Array.Empty<PerfSample>();
 
@@ -60,7 +65,7 @@ public sealed class GetPerfReportCommand : PSCmdlet
         try
         {
             using var file = PerfDataFile.Open(path);
-            var decoder = new PerfDataDecoder(file);
+            var decoder = new PerfDataDecoder(file, symbolPath: SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray());
             var progress = new CmdletProgress(this, $"Reading {path}");
             List<PerfHotspot> rows;
             try { rows = PerfReportBuilder.Build(PerfDataProgress.Track(decoder.Samples(_cancel.Token), progress, file, decoder), SortBy, Children); }

@@ -19,6 +19,11 @@ public sealed class GetPerfSampleCommand : PSCmdlet
     [Parameter(Mandatory = true, ParameterSetName = RecordingSet, ValueFromPipeline = true)]
     public PerfRecording? Recording { get; set; }
 
+    /// <summary>Directories to find the recorded binaries under first (perf's --symfs): root + path, or root/.build-id/.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? SymbolPath { get; set; }
+
     private volatile PipelinePump<PerfSample[]>? _pump;
     private volatile bool _stopping;
 
@@ -39,7 +44,7 @@ public sealed class GetPerfSampleCommand : PSCmdlet
         try
         {
             using var file = PerfDataFile.Open(path);
-            var decoder = new PerfDataDecoder(file);
+            var decoder = new PerfDataDecoder(file, symbolPath: SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray());
             // The decoder runs on its own thread, a round ahead of the pipeline: decoding and the pipeline's
             // per-object cost overlap instead of adding up.
             using var pump = _pump = new PipelinePump<PerfSample[]>(4);
