@@ -42,15 +42,17 @@ Describe 'Torture: sessions racing' -Tag Torture -Skip:(-not $HasInstances) {
             @"
 `$me = $Me
 `$sync = '$Sync'
+# Written whole, then renamed: the harness never reads a file half made.
+function Write-Sync([string] `$Name, [string] `$Text) { [IO.File]::WriteAllText("`$sync/`$Name.tmp", `$Text); [IO.File]::Move("`$sync/`$Name.tmp", "`$sync/`$Name", `$true) }
 foreach (`$k in '$($Cases -join "', '")') {
-    [IO.File]::WriteAllText("`$sync/ready-`$k-`$me", "`$PID")
+    Write-Sync "ready-`$k-`$me" "`$PID"
     while (-not (Test-Path "`$sync/go-`$k")) { Start-Sleep -Milliseconds 10 }
-    if (Test-Path "`$sync/skip-`$k-`$me") { [IO.File]::WriteAllText("`$sync/result-`$k-`$me", 'skip'); continue }
+    if (Test-Path "`$sync/skip-`$k-`$me") { Write-Sync "result-`$k-`$me" 'skip'; continue }
     try { `$r = switch (`$k) {
 $dispatch
         }; `$text = "ok `$r" }
     catch { `$text = 'error ' + (`$_.FullyQualifiedErrorId -split ',')[0] + ' ' + `$_.CategoryInfo.Category + ' ' + `$_.Exception.Message }
-    [IO.File]::WriteAllText("`$sync/result-`$k-`$me", `$text)
+    Write-Sync "result-`$k-`$me" `$text
 }
 "@
         }
