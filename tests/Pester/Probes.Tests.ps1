@@ -144,7 +144,7 @@ Describe 'New-Uprobe on this kernel' -Skip:(-not $HasUprobes) {
             Get-Uprobe -Group $G -Name busy | Should -Not -BeNullOrEmpty
             Remove-Uprobe -Group $G -Name busy -Force
             Get-Uprobe -Group $G -Name busy -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-            (Get-Content (Join-Path $TraceFs 'uprobe_events')) -match "$G/busy" | Should -BeNullOrEmpty
+            @(Get-Content (Join-Path $TraceFs 'uprobe_events')) -match "$G/busy" | Should -BeNullOrEmpty
         }
         finally { $pi | Remove-FtraceInstance }
     }

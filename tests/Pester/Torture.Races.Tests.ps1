@@ -5,7 +5,8 @@
 # must be refused with the stable ResourceBusy/ResourceExists error; one that ran must have all its records), then
 # checks what is left: instances, probes and temp files of the sessions' pids, the output file, the shared instance's
 # settings and the module's state file. The last case checks that the sessions ended and left no process behind.
-# Outcomes go to torture.jsonl (Add-TortureResult).
+# Outcomes go to torture.jsonl (Add-TortureResult). The sessions live through all cases: about 60 s on an idle host,
+# over 3 minutes at a load average of 30 on two cores (child pwsh start-up and first calls dominate).
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Common.ps1')
@@ -41,15 +42,17 @@ Describe 'Torture: sessions racing' -Tag Torture -Skip:(-not $HasInstances) {
             @"
 `$me = $Me
 `$sync = '$Sync'
+# Written whole, then renamed: the harness never reads a file half made.
+function Write-Sync([string] `$Name, [string] `$Text) { [IO.File]::WriteAllText("`$sync/`$Name.tmp", `$Text); [IO.File]::Move("`$sync/`$Name.tmp", "`$sync/`$Name", `$true) }
 foreach (`$k in '$($Cases -join "', '")') {
-    [IO.File]::WriteAllText("`$sync/ready-`$k-`$me", "`$PID")
+    Write-Sync "ready-`$k-`$me" "`$PID"
     while (-not (Test-Path "`$sync/go-`$k")) { Start-Sleep -Milliseconds 10 }
-    if (Test-Path "`$sync/skip-`$k-`$me") { [IO.File]::WriteAllText("`$sync/result-`$k-`$me", 'skip'); continue }
+    if (Test-Path "`$sync/skip-`$k-`$me") { Write-Sync "result-`$k-`$me" 'skip'; continue }
     try { `$r = switch (`$k) {
 $dispatch
         }; `$text = "ok `$r" }
     catch { `$text = 'error ' + (`$_.FullyQualifiedErrorId -split ',')[0] + ' ' + `$_.CategoryInfo.Category + ' ' + `$_.Exception.Message }
-    [IO.File]::WriteAllText("`$sync/result-`$k-`$me", `$text)
+    Write-Sync "result-`$k-`$me" `$text
 }
 "@
         }
@@ -59,7 +62,7 @@ $dispatch
                 param($Torture, $Body, $Module)
                 $env:KERNELDEBUG_MODULE_PATH = $Module
                 Import-Module $Torture
-                Invoke-TortureChild -Script $Body -PhaseTimeout ([TimeSpan]::FromSeconds(150)) -ExitTimeout ([TimeSpan]::FromSeconds(20))
+                Invoke-TortureChild -Script $Body -PhaseTimeout ([TimeSpan]::FromSeconds(420)) -ExitTimeout ([TimeSpan]::FromSeconds(20))
             } -ArgumentList $torture, (& $SessionScript $n), $env:KERNELDEBUG_MODULE_PATH
         }
         $script:Pids = @{}
@@ -204,7 +207,10 @@ $dispatch
             $before = Get-KernelDebugStateSnapshot
             Start-Case kill 2
             $problems = @(); $outcome = 'clean'
-            if (-not (Wait-File "$Sync/holding" 60)) { $outcome = 'hung'; $problems += 'the holder did not start recording' }
+            if (-not (Wait-File "$Sync/holding" 60)) {
+                $outcome = 'hung'
+                $problems += "the holder did not start recording ($(if (Test-Path "$Sync/result-kill-2") { Get-Content "$Sync/result-kill-2" -Raw } else { 'no result' }))"
+            }
             else {
                 try { Invoke-Ftrace -Instance $Shared -Event sched:sched_process_exec -Command /bin/true | Out-Null; $problems += 'a second session was let in'; $outcome = 'lost' }
                 catch { if ($_.FullyQualifiedErrorId -notlike 'FtraceInstanceBusy*' -or $_.Exception.Message -notmatch "process $($Pids[2])\b") { $outcome = 'crashed'; $problems += "second session: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" } }
