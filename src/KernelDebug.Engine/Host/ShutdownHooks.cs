@@ -9,11 +9,14 @@ namespace KernelDebug.Host;
 /// into no ProcessExit at all (a dropped SSH session sends SIGHUP). On those signals the hooks run (recordings are
 /// finished, settings put back, instances and probes removed), then the signal is raised again with its default action,
 /// so the process ends with the status a shell expects (killed by SIGTERM: 143), as perf record does.
-/// Hooks run in stages: first what finishes output (recordings), then what restores settings, then what removes objects.
+/// Hooks run in stages: first what finishes output (recordings), then what restores settings, then what removes
+/// instances, then probes.
 /// </summary>
 public static class ShutdownHooks
 {
-    public const int StageFinish = 0, StageRestore = 1, StageRemove = 2;
+    /// <summary>Finish output, put settings back, remove instances (which disables their events), then remove probes
+    /// (a probe still enabled in an instance cannot be removed: EBUSY).</summary>
+    public const int StageFinish = 0, StageRestore = 1, StageRemove = 2, StageRemoveProbes = 3;
 
     private static readonly ConcurrentDictionary<long, (int Stage, Action Action)> Hooks = new();
     private static long _next;

@@ -96,11 +96,17 @@ public sealed class ProbeScope : IDisposable
     static ProbeScope()
     {
         // Should the process end before Dispose (Exit, a second Ctrl+C), its probes still go.
-        Host.ShutdownHooks.Add(Host.ShutdownHooks.StageRemove, () =>
+        Host.ShutdownHooks.Add(Host.ShutdownHooks.StageRemoveProbes, () =>
         {
-            foreach (var scope in Live.Keys)
+            // Right after their instance went, the kernel may still hold the events for a moment (EBUSY): retry briefly.
+            var scopes = Live.Keys.ToList();
+            for (int attempt = 0; attempt < 10 && scopes.Count > 0; attempt++)
             {
-                try { scope.Dispose(); } catch (Exception) { /* best effort while the process ends */ }
+                if (attempt > 0) Thread.Sleep(100);
+                scopes = scopes.Where(scope =>
+                {
+                    try { scope.Dispose(); return false; } catch (Exception) { return true; /* best effort while the process ends */ }
+                }).ToList();
             }
         });
     }
@@ -136,13 +142,16 @@ public sealed class ProbeScope : IDisposable
     {
         Live.TryRemove(this, out _);
         List<Exception>? errors = null;
+        var kept = new List<ProbeDefinition>();
         for (int i = _made.Count - 1; i >= 0; i--)
         {
             try { _events.Remove(_made[i], force: true); }
             catch (KernelDebugException e) when (e.Category == ErrorCategory.ObjectNotFound) { }
-            catch (KernelDebugException e) { (errors ??= new()).Add(e); }
+            catch (KernelDebugException e) { (errors ??= new()).Add(e); kept.Insert(0, _made[i]); }
         }
+        // What could not go stays listed, so a later Dispose (the shutdown hook's retry) can try again.
         _made.Clear();
+        _made.AddRange(kept);
         if (errors is not null) throw new AggregateException("Some probes could not be removed.", errors);
     }
 }
