@@ -51,6 +51,7 @@
         'New-TraceEventTrigger'
         'Get-TraceEventTrigger'
         'Remove-TraceEventTrigger'
+        'Get-TraceHistogram'
         'Invoke-Ftrace'
 
         # probes

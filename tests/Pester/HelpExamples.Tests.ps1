@@ -43,6 +43,7 @@ BeforeAll {
         'Get-Kprobe#1'             = @{ Needs = 'Kprobes' }
         'Get-Kprobe#2'             = @{ Needs = 'Kprobes' }
         'Get-LibraryCallTrace#3'   = @{ Replace = @{ 'Get-Process -Name myservice' = 'Get-Process -Id $LivePid' } }
+        'Get-TraceHistogram#1'     = @{ Needs = 'HistTriggers' }
         'Get-SyscallTrace#2'       = @{ Replace = @{ 'Get-Process -Name sshd' = 'Get-Process -Id $LivePid' } }
         'Get-SyscallTrace#3'       = @{ Replace = @{ '1234' = '$LivePid' } }
         'Invoke-Ftrace#3'          = @{ Needs = 'FunctionGraphTracer' }
@@ -99,6 +100,7 @@ BeforeAll {
     Copy-Item (Join-Path $memory 'kasan-6.1-lkdtm.txt') (Join-Path $Fixture 'kasan.txt')
     Copy-Item (Join-Path $memory 'kmemleak-doc.txt') (Join-Path $Fixture 'kmemleak.txt')
     Copy-Item (Join-Path $RepoRoot 'tests/fixtures/ftrace/tracedat/sched-syscalls-v7-zstd.dat') (Join-Path $Fixture 'trace.dat')
+    Copy-Item (Join-Path $RepoRoot 'tests/fixtures/ftrace/hist/kd-debug-6.1-execname.hist') (Join-Path $Fixture 'hist.txt')
     Push-Location $Fixture
     try { $null = Start-PerfRecord -Command ./myprog -CallGraph FramePointer -Wait -ProgressAction SilentlyContinue } finally { Pop-Location }
 

@@ -13,11 +13,11 @@ namespace KernelDebug
         public string Trigger { get; init; } = "";
         public bool Paused { get; init; }
         /// <summary>The key fields, as printed (without modifiers), in trigger order.</summary>
-        public string[] KeyNames { get; init; } = Array.Empty<string>();
+        public ItemList<string> KeyNames { get; init; } = ItemList<string>.Empty;
         /// <summary>The key fields' modifiers (execname, sym, log2...), "" where none.</summary>
-        public string[] KeyModifiers { get; init; } = Array.Empty<string>();
-        public string[] ValueNames { get; init; } = Array.Empty<string>();
-        public IReadOnlyList<TraceHistogramBucket> Buckets { get; init; } = Array.Empty<TraceHistogramBucket>();
+        public ItemList<string> KeyModifiers { get; init; } = ItemList<string>.Empty;
+        public ItemList<string> ValueNames { get; init; } = ItemList<string>.Empty;
+        public ItemList<TraceHistogramBucket> Buckets { get; init; } = ItemList<TraceHistogramBucket>.Empty;
         /// <summary>Totals: events counted, table entries used, hits dropped for want of entries (null where not printed).</summary>
         public long? Hits { get; init; }
         public long? Entries { get; init; }
@@ -37,7 +37,7 @@ namespace KernelDebug
         public TraceFieldValues Values { get; init; } = TraceFieldValues.Empty;
         public ulong HitCount { get; init; }
         /// <summary>The frames of a stacktrace key.</summary>
-        public string[]? StackTrace { get; init; }
+        public ItemList<string>? StackTrace { get; init; }
 
         public override string ToString() => $"{{ {Keys} }} {Values}";
     }
@@ -177,7 +177,7 @@ namespace KernelDebug.Ftrace
                 Labels = new TraceFieldValues(labels.Select(l => l.Item1).ToArray(), labels.Select(l => l.Item2).ToArray()),
                 Values = new TraceFieldValues(valueNames.ToArray(), values.ToArray()),
                 HitCount = hitcount,
-                StackTrace = stack,
+                StackTrace = stack is null ? null : (ItemList<string>)stack,
             };
         }
 
