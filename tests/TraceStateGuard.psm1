@@ -52,8 +52,8 @@ function Get-TraceDirState([string] $Dir, [string] $Prefix, [System.Collections.
 }
 
 function Test-OtherSession([string] $Name) {
-    # True for kerneldebug_<pid>[_n] names whose pid is another live process.
-    if ($Name -notmatch '^kerneldebug_(\d+)(_|$)') { return $false }
+    # True for kerneldebug_<pid>[_n] names (or a test's kerneldebug_<word>_<pid>) whose pid is another live process.
+    if ($Name -notmatch '^kerneldebug_(?:[a-z]+_)*(\d+)(_|$)') { return $false }
     $owner = [int] $Matches[1]
     return $owner -ne $PID -and (Test-Path "/proc/$owner")
 }
@@ -69,7 +69,7 @@ function Get-TraceStateSnapshot {
         if (-not (Test-Path $p)) { continue }
         # Probe lines in a group kerneldebug_<pid> of another live process belong to that session.
         $lines = (Read-TraceFile $p) -split "`n" | Where-Object {
-            -not ($_ -match '^\w+:(kerneldebug_\d+)/' -and (Test-OtherSession $Matches[1]))
+            -not ($_ -match '^\w+:(kerneldebug_(?:[a-z]+_)*\d+)/' -and (Test-OtherSession $Matches[1]))
         }
         $state[$f] = $lines -join "`n"
     }
