@@ -247,7 +247,7 @@ public sealed class BpfEventDecoder
     {
         _btf = btf;
         _map = map;
-        if (typeName is not null)
+        if (!string.IsNullOrEmpty(typeName))
         {
             if (btf is null) throw new KernelDebugException($"-Type '{typeName}' needs the object's BTF (compile with -g).", "BpfBtfMissing", ErrorCategory.InvalidOperation) { Target = typeName };
             string bare = typeName.StartsWith("struct ") ? typeName[7..] : typeName;

@@ -293,7 +293,7 @@ public sealed class BpfObject : IDisposable
                 $"Program '{p.Name}' ({p.SectionName}) attaches through the kernel's BTF, which this kernel does not have (CONFIG_DEBUG_INFO_BTF).", "BpfKernelBtfMissing", ErrorCategory.NotImplemented) { Target = p.Name };
             string want = p.AttachKind == BpfAttachKind.TracepointBtf ? "btf_trace_" + p.AttachTarget : p.AttachTarget;
             var kind = p.AttachKind == BpfAttachKind.TracepointBtf ? BtfKind.Typedef : BtfKind.Func;
-            attachBtfId = vmlinux.Types.FirstOrDefault(t => t.Kind == kind && t.Name == want)?.Id
+            attachBtfId = vmlinux.Named(want).FirstOrDefault(t => t.Kind == kind)?.Id
                 ?? throw new KernelDebugException($"Program '{p.Name}' attaches to '{p.AttachTarget}', which the kernel's BTF does not have.", "BpfAttachTargetNotFound", ErrorCategory.ObjectNotFound) { Target = p.AttachTarget };
         }
         var license = Encoding.ASCII.GetBytes((License.Length > 0 ? License : "GPL") + "\0");
