@@ -14,7 +14,7 @@ public sealed class BpfRawEvent
     /// <summary>The CPU whose perf buffer held it; -1 for the ring buffer (one for all CPUs).</summary>
     public int Cpu { get; init; }
     public int Size { get; init; }
-    public byte[] Data { get; init; } = System.Array.Empty<byte>();
+    public ItemList<byte> Data { get; init; } = ItemList<byte>.Empty;
 }
 
 /// <summary>
