@@ -17,7 +17,7 @@ Describe 'Get-KernelDebugCapability' {
     It 'reports every capability the foundation promises, each with a reason' {
         $expected = 'TraceFs', 'DebugFs', 'TraceEvents', 'SyscallTracepoints', 'TraceInstances', 'FunctionTracer', 'FunctionGraphTracer',
             'Kprobes', 'Uprobes', 'Eprobes', 'Fprobes', 'HistTriggers', 'PerfEvents', 'PerfHardwareCounters', 'PerfKernelProfiling',
-            'Bpf', 'Btf', 'Ptrace', 'Kmemleak', 'Kasan', 'Kfence', 'Ubsan', 'KernelLog', 'Lockdown', 'Perf', 'Bpftrace', 'Bpftool', 'SystemTap', 'Strace', 'Ltrace'
+            'Bpf', 'Btf', 'BpfProgramTypes', 'BpfRingBuffer', 'BpfLinks', 'BpfCoRe', 'Ptrace', 'Kmemleak', 'Kasan', 'Kfence', 'Ubsan', 'KernelLog', 'Lockdown', 'Perf', 'Bpftrace', 'Bpftool', 'SystemTap', 'Strace', 'Ltrace'
         foreach ($n in $expected) {
             $Caps.Keys | Should -Contain $n
             $Caps[$n].Detail | Should -Not -BeNullOrEmpty
@@ -92,6 +92,7 @@ Describe 'Get-KernelDebugCapability' {
         if ($Config) { $Caps.Kasan.Available | Should -Be ($Config -match '(?m)^CONFIG_KASAN=y') }
         if ($Config) { $Caps.Ubsan.Available | Should -Be ($Config -match '(?m)^CONFIG_UBSAN=y') }
         $Caps.Btf.Available | Should -Be (Test-Path /sys/kernel/btf/vmlinux)
+        $Caps.BpfCoRe.Available | Should -Be (Test-Path /sys/kernel/btf/vmlinux)
         $Caps.Kfence.Available | Should -Be ((Test-Path /sys/module/kfence/parameters/sample_interval) -and (Get-Content /sys/module/kfence/parameters/sample_interval) -ne '0')
         $kmemleakOpens = [bool] $debugFs -and (Test-Path "$debugFs/kmemleak") -and $(try { [System.IO.File]::OpenHandle("$debugFs/kmemleak", 'Open', 'Read').Dispose(); $true } catch { $false })
         $Caps.Kmemleak.Available | Should -Be $kmemleakOpens

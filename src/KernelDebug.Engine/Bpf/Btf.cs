@@ -60,6 +60,26 @@ public sealed class BtfSpec
 
     public IReadOnlyList<BtfType> Types => _types;
 
+    private Dictionary<string, List<BtfType>>? _byName;
+
+    /// <summary>The named types of that name (an index built once: CO-RE looks names up in the kernel's 100k+ types).</summary>
+    public IReadOnlyList<BtfType> Named(string name)
+    {
+        var index = _byName;
+        if (index is null)
+        {
+            index = new Dictionary<string, List<BtfType>>(StringComparer.Ordinal);
+            foreach (var t in _types)
+            {
+                if (t.Name.Length == 0) continue;
+                if (!index.TryGetValue(t.Name, out var list)) index[t.Name] = list = new List<BtfType>(1);
+                list.Add(t);
+            }
+            _byName = index;
+        }
+        return index.TryGetValue(name, out var found) ? found : (IReadOnlyList<BtfType>)System.Array.Empty<BtfType>();
+    }
+
     public BtfType? this[uint id] => id == 0 || id > _types.Count ? null : _types[(int)id - 1];
 
     public static BtfSpec Parse(ReadOnlySpan<byte> blob)

@@ -31,6 +31,10 @@ public static class CapabilityProbe
         new("PerfKernelProfiling", "perf", ProbePerfKernel),
         new("Bpf", "bpf", ProbeBpf),
         new("Btf", "bpf", ProbeBtf),
+        new("BpfProgramTypes", "bpf", ProbeBpfProgramTypes),
+        new("BpfRingBuffer", "bpf", ProbeBpfRingBuffer),
+        new("BpfLinks", "bpf", ProbeBpfLinks),
+        new("BpfCoRe", "bpf", ProbeBpfCoRe),
         new("Ptrace", "process", ProbePtrace),
         new("Kmemleak", "memory", ProbeKmemleak),
         new("Kasan", "memory", ProbeKasan),
@@ -365,6 +369,76 @@ public static class CapabilityProbe
         if (File.Exists(path))
             return new Capability("Btf", "bpf", true, $"{path} is present ({new FileInfo(path).Length / 1024} KiB)");
         return Unavailable("Btf", "bpf", $"{path} is absent: {KernelConfig.Explain("CONFIG_DEBUG_INFO_BTF")}", "Boot a kernel built with CONFIG_DEBUG_INFO_BTF.");
+    }
+
+    // ---------- the BPF engine (Import-BpfObject) ----------
+
+    // The smallest program (r0 = 0; exit) of a type: the verifier accepts it wherever the type exists.
+    private static unsafe int TryLoadProgram(uint type)
+    {
+        ulong* insns = stackalloc ulong[2];
+        insns[0] = 0xb7; // mov64 r0, 0
+        insns[1] = 0x95; // exit
+        var license = stackalloc byte[4] { (byte)'G', (byte)'P', (byte)'L', 0 };
+        var attr = new BpfProgLoadAttr { ProgType = type, InsnCnt = 2, Insns = (ulong)insns, License = (ulong)license };
+        long fd = Interop.bpf(Interop.BPF_PROG_LOAD, &attr, (uint)sizeof(BpfProgLoadAttr));
+        if (fd < 0) return Errno.Last;
+        Interop.close((int)fd);
+        return 0;
+    }
+
+    private static Capability ProbeBpfProgramTypes()
+    {
+        var types = new (string Name, uint Type)[] { ("tracepoint", 5), ("raw_tracepoint", 17), ("kprobe", 2), ("perf_event", 7) };
+        var ok = new List<string>();
+        var refused = new List<string>();
+        foreach (var (name, type) in types)
+        {
+            int err = TryLoadProgram(type);
+            if (err == 0) ok.Add(name); else refused.Add($"{name} ({Errno.Name(err)})");
+        }
+        // Tracing programs (tp_btf, fentry, fexit) need an attach target in the kernel's BTF: they load where Btf is available.
+        string tracing = File.Exists("/sys/kernel/btf/vmlinux") ? "; tp_btf/fentry/fexit load against /sys/kernel/btf/vmlinux (fentry/fexit attach needs BPF trampolines)" : "; no tp_btf/fentry/fexit without /sys/kernel/btf/vmlinux";
+        if (ok.Count == 0)
+            return Unavailable("BpfProgramTypes", "bpf", $"no tracing program type loads: {string.Join(", ", refused)}", "Run as root, or grant CAP_BPF and CAP_PERFMON; see the Bpf row.");
+        return new Capability("BpfProgramTypes", "bpf", true, $"loads {string.Join(", ", ok)}{(refused.Count > 0 ? $"; refused: {string.Join(", ", refused)}" : "")}{tracing}");
+    }
+
+    private static unsafe Capability ProbeBpfRingBuffer()
+    {
+        var attr = new BpfMapCreateAttr { MapType = 27, MaxEntries = (uint)Environment.SystemPageSize };
+        long fd = Interop.bpf(Interop.BPF_MAP_CREATE, &attr, (uint)sizeof(BpfMapCreateAttr));
+        if (fd >= 0)
+        {
+            Interop.close((int)fd);
+            return new Capability("BpfRingBuffer", "bpf", true, "BPF_MAP_TYPE_RINGBUF maps can be created (5.8+); Receive-BpfEvent also reads perf event arrays");
+        }
+        int err = Errno.Last;
+        return Unavailable("BpfRingBuffer", "bpf", err == Errno.EINVAL
+            ? "the kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF came in 5.8): programs must use perf event arrays"
+            : $"creating a ring buffer map failed with {Errno.Name(err)}", err is Errno.EPERM or Errno.EACCES ? "Run as root, or grant CAP_BPF." : "Use a 5.8 or later kernel.");
+    }
+
+    private static unsafe Capability ProbeBpfLinks()
+    {
+        // BPF_LINK_CREATE with no program: EBADF says the command exists (5.7+), EINVAL that it does not.
+        var attr = new BpfLinkCreateAttr { ProgFd = uint.MaxValue, TargetFd = uint.MaxValue, AttachType = 41 };
+        long r = Interop.bpf(Interop.BPF_LINK_CREATE, &attr, (uint)sizeof(BpfLinkCreateAttr));
+        int err = r < 0 ? Errno.Last : 0;
+        if (r >= 0) Interop.close((int)r);
+        if (err is Errno.EBADF or 0)
+            return new Capability("BpfLinks", "bpf", true, "BPF_LINK_CREATE is there: tracepoints, uprobes and perf events attach through bpf links (perf_event links need 5.15), raw tracepoints through BPF_RAW_TRACEPOINT_OPEN");
+        if (err is Errno.EPERM or Errno.EACCES)
+            return Unavailable("BpfLinks", "bpf", $"BPF_LINK_CREATE refused with {Errno.Name(err)}", "Run as root, or grant CAP_BPF and CAP_PERFMON.");
+        return Unavailable("BpfLinks", "bpf", $"BPF_LINK_CREATE answered {Errno.Name(err)}: no bpf links (before 5.7); programs attach by PERF_EVENT_IOC_SET_BPF instead", "Nothing to do: Start-BpfProgram falls back to the ioctl.");
+    }
+
+    private static Capability ProbeBpfCoRe()
+    {
+        const string path = "/sys/kernel/btf/vmlinux";
+        if (File.Exists(path))
+            return new Capability("BpfCoRe", "bpf", true, $"CO-RE relocations resolve against {path}: field offsets, sizes and existence, type existence and size, enum values");
+        return Unavailable("BpfCoRe", "bpf", $"{path} is absent, so objects with CO-RE relocations (BPF_CORE_READ, preserve_access_index) cannot load: {KernelConfig.Explain("CONFIG_DEBUG_INFO_BTF")}", "Boot a kernel built with CONFIG_DEBUG_INFO_BTF, or use objects without CO-RE.");
     }
 
     // ---------- process ----------

@@ -39,7 +39,9 @@ public sealed class BpfAttachment : IDisposable
     public string Target { get; }
     /// <summary>bpf_link (BPF_LINK_CREATE or BPF_RAW_TRACEPOINT_OPEN), or perf_event_ioctl (PERF_EVENT_IOC_SET_BPF on older kernels).</summary>
     public string Mechanism { get; private set; }
-    public List<uint> LinkIds { get; } = new();
+    public ItemList<uint> LinkIds => new(_linkIds.ToArray());
+    private readonly List<uint> _linkIds = new();
+    internal void AddLink(uint id) => _linkIds.Add(id);
     public bool IsAttached { get; private set; } = true;
 
     internal void Add(SafeFileDescriptor fd) => _fds.Add(fd);
@@ -117,7 +119,7 @@ public static class BpfAttacher
         {
             var link = new SafeFileDescriptor((int)fd);
             a.Add(link);
-            a.LinkIds.Add(LinkId(link));
+            a.AddLink(LinkId(link));
             return;
         }
         int err = Errno.Last;
@@ -156,7 +158,7 @@ public static class BpfAttacher
             }
             var link = new SafeFileDescriptor((int)fd);
             a.Add(link);
-            a.LinkIds.Add(LinkId(link));
+            a.AddLink(LinkId(link));
         }
     }
 

@@ -21,7 +21,6 @@ public sealed class BpfCoreRelocator
 {
     private const int Poison = 0xbad2310;
     private readonly BtfSpec _local, _target;
-    private Dictionary<string, List<BtfType>>? _byName;
 
     public BpfCoreRelocator(BtfSpec local, BtfSpec target)
     {
@@ -48,8 +47,7 @@ public sealed class BpfCoreRelocator
 
     private List<BtfType> Candidates(BtfType local)
     {
-        _byName ??= _target.Types.Where(t => t.Name.Length > 0).GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.ToList());
-        if (!_byName.TryGetValue(Essential(local.Name), out var list)) return new();
+        var list = _target.Named(Essential(local.Name));
         bool enumLike = local.Kind is BtfKind.Enum or BtfKind.Enum64;
         return list.Where(t => t.Kind == local.Kind || (enumLike && t.Kind is BtfKind.Enum or BtfKind.Enum64)
             || (local.Kind is BtfKind.Struct or BtfKind.Union && t.Kind == BtfKind.Fwd && false)).ToList();

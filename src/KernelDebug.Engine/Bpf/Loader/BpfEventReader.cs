@@ -14,7 +14,7 @@ public sealed class BpfRawEvent
     /// <summary>The CPU whose perf buffer held it; -1 for the ring buffer (one for all CPUs).</summary>
     public int Cpu { get; init; }
     public int Size { get; init; }
-    public byte[] Data { get; init; } = System.Array.Empty<byte>();
+    public ItemList<byte> Data { get; init; } = ItemList<byte>.Empty;
 }
 
 /// <summary>
@@ -247,7 +247,7 @@ public sealed class BpfEventDecoder
     {
         _btf = btf;
         _map = map;
-        if (typeName is not null)
+        if (!string.IsNullOrEmpty(typeName))
         {
             if (btf is null) throw new KernelDebugException($"-Type '{typeName}' needs the object's BTF (compile with -g).", "BpfBtfMissing", ErrorCategory.InvalidOperation) { Target = typeName };
             string bare = typeName.StartsWith("struct ", StringComparison.Ordinal) ? typeName[7..] : typeName;

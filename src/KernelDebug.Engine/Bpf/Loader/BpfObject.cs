@@ -73,16 +73,20 @@ public sealed class BpfObject : IDisposable
     public string Name { get; private init; } = "";
     public string Path { get; private init; } = "";
     public string License { get; private init; } = "";
-    public IReadOnlyList<BpfObjectProgram> Programs { get; private set; } = System.Array.Empty<BpfObjectProgram>();
-    public IReadOnlyList<BpfObjectMap> Maps { get; private set; } = System.Array.Empty<BpfObjectMap>();
+    public ItemList<BpfObjectProgram> Programs { get; private set; } = ItemList<BpfObjectProgram>.Empty;
+    public ItemList<BpfObjectMap> Maps { get; private set; } = ItemList<BpfObjectMap>.Empty;
     public uint BtfId { get; private set; }
-    /// <summary>The object's BTF (event and map value types).</summary>
-    public BtfSpec? Btf { get; private init; }
+    // The object's BTF (event and map value types); a method, not a property, so that output stays flat.
+    internal BtfSpec? Btf { get; private init; }
+
+    /// <summary>The object's BTF (event and map value types); null when it was built without -g.</summary>
+    public BtfSpec? GetBtf() => Btf;
     public int CoreRelocations { get; private set; }
     public TimeSpan LoadTime { get; private set; }
     public bool IsDisposed => _disposed;
     /// <summary>What loading fell back on (BTF the kernel refused, func/line info dropped).</summary>
-    public List<string> Warnings { get; } = new();
+    public ItemList<string> Warnings => new(_warnings.ToArray());
+    private readonly List<string> _warnings = new();
     internal BpfObjectSpec Spec { get; private init; } = null!;
 
     /// <summary>The objects this session loaded and has not removed.</summary>
@@ -123,7 +127,7 @@ public sealed class BpfObject : IDisposable
         if (Spec.KernelBtf is { } kbtf)
         {
             try { btfFd = Own(LoadBtf(kbtf)); }
-            catch (KernelDebugException e) when (e.Category != ErrorCategory.PermissionDenied) { Warnings.Add($"The kernel refused the object's BTF ({e.Message}); loading without it."); }
+            catch (KernelDebugException e) when (e.Category != ErrorCategory.PermissionDenied) { _warnings.Add($"The kernel refused the object's BTF ({e.Message}); loading without it."); }
             if (btfFd is not null)
             {
                 var info = new BpfBtfInfo();
@@ -293,7 +297,7 @@ public sealed class BpfObject : IDisposable
                 $"Program '{p.Name}' ({p.SectionName}) attaches through the kernel's BTF, which this kernel does not have (CONFIG_DEBUG_INFO_BTF).", "BpfKernelBtfMissing", ErrorCategory.NotImplemented) { Target = p.Name };
             string want = p.AttachKind == BpfAttachKind.TracepointBtf ? "btf_trace_" + p.AttachTarget : p.AttachTarget;
             var kind = p.AttachKind == BpfAttachKind.TracepointBtf ? BtfKind.Typedef : BtfKind.Func;
-            attachBtfId = vmlinux.Types.FirstOrDefault(t => t.Kind == kind && t.Name == want)?.Id
+            attachBtfId = vmlinux.Named(want).FirstOrDefault(t => t.Kind == kind)?.Id
                 ?? throw new KernelDebugException($"Program '{p.Name}' attaches to '{p.AttachTarget}', which the kernel's BTF does not have.", "BpfAttachTargetNotFound", ErrorCategory.ObjectNotFound) { Target = p.AttachTarget };
         }
         var license = Encoding.ASCII.GetBytes((License.Length > 0 ? License : "GPL") + "\0");
@@ -346,7 +350,7 @@ public sealed class BpfObject : IDisposable
                 // func/line info the kernel refused: retry without before blaming the program.
                 attr = Attr(false, null, 0, 0);
                 fd = Interop.bpf(Interop.BPF_PROG_LOAD, &attr, (uint)sizeof(BpfProgLoadAttr));
-                if (fd >= 0) { Warnings.Add($"Program '{p.Name}' loaded without its BTF func and line info, which the kernel refused."); return new SafeFileDescriptor((int)fd); }
+                if (fd >= 0) { _warnings.Add($"Program '{p.Name}' loaded without its BTF func and line info, which the kernel refused."); return new SafeFileDescriptor((int)fd); }
                 withInfo = false;
             }
             if (err is Errno.EPERM && !IsRoot())
