@@ -107,8 +107,13 @@ public static class BpfDisassembler
                 {
                     int hi = next.Length >= 8 ? BinaryPrimitives.ReadInt32LittleEndian(next[4..]) : 0;
                     ulong full = ((ulong)(uint)hi << 32) | (uint)imm;
-                    // bpftool's callback: map fds are shown by map id; everything else as the 64-bit immediate.
-                    string value = src == PSEUDO_MAP_FD ? $"map[id:{(uint)imm}]" : $"0x{full:x}";
+                    // bpftool's callback: map fds by map id, map values (global data) by map id and offset; else the 64-bit immediate.
+                    string value = src switch
+                    {
+                        PSEUDO_MAP_FD => $"map[id:{(uint)imm}]",
+                        PSEUDO_MAP_VALUE => $"map[id:{(uint)imm}][0]+{(uint)hi}",
+                        _ => $"0x{full:x}",
+                    };
                     return $"{h} r{dst} = {value}";
                 }
                 return $"BUG_ld_{code:x2}";
