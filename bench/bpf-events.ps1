@@ -3,8 +3,10 @@
 .SYNOPSIS
     The BPF engine side by side with libbpf: event throughput of Receive-BpfEvent and the load time of a CO-RE object.
 .DESCRIPTION
-    Throughput: the module's kd_events program with burst = 1000 emits 1000 ring-buffer records per getppid(2); perl
-    makes -Calls calls (1M records by default) while Receive-BpfEvent -Count | Measure-Object drains them. Prints
+    Throughput: the module's kd_events program with burst = 100 emits 100 ring-buffer records per getppid(2); perl
+    makes -Calls calls (1M records by default), pausing -PauseMicroseconds after each so that the offered rate is one a
+    consumer can follow (unpaced, the bursts overrun the 4 MiB ring in microseconds), while
+    Receive-BpfEvent -Count | Measure-Object drains them. Prints
     records/s end to end, pwsh's own floor (the same number of objects through Measure-Object with no kernel in the
     way), and the records the full ring buffer had no room for (kd_events counts failed reservations in .bss).
     Load time: Import-BpfObject of BCC's execsnoop.bpf.o (CO-RE, tests/fixtures/bpf/libbpf-tools) against
@@ -12,19 +14,24 @@
 #>
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
-    [int] $Calls = 1000,
+    [int] $Calls = 10000,
+    [int] $PauseMicroseconds = 200,
     [int] $Repeat = 5
 )
 $ErrorActionPreference = 'Stop'
 Import-Module (Resolve-Path $ModulePath).Path
 Write-Host "load average at start: $(Get-Content /proc/loadavg)"
-$records = [long]$Calls * 1000
+$records = [long]$Calls * 100
 
 # --- throughput ---
-$o = Import-BpfObject -BuiltIn kd_events -Constant @{ burst = 1000 }
+$o = Import-BpfObject -BuiltIn kd_events -Constant @{ burst = 100 }
 try {
     $o | Start-BpfProgram -Name kd_getppid | Out-Null
-    $gen = Start-ThreadJob -ArgumentList $Calls { param($n) Start-Sleep -Milliseconds 500; perl -e "getppid() for 1..$n" }
+    $gen = Start-ThreadJob -ArgumentList $Calls, ($PauseMicroseconds / 1e6) {
+        param($n, $pause)
+        Start-Sleep -Milliseconds 500
+        perl -e "for (1..$n) { getppid(); select(undef, undef, undef, $pause) }"
+    }
     $sw = [Diagnostics.Stopwatch]::StartNew()
     $count = (Receive-BpfEvent $o -Map events -Count $records -Duration 00:01:00 | Measure-Object).Count
     $sw.Stop()
