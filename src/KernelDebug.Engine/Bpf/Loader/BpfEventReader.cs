@@ -155,11 +155,16 @@ public sealed unsafe class BpfEventReader : IDisposable
                 uint len = Volatile.Read(ref *(uint*)hdr);
                 if ((len & BusyBit) != 0) break; // still being written
                 uint size = len & ~(BusyBit | DiscardBit);
-                cons += (size + 8 + 7) & ~7UL;
-                if ((len & DiscardBit) != 0) { Discarded++; continue; }
+                ulong next = cons + ((size + 8 + 7) & ~7UL);
+                if ((len & DiscardBit) != 0) { Discarded++; cons = next; Volatile.Write(ref *consumerPos, cons); continue; }
                 Received++;
                 n++;
-                if (!onRecord(new ReadOnlySpan<byte>(hdr + 8, (int)size), -1)) break;
+                bool more = onRecord(new ReadOnlySpan<byte>(hdr + 8, (int)size), -1);
+                // The record is decoded (copied out): give its room back to the kernel now, as libbpf does per record,
+                // not after the batch; a batch that waits on a full pipeline queue would otherwise keep the ring full.
+                cons = next;
+                Volatile.Write(ref *consumerPos, cons);
+                if (!more) break;
             }
         }
         finally
