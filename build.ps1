@@ -278,13 +278,13 @@ function Invoke-TaskPackage {
 }
 
 function Invoke-TaskBpfPrograms {
-    # Run from each file's folder with a relative name: clang then writes identical bytes for identical sources.
+    # From each file's folder, with a relative name and a fixed compilation dir: identical bytes for identical sources anywhere.
     $arch = (& uname -m).Trim()
     foreach ($dir in (Join-Path $Root 'src/KernelDebug.Engine/Bpf/Programs'), (Join-Path $Root 'tests/fixtures/bpf')) {
         Push-Location $dir
         try {
             foreach ($c in Get-ChildItem -Filter *.bpf.c) {
-                Invoke-Native clang @('-target', 'bpf', '-g', '-O2', "-I/usr/include/$arch-linux-gnu", '-c', $c.Name, '-o', ($c.Name -replace '\.c$', '.o'))
+                Invoke-Native clang @('-target', 'bpf', '-g', '-O2', '-fdebug-compilation-dir=.', "-I/usr/include/$arch-linux-gnu", '-c', $c.Name, '-o', ($c.Name -replace '\.c$', '.o'))
             }
         } finally { Pop-Location }
     }

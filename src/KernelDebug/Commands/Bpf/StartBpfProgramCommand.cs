@@ -26,6 +26,7 @@ public sealed class StartBpfProgramCommand : PSCmdlet
     /// <summary>uprobes: only in this process.</summary>
     [Parameter]
     [Alias("Pid")]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int ProcessId { get; set; } = -1;
 
     /// <summary>perf_event programs: samples per second per CPU.</summary>
