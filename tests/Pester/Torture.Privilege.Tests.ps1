@@ -75,3 +75,44 @@ Describe 'Torture: unprivileged users' -Tag Torture {
         $failures | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Torture: root without capabilities' -Tag Torture {
+    # uid 0 with an empty bounding set and SECBIT_NOROOT: it still owns tracefs's files (so ftrace, probes and its own
+    # child's tracing run), but bpf() and /dev/kmsg need capabilities. Every operation runs, cleans up after itself
+    # (this session is not nobody: what it makes, it makes), or is refused as PermissionDenied.
+    It 'every operation runs or is refused as PermissionDenied, and nothing is left' {
+        if ([Environment]::UserName -ne 'root' -or -not (Get-Command setpriv -ErrorAction Ignore)) { Set-ItResult -Skipped -Because 'needs root and setpriv to drop capabilities'; return }
+        $ops = [ordered]@{
+            'Get-FtraceInstance' = 'Get-FtraceInstance -ErrorAction Stop | Out-Null'
+            'Receive-TraceEvent' = 'Receive-TraceEvent -Event sched:sched_switch -Count 1 -ErrorAction Stop | Out-Null'
+            'New-FtraceInstance' = 'New-FtraceInstance -Name "kerneldebug_${PID}_nocap" -ErrorAction Stop | Remove-FtraceInstance -ErrorAction Stop'
+            'New-Uprobe' = 'New-Uprobe -Name "kerneldebug_${PID}_nocap" -Path /bin/true -Address 0x1000 -WarningAction Ignore -ErrorAction Stop | Remove-DynamicEvent -ErrorAction Stop'
+            'Measure-PerfCounter' = 'Measure-PerfCounter -Command /bin/true -Event task-clock -ErrorAction Stop | Out-Null'
+            'Get-SyscallTrace' = 'Get-SyscallTrace -Command /bin/true -ErrorAction Stop | Out-Null'
+            'Get-KernelLog' = 'Get-KernelLog -ErrorAction Stop | Select-Object -First 1 | Out-Null'
+            'Get-BpfProgram' = 'Get-BpfProgram -ErrorAction Stop | Out-Null'
+            'Import-BpfObject' = 'Import-BpfObject -BuiltIn kd_events -ErrorAction Stop | Remove-BpfObject'
+        }
+        $body = foreach ($k in $ops.Keys) {
+            "try { $($ops[$k]); '$k|ok' } catch { `$e = `$_; '$k|error|{0}|{1}|{2}|{3}' -f (`$e.FullyQualifiedErrorId -split ',')[0], `$e.CategoryInfo.Category, `$e.Exception.GetType().FullName, (`$e.Exception.Message -replace '[\r\n|]', ' ') }"
+        }
+        $script = "Import-Module '$env:KERNELDEBUG_MODULE_PATH'; 'pid|' + `$PID; " + ($body -join '; ')
+        $before = Get-KernelDebugStateSnapshot
+        $self = [Environment]::ProcessPath
+        [string[]] $run = if ((Split-Path $self -Leaf) -eq 'dotnet') { @($self, (Join-Path $PSHOME 'pwsh.dll')) } else { @($self) }
+        $lines = @(& setpriv --bounding-set=-all --inh-caps=-all '--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked,+keep_caps_locked' @run -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object ToString)
+        $childPid = ($lines | Where-Object { $_ -like 'pid|*' } | Select-Object -First 1) -replace '^pid\|', ''
+        # The capabilities were really dropped: bpf() refused (else this case tests nothing).
+        ($lines | Where-Object { $_ -like 'Get-BpfProgram|*' }) | Should -BeLike 'Get-BpfProgram|error|*|PermissionDenied|*'
+        $failures = @()
+        foreach ($k in $ops.Keys) {
+            $line = $lines | Where-Object { $_ -like "$k|*" } | Select-Object -First 1
+            $v = if (-not $line) { 'crashed', "no result line (output: $(($lines | Select-Object -Last 3) -join ' / '))" } else { Get-OperationVerdict $line }
+            $left = if ($childPid -match '^\d+$') { @(Assert-NoKernelDebugLeftovers -Before $before -OwnerProcessId ([int] $childPid)) } else { @() }
+            $outcome = if ($v[0] -ne 'clean') { $v[0] } elseif ($left) { 'leaked' } else { 'clean' }
+            Add-TortureResult -Suite Privilege -Case "root without capabilities $k" -Outcome $outcome -Detail "$($v[1])$(if ($left) { '; ' + ($left -join '; ') })"
+            if ($outcome -ne 'clean') { $failures += "${k}: $outcome $($v[1]) $left" }
+        }
+        $failures | Should -BeNullOrEmpty
+    }
+}
