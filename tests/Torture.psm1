@@ -253,7 +253,9 @@ Set-TorturePhase started
 $Script
 Set-TorturePhase done
 "@
-    $cmd = Get-PwshCommandLine
+    # A runner started in the background (nohup, a non-interactive shell's &) ignores SIGHUP or SIGINT, and the child
+    # would inherit that (the runtime keeps an inherited SIG_IGN): env resets them, so the signal is the one under test.
+    $cmd = @('env', '--default-signal=HUP,INT,QUIT,TERM') + @(Get-PwshCommandLine)
     $psi = [Diagnostics.ProcessStartInfo]::new($cmd[0])
     foreach ($a in @($cmd | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $scriptFile)) { $psi.ArgumentList.Add($a) }
     $psi.UseShellExecute = $false

@@ -95,6 +95,10 @@ internal sealed class TraceRecordStream : IDisposable
     public string? ConsumedWarning(long emitted, string why)
     {
         if (Reader is null) return null;
+        // The reader must be still before counting: a producer still reading would consume pages nobody counts.
+        _pump.Cancel();
+        try { _producer?.Wait(TimeSpan.FromSeconds(10)); }
+        catch (AggregateException) { /* its error was already delivered through Drain */ }
         long dropped = Reader.RecordsRead - emitted;
         if (dropped <= 0) return null;
         return $"{dropped} records were read from the buffer of {_instance.Name} (reading consumes them) but not output, because the stream stopped at {why}: they are gone from that buffer for other readers too. " +
