@@ -121,9 +121,9 @@ public sealed class PerfDataFile : IDisposable
         new($"'{path}' uses a perf.data feature that is not supported: {what}.", "PerfDataUnsupported", ErrorCategory.NotImplemented) { Target = path };
 
     /// <summary>Opens a perf.data file (a symlink is followed: the target's size counts), or a FIFO/pipe carrying perf's pipe format.</summary>
-    public static PerfDataFile Open(string path)
+    public static PerfDataFile Open(string path, CancellationToken cancel = default)
     {
-        if (RegularFile.IsPipe(path)) return OpenStream(path);
+        if (RegularFile.IsPipe(path)) return OpenStream(path, cancel);
         var (handle, length) = RegularFile.OpenRead(path, "PerfData", "perf.data file");
         var file = new PerfDataFile(path, handle, length);
         try
@@ -134,10 +134,10 @@ public sealed class PerfDataFile : IDisposable
         catch { file.Dispose(); throw; }
     }
 
-    private static PerfDataFile OpenStream(string path)
+    private static PerfDataFile OpenStream(string path, CancellationToken cancel)
     {
-        // Blocking reads: a FIFO waits for its writer, as perf report -i fifo does.
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+        // A FIFO waits for its writer, as perf report -i fifo does; buffered, and stoppable through the token.
+        var stream = new BufferedStream(new FifoReadStream(path, cancel), 1 << 16);
         var file = new PerfDataFile(path, null, -1) { Stream = stream, Pipe = true, DataOffset = PerfFormat.PipeHeaderSize, DataSize = -1 };
         try
         {

@@ -64,7 +64,7 @@ public sealed class GetPerfReportCommand : PSCmdlet
     {
         try
         {
-            using var file = PerfDataFile.Open(path);
+            using var file = PerfDataFile.Open(path, _cancel.Token);
             var decoder = new PerfDataDecoder(file, symbolPath: SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray());
             var progress = new CmdletProgress(this, $"Reading {path}");
             List<PerfHotspot> rows;

@@ -26,6 +26,8 @@ public sealed class GetPerfSampleCommand : PSCmdlet
 
     private volatile PipelinePump<PerfSample[]>? _pump;
     private volatile bool _stopping;
+    // Stops a FIFO's wait for its writer or its data (a stopped pipeline, or a downstream end).
+    private readonly CancellationTokenSource _cancel = new();
 
     protected override void ProcessRecord()
     {
@@ -43,7 +45,9 @@ public sealed class GetPerfSampleCommand : PSCmdlet
         else path = GetUnresolvedProviderPathFromPSPath(Path);
         try
         {
-            using var file = PerfDataFile.Open(path);
+            // Per file: a downstream end (Select-Object -First) stops this FIFO's wait, not the next file's.
+            using var fileCancel = CancellationTokenSource.CreateLinkedTokenSource(_cancel.Token);
+            using var file = PerfDataFile.Open(path, fileCancel.Token);
             var decoder = new PerfDataDecoder(file, symbolPath: SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray());
             // The decoder runs on its own thread, a round ahead of the pipeline: decoding and the pipeline's
             // per-object cost overlap instead of adding up.
@@ -68,6 +72,7 @@ public sealed class GetPerfSampleCommand : PSCmdlet
                 progress.Complete();
                 // The file stays mapped until the decoder has stopped reading it.
                 pump.Cancel();
+                fileCancel.Cancel();
                 producer.Wait();
             }
             foreach (var w in decoder.Warnings) WriteWarning(w);
@@ -81,6 +86,7 @@ public sealed class GetPerfSampleCommand : PSCmdlet
     protected override void StopProcessing()
     {
         _stopping = true;
+        _cancel.Cancel();
         _pump?.Cancel();
     }
 }
