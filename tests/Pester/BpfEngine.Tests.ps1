@@ -234,7 +234,7 @@ Describe 'The module''s BPF programs match their sources' -Skip:(-not $HasClang)
         $out = Join-Path ([IO.Path]::GetTempPath()) "kd-rebuild-$PID-$_.o"
         Push-Location $Programs
         try {
-            & clang -target bpf -g -O2 -fdebug-compilation-dir=. "-I/usr/include/$((uname -m).Trim())-linux-gnu" -c "$_.bpf.c" -o $out
+            & clang -target bpf -g -O2 '-fdebug-compilation-dir=.' "-I/usr/include/$((uname -m).Trim())-linux-gnu" -c "$_.bpf.c" -o $out
             $LASTEXITCODE | Should -Be 0
             (Get-FileHash $out).Hash | Should -Be (Get-FileHash (Join-Path $Programs "$_.bpf.o")).Hash -Because "build.ps1 -Task BpfPrograms regenerates $_.bpf.o from $_.bpf.c"
         }
