@@ -96,20 +96,23 @@ internal sealed class TraceRecordStream : IDisposable
     {
         if (Reader is null) return null;
         // The reader must be still before counting: a producer still reading would consume pages nobody counts.
-        _pump.Cancel();
-        try { _producer?.Wait(TimeSpan.FromSeconds(10)); }
-        catch (AggregateException) { /* its error was already delivered through Drain */ }
+        StopProducer();
         long dropped = Reader.RecordsRead - emitted;
         if (dropped <= 0) return null;
         return $"{dropped} records were read from the buffer of {_instance.Name} (reading consumes them) but not output, because the stream stopped at {why}: they are gone from that buffer for other readers too. " +
                "Record in a private instance (Receive-TraceEvent -Event) to keep other readers' records whole.";
     }
 
-    public void Dispose()
+    private void StopProducer()
     {
         _pump.Cancel();
         try { _producer?.Wait(TimeSpan.FromSeconds(10)); }
         catch (AggregateException) { /* the producer's error was already delivered through Drain */ }
+    }
+
+    public void Dispose()
+    {
+        StopProducer();
         Reader?.Dispose();
         _pump.Dispose();
     }
