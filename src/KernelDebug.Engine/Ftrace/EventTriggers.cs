@@ -16,16 +16,14 @@ public static class EventTriggers
 {
     private static readonly ConcurrentDictionary<string, (string Path, string Removal)> Made = new();
 
-    static EventTriggers()
+    // Through the module's shutdown hooks, so SIGTERM and SIGHUP remove them too, before instances are removed.
+    static EventTriggers() => ShutdownHooks.Add(ShutdownHooks.StageRestore, () =>
     {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        foreach (var (path, removal) in Made.Values)
         {
-            foreach (var (path, removal) in Made.Values)
-            {
-                try { if (File.Exists(path)) ControlFile.Append(path, removal); } catch (Exception) { /* best effort at exit */ }
-            }
-        };
-    }
+            try { if (File.Exists(path)) ControlFile.Append(path, removal); } catch (Exception) { /* best effort at exit */ }
+        }
+    });
 
     public static string Keyword(TraceTriggerType t) => t switch
     {
