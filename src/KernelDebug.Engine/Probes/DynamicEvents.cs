@@ -244,7 +244,13 @@ public sealed class DynamicEvents
         var command = $"-:{probe.Group}/{probe.Name}";
         try
         {
-            ControlFile.Append(PathOf(file), command);
+            // Forced: right after an instance that enabled it went (or its events were disabled), the kernel may hold
+            // the event a moment longer (EBUSY); retry briefly. The orphan sweep and the shutdown hooks meet this.
+            for (int attempt = 0; ; attempt++)
+            {
+                try { ControlFile.Append(PathOf(file), command); break; }
+                catch (KernelDebugException e) when (force && e.Errno == Errno.EBUSY && attempt < 10) { Thread.Sleep(100); }
+            }
             TraceEventCatalog.Invalidate();
         }
         catch (KernelDebugException e) when (e.Errno == Errno.EBUSY)
