@@ -14,6 +14,12 @@ Describe 'CI on a fresh machine' {
         $script:CiRun | Should -Match '(?m)^export CI="\$\{CI:-true\}"'
     }
 
+    It '.ci/run installs clang and libbpf-dev, which the BPF programs'' source check needs (a skip there would be a hole)' {
+        $loop = ($script:CiRun -split "`n" | Where-Object { $_ -match '^for p in ' }) -join ' '
+        $loop | Should -Match '\bclang:clang\b'
+        $script:CiRun | Should -Match 'bpf_helpers\.h \] \|\| need\+=\(libbpf-dev\)'
+    }
+
     It 'Invoke-VmTest -IfAvailable without the debug kernel: skipped (3) off CI, failed (2) with CI=true' {
         $empty = Join-Path $TestDrive 'no-kernels'
         New-Item -ItemType Directory $empty | Out-Null

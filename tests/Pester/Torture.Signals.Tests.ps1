@@ -4,10 +4,13 @@
 # After SIGKILL nothing can run in the child: what it left must be removed by the next session's orphan sweep, and the
 # case is clean only when that sweep leaves nothing.
 # By default a pairwise cover of the matrix runs (every cmdlet with every signal, every phase with every cmdlet and every
-# signal: 24 cases); KERNELDEBUG_TORTURE_FULL=1 runs all 72.
+# signal: 36 cases); KERNELDEBUG_TORTURE_FULL=1 runs all 108.
 
 BeforeDiscovery {
-    $cmdlets = 'Receive-TraceEvent', 'Invoke-Ftrace', 'Get-SyscallTrace', 'Get-LibraryCallTrace', 'Start-PerfRecord', 'Invoke-Bpftrace'
+    $cmdlets = 'Receive-TraceEvent', 'Invoke-Ftrace', 'Get-SyscallTrace', 'Get-LibraryCallTrace', 'Start-PerfRecord', 'Invoke-Bpftrace',
+        'Receive-BpfEvent', 'Invoke-BpfObject', 'Export-TraceDat'
+    # KERNELDEBUG_TORTURE_CMDLETS=a,b runs only those cmdlets' cases (when working on one of them).
+    if ($env:KERNELDEBUG_TORTURE_CMDLETS) { $cmdlets = @($cmdlets | Where-Object { $_ -in ($env:KERNELDEBUG_TORTURE_CMDLETS -split ',') }) }
     $signals = 'INT', 'TERM', 'HUP', 'KILL'
     $phases = 'setup', 'mid-stream', 'teardown'
     $script:SignalCases = foreach ($ci in 0..($cmdlets.Count - 1)) {
@@ -22,6 +25,9 @@ BeforeAll {
     . $PSScriptRoot/Common.ps1
     Import-Module (Join-Path $PSScriptRoot '../Torture.psm1') -Force
     $script:Loop = "while :; do /bin/true; sleep 0.05; done"
+    # The BPF cases' records: every dash that starts calls getppid(2) once (kd_events' kd_getppid), so a thread job in
+    # the child starts one every 50 ms; it dies with the child.
+    $script:Getppid = "`$null = Start-ThreadJob { while (`$true) { & /bin/sh -c 'exit 0'; Start-Sleep -Milliseconds 50 } }; "
     $script:HasBpftrace = [bool](Get-Command bpftrace -ErrorAction Ignore)
     # The engine assembly (OrphanSweep, used after SIGKILL) loads with the first cmdlet that needs it.
     $null = Get-KernelDebugCapability -Name TraceFs
@@ -37,6 +43,15 @@ BeforeAll {
             'Get-SyscallTrace' { "Get-SyscallTrace -Command /bin/sh -ArgumentList $loop | Select-Object -First 15 $mark" }
             'Get-LibraryCallTrace' { "Get-LibraryCallTrace -Command /bin/sh -ArgumentList $loop -Function malloc, free | Select-Object -First 15 $mark" }
             'Invoke-Bpftrace' { "Invoke-Bpftrace -Expression 'tracepoint:syscalls:sys_enter_nanosleep { @n = count(); } interval:ms:40 { printf(""tick\n""); }' | Select-Object -First 15 $mark" }
+            'Receive-BpfEvent' { "$script:Getppid`$o = Import-BpfObject -BuiltIn kd_events; `$o.Programs | Where-Object Name -eq kd_getppid | Start-BpfProgram | Out-Null; Receive-BpfEvent `$o -Map events | Select-Object -First 15 $mark" }
+            'Invoke-BpfObject' { "$script:Getppid" + "Invoke-BpfObject -BuiltIn kd_events -Program kd_getppid | Select-Object -First 15 $mark" }
+            'Export-TraceDat' {
+                # No records reach the pipeline: mid-stream is a second into the 3 s recording, teardown its last 100 ms
+                # (a thread job in the child marks them while the cmdlet runs).
+                "`$null = Start-ThreadJob { `$f = `$env:KERNELDEBUG_TORTURE_PHASEFILE; Start-Sleep -Milliseconds 1000; [IO.File]::AppendAllText(`$f, ""mid-stream``n""); " +
+                "Start-Sleep -Milliseconds 1900; [IO.File]::AppendAllText(`$f, ""teardown``n"") }; " +
+                "Export-TraceDat -Path '$Out' -Event sched:sched_switch -Duration 00:00:03 | Out-Null"
+            }
             'Start-PerfRecord' {
                 # mid-stream: a second into the recording; teardown: when its -Duration ends and Wait-PerfRecord finishes it.
                 "`$r = Start-PerfRecord -Path '$Out' -Command /bin/sh -ArgumentList $loop -Duration 00:00:03; Start-Sleep -Milliseconds 1000; Set-TorturePhase mid-stream; " +
@@ -63,7 +78,7 @@ Describe 'Torture: signals to streaming cmdlets' -Tag Torture {
         if ($Cmdlet -eq 'Invoke-Bpftrace' -and -not $script:HasBpftrace) { Set-ItResult -Skipped -Because 'bpftrace is not installed'; return }
         $case = "$Cmdlet SIG$Signal $Phase"
         $out = Join-Path ([IO.Path]::GetTempPath()) "kd-torture-sig-$PID-$([guid]::NewGuid().ToString('n').Substring(0, 8)).data"
-        $outputs = if ($Cmdlet -eq 'Start-PerfRecord') { @($out) } else { @() }
+        $outputs = if ($Cmdlet -in 'Start-PerfRecord', 'Export-TraceDat') { @($out) } else { @() }
         $before = Get-KernelDebugStateSnapshot -OutputPath $outputs
         $delay = if ($Phase -eq 'setup') { [TimeSpan]::FromMilliseconds(300) } else { [TimeSpan]::Zero }
         $run = Invoke-TortureChild -Script (Get-CaseScript $Cmdlet $out) -Signal $Signal -Phase $Phase -Delay $delay `

@@ -53,6 +53,7 @@ public sealed class TraceStreamReader : IDisposable
     private readonly (long Overrun, long Dropped)[] _baseline;
     private readonly FtraceInstance _instance;
     private readonly int _roundPageLimit;
+    private readonly IDisposable _shutdownHook;
 
     public TraceStreamReader(FtraceInstance instance, TraceRecordDecoder? decoder = null)
     {
@@ -66,6 +67,9 @@ public sealed class TraceStreamReader : IDisposable
         var cpus = instance.Cpus;
         _cpus = new CpuState[cpus.Count];
         _baseline = new (long, long)[cpus.Count];
+        // On SIGTERM/SIGHUP the instance is removed while the pipeline thread may still be reading: its open
+        // trace_pipe_raw files would make that rmdir EBUSY, so they are closed first (a read in flight ends first).
+        _shutdownHook = Host.ShutdownHooks.Add(Host.ShutdownHooks.StageFinish, CloseFiles);
         try
         {
             for (int i = 0; i < cpus.Count; i++)
@@ -297,6 +301,12 @@ public sealed class TraceStreamReader : IDisposable
     }
 
     public void Dispose()
+    {
+        _shutdownHook.Dispose();
+        CloseFiles();
+    }
+
+    private void CloseFiles()
     {
         foreach (var c in _cpus) c?.Fd?.Dispose();
     }
