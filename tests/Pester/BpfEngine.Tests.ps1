@@ -319,3 +319,97 @@ Describe 'BCC libbpf-tools objects built from unmodified sources' -Skip:(-not $H
         ($exits.exit_code | Sort-Object) | Should -Be @(1, 2, 3, 4, 5)
     }
 }
+
+Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves them' -Skip:(-not ($HasBpf -and $HasBpftool -and $HasPerl)) {
+    BeforeAll {
+        $script:Config = @{}
+        if (Test-Path /proc/config.gz) {
+            $gz = [IO.Compression.GZipStream]::new([IO.File]::OpenRead('/proc/config.gz'), [IO.Compression.CompressionMode]::Decompress)
+            $text = [IO.StreamReader]::new($gz).ReadToEnd()
+            foreach ($l in $text -split "`n") { if ($l -match '^(CONFIG_\w+)=(.*)$') { $Config[$Matches[1]] = $Matches[2] } }
+        }
+        $script:HasConfig = $Config.Count -gt 0
+    }
+
+    It 'fills the read-only .kconfig map from the kernel config, and a ksym from kallsyms' -Skip:(-not (Test-Path /proc/config.gz)) {
+        $o = Import-BpfObject (Join-Path $Fixtures 'externs.bpf.o') -Constant @{ target_tgid = 0 } -ErrorAction Stop
+        try {
+            $kc = $o.Maps | Where-Object DataSection -eq '.kconfig'
+            $kc | Should -Not -BeNullOrEmpty
+            (Get-BpftoolMap $kc.Id).frozen | Should -Be 1
+            $v = (Read-BpfMap -Id $kc.Id).Value
+            $rel = ((Get-Content /proc/sys/kernel/osrelease) -split '[.-]')[0..2] | ForEach-Object { [int]($_ -replace '\D.*$', '') }
+            $v.LINUX_KERNEL_VERSION | Should -Be (($rel[0] -shl 16) + ($rel[1] -shl 8) + [Math]::Min($rel[2], 255))
+            $v.CONFIG_HZ | Should -Be ([int]$Config['CONFIG_HZ'])
+            $v.CONFIG_BPF_SYSCALL | Should -BeTrue
+            "$($v.CONFIG_EXT4_FS)" | Should -Be $(switch ($Config['CONFIG_EXT4_FS']) { 'y' { 'TRI_YES' } 'm' { 'TRI_MODULE' } default { 'TRI_NO' } })
+            $v.CONFIG_KD_NO_SUCH_OPTION | Should -Be 0
+            $v.CONFIG_DEFAULT_HOSTNAME | Should -Be ($Config['CONFIG_DEFAULT_HOSTNAME'].Trim('"'))
+        }
+        finally { Remove-BpfObject $o }
+    }
+
+    It 'the program reads them: config values, the address of schedule from kallsyms, 0 for a weak missing symbol' -Skip:(-not (Test-Path /proc/config.gz)) {
+        $sh = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid() for 1..3"' -PassThru
+        $o = Import-BpfObject (Join-Path $Fixtures 'externs.bpf.o') -Constant @{ target_tgid = $sh.Id } -ErrorAction Stop
+        try {
+            $o.Programs | Start-BpfProgram | Out-Null
+            $sh.WaitForExit()
+            $bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
+            $bss.out_runs | Should -Be 3
+            $bss.out_hz | Should -Be ([int]$Config['CONFIG_HZ'])
+            $bss.out_bpf | Should -Be 1
+            $bss.out_missing | Should -Be 0
+            $bss.out_no_symbol | Should -Be 0
+            $schedule = (Select-String -Path /proc/kallsyms -Pattern '^([0-9a-f]+) [Tt] schedule$' | Select-Object -First 1).Matches[0].Groups[1].Value
+            ('{0:x16}' -f [uint64]$bss.out_schedule) | Should -Be $schedule
+            $bss.out_hostname | Should -Be ($Config['CONFIG_DEFAULT_HOSTNAME'].Trim('"'))
+        }
+        finally { Remove-BpfObject $o; if (-not $sh.HasExited) { $sh.Kill() } }
+    }
+
+    It 'lays out .kconfig byte for byte as libbpf does (bpftool prog loadall as the oracle)' -Skip:(-not (Test-Path /proc/config.gz)) {
+        $pins = "/sys/fs/bpf/kerneldebug_test_$PID"
+        New-Item -ItemType Directory "$pins/p", "$pins/m" -Force | Out-Null
+        $o = $null
+        try {
+            & bpftool prog loadall (Join-Path $Fixtures 'externs.bpf.o') "$pins/p" pinmaps "$pins/m" 2>$null
+            $LASTEXITCODE | Should -Be 0
+            $theirs = (& bpftool -j map dump pinned "$pins/m/externs_kconfig" | ConvertFrom-Json)[0].value | ForEach-Object { [Convert]::ToByte($_, 16) }
+            $o = Import-BpfObject (Join-Path $Fixtures 'externs.bpf.o') -ErrorAction Stop
+            $ours = [byte[]](Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.kconfig').Id -Raw)[0].ValueBytes
+            ($ours | ForEach-Object { '{0:x2}' -f $_ }) -join ' ' | Should -Be (($theirs | ForEach-Object { '{0:x2}' -f $_ }) -join ' ')
+        }
+        finally { if ($o) { Remove-BpfObject $o }; Remove-Item -Recurse -Force $pins -ErrorAction Ignore }
+    }
+
+    It 'passes a typed __ksym to the kernel by its BTF id: loads where kallsyms has the per-CPU variable, else the kernel''s own refusal' {
+        $hasRunqueues = [bool](Select-String -Path /proc/kallsyms -Pattern ' runqueues$' -Quiet)
+        if ($hasRunqueues) {
+            $perl = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid()"' -PassThru
+            $o = Import-BpfObject (Join-Path $Fixtures 'externs_typed.bpf.o') -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
+            try {
+                $o.Programs | Start-BpfProgram | Out-Null
+                $perl.WaitForExit()
+                $bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
+                $bss.out_runs | Should -Be 1
+                $bss.out_rq_cpu_ok | Should -Be 1
+            }
+            finally { Remove-BpfObject $o }
+        }
+        else {
+            # Without CONFIG_KALLSYMS_ALL the kernel cannot find the variable's address; libbpf's load fails the same way.
+            $err = $null
+            try { Import-BpfObject (Join-Path $Fixtures 'externs_typed.bpf.o') -ErrorAction Stop | Remove-BpfObject } catch { $err = $_ }
+            $err | Should -Not -BeNullOrEmpty
+            $err.FullyQualifiedErrorId | Should -BeLike 'BpfVerifierRejected*'
+            $err.Exception.Message | Should -Match "kernel symbol 'runqueues'"
+        }
+    }
+
+    It 'names a strong extern the kernel does not have' {
+        $e = { Import-BpfObject (Join-Path $Fixtures 'externs_missing.bpf.o') -ErrorAction Stop } | Should -Throw -ErrorId 'BpfExternNotFound,KernelDebug.Commands.ImportBpfObjectCommand' -PassThru
+        $e.Exception.Message | Should -Match 'CONFIG_KD_NO_SUCH_OPTION'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+}

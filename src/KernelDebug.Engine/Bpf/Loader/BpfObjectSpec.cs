@@ -81,6 +81,8 @@ public sealed class BpfObjectSpec
     internal BtfExt? Ext { get; private set; }
     internal List<BpfFunction> Functions { get; } = new();
     internal Dictionary<string, (int Section, ulong Offset, ulong Size)> DataSymbols { get; } = new();
+    internal List<BpfExtern> Externs { get; private set; } = new();
+    private int _kconfigMap = -1;
 
     private static KernelDebugException Bad(string path, string why) =>
         new($"'{path}' is not a BPF object the loader can use: {why}.", "BpfObjectInvalid", ErrorCategory.InvalidData) { Target = path };
@@ -164,6 +166,24 @@ public sealed class BpfObjectSpec
                 && IsDataSection(sections[sym.PointedSectionIndex].Name) && !string.IsNullOrEmpty(sym.Name))
                 DataSymbols[sym.Name] = (sym.PointedSectionIndex, sym.Value, sym.Size);
 
+        // Externs (__kconfig, __ksym): undefined symbols the BTF declares in .kconfig and .ksyms.
+        var undefined = symbols.Where(y => y.PointedSectionIndex == 0 && !string.IsNullOrEmpty(y.Name) && y.Type != SymbolType.File && y.Type != SymbolType.Section)
+            .GroupBy(y => y.Name).ToDictionary(g => g.Key, g => g.All(y => y.Binding == SymbolBinding.Weak), StringComparer.Ordinal);
+        if (undefined.Count > 0 && Btf is not null)
+        {
+            Externs = BpfExterns.Collect(Btf, undefined, path, out uint kconfigSize);
+            if (Externs.Any(e => e.Kind == BpfExternKind.Kconfig))
+            {
+                _kconfigMap = Maps.Count;
+                Maps.Add(new BpfMapSpec
+                {
+                    Name = BpfExterns.KconfigSection, Type = 2 /* array */, KeySize = 4, ValueSize = kconfigSize, MaxEntries = 1, Flags = 0x80u /* BPF_F_RDONLY_PROG */,
+                    DataSection = BpfExterns.KconfigSection, InitialData = BpfExterns.KconfigData(Btf, Externs, kconfigSize, path), IsReadOnly = true, ElfSection = -1,
+                    BtfValueTypeId = Btf.Types.FirstOrDefault(t => t.Kind == BtfKind.Datasec && t.Name == BpfExterns.KconfigSection)?.Id ?? 0,
+                });
+            }
+        }
+
         // Functions of executable sections.
         for (int i = 0; i < sections.Count; i++)
         {
@@ -212,7 +232,8 @@ public sealed class BpfObjectSpec
         if (Ext is not null) Ext.Distribute(this, sections.Select(s => s.Name).ToList());
         if (BtfBytes is not null) KernelBtf = BtfFixup.ForKernel(BtfBytes, sections.Select(s => s.Name).ToList(), sections.Select(s => (ulong)((Section<ulong>)s).Size).ToList(),
             symbols.Where(y => y.Type == SymbolType.Object && !y.IsPointedIndexSpecial && !string.IsNullOrEmpty(y.Name))
-                .GroupBy(y => y.Name).ToDictionary(g => g.Key, g => ((int)g.First().PointedSectionIndex, g.First().Value, g.First().Size)));
+                .GroupBy(y => y.Name).ToDictionary(g => g.Key, g => ((int)g.First().PointedSectionIndex, g.First().Value, g.First().Size)),
+            Externs, _kconfigMap >= 0 ? Maps[_kconfigMap].ValueSize : 0);
     }
 
     internal static int Imm(byte[] insns, int k) => BinaryPrimitives.ReadInt32LittleEndian(insns.AsSpan(k * 8 + 4));
@@ -235,9 +256,12 @@ public sealed class BpfObjectSpec
         int k = (int)((offset - fn.Offset) / 8);
         byte op = fn.Insns[k * 8];
         int imm = Imm(fn.Insns, k);
-        if (sym.PointedSectionIndex == 0 || sym.IsPointedIndexSpecial)
-            throw new KernelDebugException($"'{path}' uses the extern symbol '{sym.Name}' (__kconfig or __ksym), which this loader does not resolve yet.",
-                "BpfExternNotSupported", ErrorCategory.NotImplemented) { Target = sym.Name };
+        if (sym.PointedSectionIndex == 0)
+        {
+            RelocateExtern(path, fn, k, op, sym.Name);
+            return;
+        }
+        if (sym.IsPointedIndexSpecial) throw Bad(path, $"relocation against '{sym.Name}', a symbol in no section");
         int symSec = sym.PointedSectionIndex;
         var secName = sections[symSec].Name;
         bool exec = ((Section<ulong>)sections[symSec]).Flags.HasFlag(SectionFlags.Executable);
@@ -265,6 +289,56 @@ public sealed class BpfObjectSpec
             return;
         }
         throw Bad(path, $"relocation against '{sym.Name}' in section '{secName}', which is neither a map nor global data");
+    }
+
+    private KernelDebug.Perf.KernelSymbols? _kallsyms;
+
+    /// <summary>An instruction that names an extern: a .kconfig map value load, a kernel address, a vmlinux BTF id.</summary>
+    private void RelocateExtern(string path, BpfFunction fn, int k, byte op, string name)
+    {
+        var ext = Externs.FirstOrDefault(e => e.Name == name)
+            ?? throw new KernelDebugException($"'{path}' uses the undefined symbol '{name}', which is neither a __kconfig nor a __ksym extern (compile with -g so its BTF says which).",
+                "BpfExternNotSupported", ErrorCategory.NotImplemented) { Target = name };
+        if (ext.Kind == BpfExternKind.Kfunc || op == Call)
+            throw new KernelDebugException($"'{path}' calls the kernel function '{name}' (a kfunc, __ksym), which this loader does not link yet.",
+                "BpfKfuncNotSupported", ErrorCategory.NotImplemented) { Target = name };
+        if (op != LdImm64) throw Bad(path, $"extern '{name}' used by instruction {k} of '{fn.Name}' (opcode 0x{op:x2}), not a 64-bit load");
+        if (ext.Kind == BpfExternKind.Kconfig)
+        {
+            fn.MapRefs.Add((k, _kconfigMap, true, ext.Offset));
+            return;
+        }
+        // __ksym: untyped, the address from kallsyms; typed, the variable's id in the kernel's BTF (BPF_PSEUDO_BTF_ID).
+        int src = 0;
+        long value;
+        if (ext.TypeId == 0)
+        {
+            _kallsyms ??= KernelDebug.Perf.KernelSymbols.Current;
+            ulong? address = _kallsyms.AddressOf(name);
+            if (address is null && !_kallsyms.Available)
+                throw new KernelDebugException($"'{path}' takes the address of the kernel symbol '{name}' (__ksym), but /proc/kallsyms shows no addresses here (kptr_restrict, or not root).",
+                    "BpfExternNotFound", ErrorCategory.PermissionDenied) { Target = name };
+            if (address is null && !ext.Weak)
+                throw new KernelDebugException($"'{path}' takes the address of the kernel symbol '{name}' (__ksym), which this kernel does not have. Declare it __weak to get 0.",
+                    "BpfExternNotFound", ErrorCategory.ObjectNotFound) { Target = name };
+            value = (long)(address ?? 0);
+        }
+        else
+        {
+            var vmlinux = BpfCoreRelocator.KernelBtf ?? throw new KernelDebugException(
+                $"'{path}' uses the typed kernel variable '{name}' (__ksym), which needs the kernel's BTF (/sys/kernel/btf/vmlinux). Build a kernel with CONFIG_DEBUG_INFO_BTF=y.",
+                "BpfKernelBtfMissing", ErrorCategory.NotImplemented) { Target = name };
+            // Only per-CPU variables are VARs in vmlinux BTF, as libbpf finds them.
+            var v = vmlinux.Named(name).FirstOrDefault(t => t.Kind == BtfKind.Var);
+            if (v is null && !ext.Weak)
+                throw new KernelDebugException($"'{path}' uses the typed kernel variable '{name}' (__ksym), which the kernel's BTF does not have (typed __ksym names per-CPU variables; declare others `const void`).",
+                    "BpfExternNotFound", ErrorCategory.ObjectNotFound) { Target = name };
+            if (v is not null) src = 3; // BPF_PSEUDO_BTF_ID
+            value = v?.Id ?? 0;
+        }
+        fn.Insns[k * 8 + 1] = (byte)((fn.Insns[k * 8 + 1] & 0x0f) | (src << 4));
+        BinaryPrimitives.WriteInt32LittleEndian(fn.Insns.AsSpan(k * 8 + 4), src == 3 ? (int)value : (int)(uint)(ulong)value);
+        BinaryPrimitives.WriteInt32LittleEndian(fn.Insns.AsSpan(k * 8 + 12), src == 3 ? 0 : (int)(uint)((ulong)value >> 32));
     }
 
     private void ReadBtfMaps(string path, List<SymbolEntry<ulong>> symbols, int mapsSec)

@@ -91,7 +91,8 @@ internal sealed class BtfExt
 /// </summary>
 internal static class BtfFixup
 {
-    public static byte[] ForKernel(byte[] btf, List<string> sectionNames, List<ulong> sectionSizes, Dictionary<string, (int Section, ulong Offset, ulong Size)> symbols)
+    public static byte[] ForKernel(byte[] btf, List<string> sectionNames, List<ulong> sectionSizes, Dictionary<string, (int Section, ulong Offset, ulong Size)> symbols,
+        List<BpfExtern>? externs = null, uint kconfigSize = 0)
     {
         var b = (byte[])btf.Clone();
         uint hdr = U32(b, 4), typeOff = U32(b, 8), typeLen = U32(b, 12), strOff = U32(b, 16);
@@ -103,6 +104,8 @@ internal static class BtfFixup
             return Encoding.UTF8.GetString(b, at, e - at);
         }
         var varNames = new Dictionary<uint, string>();
+        var varAt = new Dictionary<uint, int>();
+        uint intId = 0;
         var datasecs = new List<(int At, string Name, int Vlen)>();
         uint id = 0;
         while (p + 12 <= end)
@@ -114,12 +117,14 @@ internal static class BtfFixup
             p += 12;
             switch (kind)
             {
-                case 1: p += 4; break;                       // int
+                case 1:                                      // int
+                    if (intId == 0 && U32(b, at + 8) == 4 && ((U32(b, p) >> 24) & 1) != 0 && (U32(b, p) & 0xff) == 32) intId = id; // a signed 32-bit int
+                    p += 4; break;
                 case 3: p += 12; break;                      // array
                 case 4 or 5: p += 12 * vlen; break;          // struct, union
                 case 6: p += 8 * vlen; break;                // enum
                 case 13: p += 8 * vlen; break;               // func_proto
-                case 14: varNames[id] = Str(nameOff); p += 4; break; // var
+                case 14: varNames[id] = Str(nameOff); varAt[id] = at; p += 4; break; // var
                 case 15: datasecs.Add((at, Str(nameOff), vlen)); p += 12 * vlen; break;
                 case 17: p += 4; break;                      // decl_tag
                 case 19: p += 12 * vlen; break;              // enum64
@@ -127,6 +132,34 @@ internal static class BtfFixup
         }
         foreach (var (at, name, vlen) in datasecs)
         {
+            if (name is BpfExterns.KconfigSection or BpfExterns.KsymsSection)
+            {
+                // The kernel takes no extern VARs: as libbpf does, they become allocated variables of the .kconfig map
+                // (at their place in it), and the .ksyms ones 4-byte ints of a section nobody maps.
+                bool ksyms = name == BpfExterns.KsymsSection;
+                var entries = new List<(uint Type, uint Off, uint Size)>();
+                for (int i = 0; i < vlen; i++)
+                {
+                    int v = at + 12 + 12 * i;
+                    uint type = U32(b, v), off = U32(b, v + 4), size = U32(b, v + 8);
+                    if (varAt.TryGetValue(type, out int vat))
+                    {
+                        W32(b, vat + 12, 1); // BTF_VAR_GLOBAL_ALLOCATED
+                        if (ksyms && intId != 0) W32(b, vat + 8, intId);
+                        if (!ksyms && externs?.FirstOrDefault(e => e.Name == varNames[type]) is { } ext) off = ext.Offset;
+                    }
+                    if (ksyms) (off, size) = ((uint)(4 * i), 4);
+                    entries.Add((type, off, size));
+                }
+                int n = 0;
+                foreach (var (type, off, size) in entries.OrderBy(x => x.Off))
+                {
+                    int v = at + 12 + 12 * n++;
+                    W32(b, v, type); W32(b, v + 4, off); W32(b, v + 8, size);
+                }
+                W32(b, at + 8, ksyms ? (uint)(4 * vlen) : kconfigSize);
+                continue;
+            }
             int sec = sectionNames.IndexOf(name);
             if (sec >= 0 && U32(b, at + 8) == 0) W32(b, at + 8, (uint)sectionSizes[sec]);
             var vars = new List<(uint Type, uint Off, uint Size)>();
