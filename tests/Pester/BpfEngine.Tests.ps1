@@ -413,3 +413,58 @@ Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves th
         $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 }
+
+Describe 'Maps pinned by name (LIBBPF_PIN_BY_NAME)' -Skip:(-not ($HasBpf -and $HasBpftool -and $HasPerl)) {
+    BeforeAll {
+        $script:Pins = "/sys/fs/bpf/kerneldebug_test_$PID"
+        $script:Obj = Join-Path $Fixtures 'pinned.bpf.o'
+    }
+    AfterAll { Remove-Item -Recurse -Force $Pins -ErrorAction Ignore }
+
+    It 'pins at -PinPath/name; a second load reuses the map with its contents, as libbpf does; -Unpin removes the pin' {
+        $perl = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid() for 1..4"' -PassThru
+        $a = Import-BpfObject $Obj -PinPath $Pins -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
+        try {
+            $m = $a.Maps | Where-Object Name -eq 'kd_pinned_getpp'
+            $m.PinPath | Should -Be "$Pins/kd_pinned_getppid_calls"
+            $m.PinReused | Should -BeFalse
+            (& bpftool -j map show pinned $m.PinPath | ConvertFrom-Json).id | Should -Be $m.Id
+            $a.Programs | Start-BpfProgram | Out-Null
+            $perl.WaitForExit()
+            Remove-BpfObject $a
+            Test-Path $m.PinPath | Should -BeTrue -Because 'a pinned map outlives its object'
+
+            $perl = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid() for 1..3"' -PassThru
+            $b = Import-BpfObject $Obj -PinPath $Pins -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
+            $mb = $b.Maps | Where-Object Name -eq 'kd_pinned_getpp'
+            $mb.PinReused | Should -BeTrue
+            $mb.Id | Should -Be $m.Id
+            $b.Programs | Start-BpfProgram | Out-Null
+            $perl.WaitForExit()
+            ([BitConverter]::ToUInt64([byte[]](Read-BpfMap -Id $mb.Id -Raw)[0].ValueBytes, 0)) | Should -Be 7
+            Remove-BpfObject $b -Unpin
+            Test-Path $m.PinPath | Should -BeFalse
+        }
+        finally { foreach ($o in @($a, $b)) { if ($o -and -not $o.IsDisposed) { Remove-BpfObject $o -Unpin } } }
+    }
+
+    It 'refuses a map pinned there with another shape, naming both, and leaves it alone' {
+        New-Item -ItemType Directory $Pins -Force | Out-Null
+        & bpftool map create "$Pins/kd_pinned_getppid_calls" type array key 4 value 4 entries 2 name other 2>$null
+        $LASTEXITCODE | Should -Be 0
+        try {
+            $e = { Import-BpfObject $Obj -PinPath $Pins -ErrorAction Stop } | Should -Throw -ErrorId 'BpfPinnedMapIncompatible,KernelDebug.Commands.ImportBpfObjectCommand' -PassThru
+            $e.Exception.Message | Should -Match 'value 4 B, 2 entries'
+            Test-Path "$Pins/kd_pinned_getppid_calls" | Should -BeTrue
+        }
+        finally { Remove-Item "$Pins/kd_pinned_getppid_calls" -Force -ErrorAction Ignore }
+    }
+
+    It 'says when -PinPath is not on a BPF file system, and pins nothing' {
+        $dir = Join-Path ([IO.Path]::GetTempPath()) "kerneldebug_pin_$PID"
+        try {
+            { Import-BpfObject $Obj -PinPath $dir -ErrorAction Stop } | Should -Throw -ErrorId 'BpfPinPathInvalid,KernelDebug.Commands.ImportBpfObjectCommand'
+        }
+        finally { Remove-Item -Recurse -Force $dir -ErrorAction Ignore }
+    }
+}

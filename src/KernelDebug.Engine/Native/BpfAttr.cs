@@ -15,6 +15,15 @@ internal struct BpfIdAttr
     [FieldOffset(8)] public uint OpenFlags;
 }
 
+/// <summary>union bpf_attr for BPF_OBJ_PIN and BPF_OBJ_GET: a bpffs path (NUL-terminated) and, to pin, the fd.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 16)]
+internal struct BpfObjAttr
+{
+    [FieldOffset(0)] public ulong PathName;
+    [FieldOffset(8)] public uint BpfFd;
+    [FieldOffset(12)] public uint FileFlags;
+}
+
 /// <summary>union bpf_attr for BPF_OBJ_GET_INFO_BY_FD (info).</summary>
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 internal struct BpfInfoAttr

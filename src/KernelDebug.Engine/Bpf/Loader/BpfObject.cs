@@ -17,6 +17,10 @@ public sealed class BpfObjectMap
     public uint MaxEntries { get; init; }
     public uint Flags { get; init; }
     public string? DataSection { get; init; }
+    /// <summary>Where the map is pinned in bpffs (LIBBPF_PIN_BY_NAME), or null.</summary>
+    public string? PinPath { get; init; }
+    /// <summary>True when the pinned map was already there and was reused, as libbpf reuses it (its contents kept).</summary>
+    public bool PinReused { get; init; }
     public string ObjectName { get; init; } = "";
     public BpfObject Object { get; init; } = null!;
     internal BpfMapSpec Spec { get; init; } = null!;
@@ -92,20 +96,25 @@ public sealed class BpfObject : IDisposable
     /// <summary>The objects this session loaded and has not removed.</summary>
     public static IReadOnlyList<BpfObject> Session { get { lock (Loaded) return Loaded.ToList(); } }
 
-    public static BpfObject Load(string path, IDictionary? constants = null) => Load(BpfObjectSpec.Read(path), constants);
+    /// <summary>Where maps marked LIBBPF_PIN_BY_NAME are pinned unless the caller says otherwise (libbpf's default).</summary>
+    public const string DefaultPinRoot = "/sys/fs/bpf";
 
-    public static BpfObject Load(BpfObjectSpec spec, IDictionary? constants = null)
+    public static BpfObject Load(string path, IDictionary? constants = null, string? pinRoot = null) => Load(BpfObjectSpec.Read(path), constants, pinRoot);
+
+    public static BpfObject Load(BpfObjectSpec spec, IDictionary? constants = null, string? pinRoot = null)
     {
         if (constants is not null)
             foreach (DictionaryEntry c in constants) spec.SetConstant(c.Key.ToString() ?? "", c.Value);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var obj = new BpfObject { Name = spec.Name, Path = spec.Path, License = spec.License, Btf = spec.Btf, Spec = spec };
+        var obj = new BpfObject { Name = spec.Name, Path = spec.Path, License = spec.License, Btf = spec.Btf, Spec = spec, PinRoot = pinRoot ?? DefaultPinRoot };
         try
         {
             obj.LoadAll();
         }
         catch
         {
+            // Rollback: pins this load made go with it (ones it reused stay, they were someone's).
+            obj.Unpin(onlyMade: true);
             obj.Dispose();
             throw;
         }
@@ -140,13 +149,20 @@ public sealed class BpfObject : IDisposable
         var maps = new List<BpfObjectMap>();
         foreach (var m in Spec.Maps)
         {
-            var fd = Own(CreateMap(m, btfFd));
+            string? pin = m.Pinning == 1 ? PinRoot.TrimEnd('/') + "/" + m.PinName : null;
+            var reused = pin is null ? null : OpenPinned(m, pin);
+            var fd = Own(reused ?? CreateMap(m, btfFd));
             var info = BpfInspector.ReadMapInfo(fd);
-            if (m.InitialData is { } data && !m.DataSection!.StartsWith(".bss", StringComparison.Ordinal))
+            if (pin is not null && reused is null)
+            {
+                Pin(fd, pin, m.Name);
+                _madePins.Add(pin);
+            }
+            if (reused is null && m.InitialData is { } data && !m.DataSection!.StartsWith(".bss", StringComparison.Ordinal))
             {
                 UpdateElem(fd, 0, data, m.Name);
             }
-            if (m.IsReadOnly)
+            if (reused is null && m.IsReadOnly)
             {
                 var freeze = new BpfIdAttr { StartId = (uint)fd.Fd };
                 Interop.Bpf(Interop.BPF_MAP_FREEZE, ref freeze, "bpf(BPF_MAP_FREEZE)", m.Name);
@@ -154,7 +170,7 @@ public sealed class BpfObject : IDisposable
             maps.Add(new BpfObjectMap
             {
                 Name = m.Name, Id = info.Id, Type = BpfNames.MapType(m.Type), KeySize = m.KeySize, ValueSize = m.ValueSize, MaxEntries = m.MaxEntries,
-                Flags = m.Flags, DataSection = m.DataSection, ObjectName = Name, Object = this, Spec = m, Fd = fd,
+                Flags = m.Flags, DataSection = m.DataSection, ObjectName = Name, Object = this, Spec = m, Fd = fd, PinPath = pin, PinReused = reused is not null,
             });
         }
         Maps = maps;
@@ -412,6 +428,80 @@ public sealed class BpfObject : IDisposable
         ?? throw new KernelDebugException($"Object '{Name}' has no map '{name}' (it has {string.Join(", ", Maps.Select(m => m.Name))}).", "BpfMapNotFound", ErrorCategory.ObjectNotFound) { Target = name };
 
     internal void Adopt(IDisposable d) { lock (_owned) _owned.Add(d); }
+
+    /// <summary>The bpffs directory this object's LIBBPF_PIN_BY_NAME maps are pinned in.</summary>
+    public string PinRoot { get; private init; } = DefaultPinRoot;
+
+    private readonly List<string> _madePins = new();
+
+    /// <summary>
+    /// Removes the pins of this object's maps (all of them, or only those this load made); a map lives on while a
+    /// program or another process holds it. Returns the paths removed.
+    /// </summary>
+    public IReadOnlyList<string> Unpin(bool onlyMade = false)
+    {
+        var paths = onlyMade ? _madePins.ToList() : Maps.Where(m => m.PinPath is not null).Select(m => m.PinPath!).ToList();
+        var removed = new List<string>();
+        foreach (var p in paths)
+            if (Interop.unlink(p) == 0) removed.Add(p);
+        _madePins.Clear();
+        return removed;
+    }
+
+    /// <summary>A map pinned at the path, when there is one: reused if it has the shape the object declares (libbpf's rule).</summary>
+    private static unsafe SafeFileDescriptor? OpenPinned(BpfMapSpec m, string path)
+    {
+        var bytes = Encoding.UTF8.GetBytes(path + "\0");
+        long fd;
+        int err;
+        fixed (byte* b = bytes)
+        {
+            var attr = new BpfObjAttr { PathName = (ulong)b };
+            err = Interop.TryBpf(Interop.BPF_OBJ_GET, &attr, (uint)sizeof(BpfObjAttr), out fd);
+        }
+        if (err == Errno.ENOENT) return null;
+        if (err != 0) throw new KernelDebugException(err, "bpf(BPF_OBJ_GET)", path) { Remedy = err is Errno.EPERM or Errno.EACCES ? BpfInspector.BpfRemedy : null };
+        var handle = new SafeFileDescriptor((int)fd);
+        var info = BpfInspector.ReadMapInfo(handle);
+        if (info.Type != m.Type || info.KeySize != m.KeySize || info.ValueSize != m.ValueSize || info.MaxEntries != m.MaxEntries || info.MapFlags != m.Flags)
+        {
+            handle.Dispose();
+            throw new KernelDebugException(
+                $"The map pinned at {path} ({BpfNames.MapType(info.Type)}, key {info.KeySize} B, value {info.ValueSize} B, {info.MaxEntries} entries, flags 0x{info.MapFlags:x}) does not match map '{m.PinName}' of the object ({BpfNames.MapType(m.Type)}, key {m.KeySize} B, value {m.ValueSize} B, {m.MaxEntries} entries, flags 0x{m.Flags:x}). Remove the pin or load with another -PinPath.",
+                "BpfPinnedMapIncompatible", ErrorCategory.ResourceExists) { Target = path };
+        }
+        return handle;
+    }
+
+    private static unsafe void Pin(SafeFileDescriptor fd, string path, string name)
+    {
+        // As libbpf does, the directory is made when missing (it must be on a BPF file system).
+        string dir = System.IO.Path.GetDirectoryName(path) ?? "/";
+        try { Directory.CreateDirectory(dir); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        var bytes = Encoding.UTF8.GetBytes(path + "\0");
+        int err;
+        fixed (byte* b = bytes)
+        {
+            var attr = new BpfObjAttr { PathName = (ulong)b, BpfFd = (uint)fd.Fd };
+            err = Interop.TryBpf(Interop.BPF_OBJ_PIN, &attr, (uint)sizeof(BpfObjAttr), out _);
+        }
+        if (err == 0) return;
+        if (err is Errno.EPERM or Errno.EINVAL or Errno.ENOENT && !IsBpfFs(dir))
+            throw new KernelDebugException($"Cannot pin map '{name}' at {path}: {dir} is not on a BPF file system. Pin under /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf when it is not mounted).",
+                "BpfPinPathInvalid", ErrorCategory.InvalidArgument) { Target = path };
+        throw new KernelDebugException(err, "bpf(BPF_OBJ_PIN)", path) { Remedy = err is Errno.EPERM or Errno.EACCES ? BpfInspector.BpfRemedy : null };
+    }
+
+    private static bool IsBpfFs(string dir)
+    {
+        // /proc/self/mounts: a bpf mount that holds the directory.
+        try
+        {
+            var full = System.IO.Path.GetFullPath(dir).TrimEnd('/') + "/";
+            return File.ReadLines("/proc/self/mounts").Select(l => l.Split(' ')).Any(f => f.Length > 2 && f[2] == "bpf" && full.StartsWith(f[1].TrimEnd('/') + "/", StringComparison.Ordinal));
+        }
+        catch (IOException) { return false; }
+    }
 
     public void Dispose()
     {

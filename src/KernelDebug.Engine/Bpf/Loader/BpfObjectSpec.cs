@@ -23,6 +23,10 @@ public sealed class BpfMapSpec
     public byte[]? InitialData { get; init; }
     /// <summary>.rodata*: read-only for the program and frozen after its value is written, so the verifier sees constants.</summary>
     public bool IsReadOnly { get; init; }
+    /// <summary>LIBBPF_PIN_BY_NAME (1): the map is pinned in bpffs under its name, and a map already pinned there is reused.</summary>
+    public uint Pinning { get; set; }
+    /// <summary>The map's full name as the object declares it (Name is cut to the kernel's 15 characters): its pin's file name.</summary>
+    public string PinName { get; set; } = "";
     internal int ElfSection { get; init; }
     internal ulong ElfOffset { get; init; }
 }
@@ -378,7 +382,11 @@ public sealed class BpfObjectSpec
                     case "value_size": m.ValueSize = UIntOf(); break;
                     case "key": m.BtfKeyTypeId = TypeOf(); m.KeySize = (uint)Btf.SizeOf(m.BtfKeyTypeId); break;
                     case "value": m.BtfValueTypeId = TypeOf(); m.ValueSize = (uint)Btf.SizeOf(m.BtfValueTypeId); break;
-                    case "pinning": if (UIntOf() != 0) throw new KernelDebugException($"Map '{v.Name}' asks to be pinned; this loader does not pin maps.", "BpfMapPinningNotSupported", ErrorCategory.NotImplemented) { Target = v.Name }; break;
+                    case "pinning":
+                        m.Pinning = UIntOf();
+                        if (m.Pinning > 1) throw new KernelDebugException($"Map '{v.Name}' asks for pinning type {m.Pinning}; only LIBBPF_PIN_BY_NAME (1) is defined.", "BpfMapPinningNotSupported", ErrorCategory.NotImplemented) { Target = v.Name };
+                        m.PinName = v.Name;
+                        break;
                     case "numa_node" or "map_extra": break;
                     case "values": throw new KernelDebugException($"Map '{v.Name}' has initial values (map-in-map or prog array), which this loader does not set.", "BpfMapValuesNotSupported", ErrorCategory.NotImplemented) { Target = v.Name };
                     default: throw Bad(path, $"map '{v.Name}' has the unknown field '{member.Name}'");

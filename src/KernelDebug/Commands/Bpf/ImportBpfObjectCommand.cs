@@ -25,6 +25,10 @@ public sealed class ImportBpfObjectCommand : PSCmdlet
     [Parameter]
     public Hashtable? Constant { get; set; }
 
+    /// <summary>The bpffs directory for maps the object marks LIBBPF_PIN_BY_NAME (libbpf's pin_root_path; default /sys/fs/bpf).</summary>
+    [Parameter]
+    public string? PinPath { get; set; }
+
     protected override void ProcessRecord()
     {
         string what = ParameterSetName == "BuiltIn" ? BuiltIn : GetUnresolvedProviderPathFromPSPath(Path);
@@ -32,7 +36,10 @@ public sealed class ImportBpfObjectCommand : PSCmdlet
         try
         {
             var spec = ParameterSetName == "BuiltIn" ? BpfObjectSpec.BuiltIn(BuiltIn) : BpfObjectSpec.Read(what);
-            var obj = BpfObject.Load(spec, Constant);
+            var pinRoot = PinPath is null ? null : GetUnresolvedProviderPathFromPSPath(PinPath);
+            var obj = BpfObject.Load(spec, Constant, pinRoot);
+            foreach (var m in obj.Maps.Where(m => m.PinPath is not null))
+                WriteVerbose(m.PinReused ? $"Map {m.Name}: reused the map pinned at {m.PinPath}." : $"Map {m.Name}: pinned at {m.PinPath}.");
             foreach (var w in obj.Warnings) WriteWarning(w);
             WriteVerbose($"Loaded {obj.Name}: {obj.Programs.Count} program(s), {obj.Maps.Count} map(s), {obj.CoreRelocations} CO-RE relocation(s) in {obj.LoadTime.TotalMilliseconds:F0} ms.");
             WriteObject(obj);
