@@ -407,6 +407,23 @@ Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves th
         }
     }
 
+    It 'links kfunc calls to the kernel''s functions: bpf_task_from_pid and bpf_task_release pass the verifier and run' {
+        $perl = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid() for 1..3"' -PassThru
+        $o = Import-BpfObject (Join-Path $Fixtures 'kfunc.bpf.o') -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
+        try {
+            $o.Programs | Start-BpfProgram | Out-Null
+            $perl.WaitForExit()
+            $bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
+            $bss.out_runs | Should -BeGreaterThan 0
+            $bss.out_found | Should -Be 1
+            $bss.out_tgid | Should -Be $perl.Id
+            # bpftool shows the calls as calls of the kernel functions by name.
+            $xlated = & bpftool prog dump xlated id $o.Programs[0].Id 2>$null
+            ($xlated -join "`n") | Should -Match 'call bpf_task_from_pid'
+        }
+        finally { Remove-BpfObject $o; if (-not $perl.HasExited) { $perl.Kill() } }
+    }
+
     It 'names a strong extern the kernel does not have' {
         $e = { Import-BpfObject (Join-Path $Fixtures 'externs_missing.bpf.o') -ErrorAction Stop } | Should -Throw -ErrorId 'BpfExternNotFound,KernelDebug.Commands.ImportBpfObjectCommand' -PassThru
         $e.Exception.Message | Should -Match 'CONFIG_KD_NO_SUCH_OPTION'

@@ -304,8 +304,21 @@ public sealed class BpfObjectSpec
             ?? throw new KernelDebugException($"'{path}' uses the undefined symbol '{name}', which is neither a __kconfig nor a __ksym extern (compile with -g so its BTF says which).",
                 "BpfExternNotSupported", ErrorCategory.NotImplemented) { Target = name };
         if (ext.Kind == BpfExternKind.Kfunc || op == Call)
-            throw new KernelDebugException($"'{path}' calls the kernel function '{name}' (a kfunc, __ksym), which this loader does not link yet.",
-                "BpfKfuncNotSupported", ErrorCategory.NotImplemented) { Target = name };
+        {
+            if (op != Call) throw Bad(path, $"the kernel function '{name}' is used by instruction {k} of '{fn.Name}' (opcode 0x{op:x2}), not a call");
+            // A kfunc call: BPF_PSEUDO_KFUNC_CALL with the function's id in vmlinux BTF (off 0: vmlinux, not a module).
+            var kernel = BpfCoreRelocator.KernelBtf ?? throw new KernelDebugException(
+                $"'{path}' calls the kernel function '{name}' (a kfunc), which needs the kernel's BTF (/sys/kernel/btf/vmlinux). Build a kernel with CONFIG_DEBUG_INFO_BTF=y.",
+                "BpfKernelBtfMissing", ErrorCategory.NotImplemented) { Target = name };
+            var f = kernel.Named(name).FirstOrDefault(t => t.Kind == BtfKind.Func);
+            if (f is null && !ext.Weak)
+                throw new KernelDebugException($"'{path}' calls the kernel function '{name}' (a kfunc), which the kernel's BTF does not have (kfuncs of modules are not linked). Declare it __weak and test bpf_ksym_exists() to run without it.",
+                    "BpfExternNotFound", ErrorCategory.ObjectNotFound) { Target = name };
+            fn.Insns[k * 8 + 1] = (byte)((fn.Insns[k * 8 + 1] & 0x0f) | (2 << 4));
+            BinaryPrimitives.WriteInt16LittleEndian(fn.Insns.AsSpan(k * 8 + 2), 0);
+            BinaryPrimitives.WriteInt32LittleEndian(fn.Insns.AsSpan(k * 8 + 4), (int)(f?.Id ?? 0));
+            return;
+        }
         if (op != LdImm64) throw Bad(path, $"extern '{name}' used by instruction {k} of '{fn.Name}' (opcode 0x{op:x2}), not a 64-bit load");
         if (ext.Kind == BpfExternKind.Kconfig)
         {

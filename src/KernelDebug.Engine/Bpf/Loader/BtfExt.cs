@@ -105,6 +105,8 @@ internal static class BtfFixup
         }
         var varNames = new Dictionary<uint, string>();
         var varAt = new Dictionary<uint, int>();
+        var funcAt = new Dictionary<uint, int>();
+        var protoAt = new Dictionary<uint, int>();
         uint intId = 0;
         var datasecs = new List<(int At, string Name, int Vlen)>();
         uint id = 0;
@@ -123,7 +125,8 @@ internal static class BtfFixup
                 case 3: p += 12; break;                      // array
                 case 4 or 5: p += 12 * vlen; break;          // struct, union
                 case 6: p += 8 * vlen; break;                // enum
-                case 13: p += 8 * vlen; break;               // func_proto
+                case 12: funcAt[id] = at; break;             // func
+                case 13: protoAt[id] = at; p += 8 * vlen; break; // func_proto
                 case 14: varNames[id] = Str(nameOff); varAt[id] = at; p += 4; break; // var
                 case 15: datasecs.Add((at, Str(nameOff), vlen)); p += 12 * vlen; break;
                 case 17: p += 4; break;                      // decl_tag
@@ -137,6 +140,11 @@ internal static class BtfFixup
                 // The kernel takes no extern VARs: as libbpf does, they become allocated variables of the .kconfig map
                 // (at their place in it), and the .ksyms ones 4-byte ints of a section nobody maps.
                 bool ksyms = name == BpfExterns.KsymsSection;
+                if (ksyms && Enumerable.Range(0, vlen).Any(i => funcAt.ContainsKey(U32(b, at + 12 + 12 * i))))
+                {
+                    KfuncSection(b, at, vlen, varAt, funcAt, protoAt, intId);
+                    continue;
+                }
                 var entries = new List<(uint Type, uint Off, uint Size)>();
                 for (int i = 0; i < vlen; i++)
                 {
@@ -178,6 +186,42 @@ internal static class BtfFixup
             }
         }
         return b;
+    }
+
+    /// <summary>
+    /// A .ksyms section with kfunc declarations: the kernel takes neither extern FUNCs nor a DATASEC entry that is not
+    /// a VAR. The FUNCs become global (their parameters named, as the kernel wants of global functions), and the
+    /// section an anonymous struct of ints over the same entries (the same record size), which nothing refers to.
+    /// </summary>
+    private static void KfuncSection(byte[] b, int at, int vlen, Dictionary<uint, int> varAt, Dictionary<uint, int> funcAt, Dictionary<uint, int> protoAt, uint intId)
+    {
+        for (int i = 0; i < vlen; i++)
+        {
+            int v = at + 12 + 12 * i;
+            uint type = U32(b, v);
+            uint memberName = 0;
+            if (funcAt.TryGetValue(type, out int fat))
+            {
+                memberName = U32(b, fat);
+                W32(b, fat + 4, (12u << 24) | 1u); // BTF_KIND_FUNC, BTF_FUNC_GLOBAL
+                if (protoAt.TryGetValue(U32(b, fat + 8), out int pat))
+                {
+                    int n = (int)(U32(b, pat + 4) & 0xffff);
+                    for (int j = 0; j < n; j++)
+                        if (U32(b, pat + 12 + 8 * j + 4) != 0 && U32(b, pat + 12 + 8 * j) == 0) W32(b, pat + 12 + 8 * j, memberName);
+                }
+            }
+            else if (varAt.TryGetValue(type, out int vat))
+            {
+                memberName = U32(b, vat);
+                W32(b, vat + 12, 1); // BTF_VAR_GLOBAL_ALLOCATED
+            }
+            // struct btf_member: name_off, type, bit offset.
+            W32(b, v, memberName); W32(b, v + 4, intId); W32(b, v + 8, (uint)(32 * i));
+        }
+        W32(b, at, 0);                                   // anonymous
+        W32(b, at + 4, (4u << 24) | (uint)vlen);         // BTF_KIND_STRUCT
+        W32(b, at + 8, (uint)(4 * vlen));
     }
 
     private static uint U32(byte[] b, int at) => BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(at));
