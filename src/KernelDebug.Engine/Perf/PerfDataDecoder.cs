@@ -12,7 +12,7 @@ namespace KernelDebug.Perf
     /// rounds, follows COMM, FORK, EXIT, MMAP and MMAP2 to know each thread's name and each process's mappings, and
     /// symbolizes user addresses from the mapped ELF files and kernel addresses from /proc/kallsyms.
     /// </summary>
-    public sealed unsafe class PerfDataDecoder
+    public sealed unsafe partial class PerfDataDecoder
     {
         private readonly PerfDataFile _file;
         private readonly KernelSymbols _kernel;
@@ -564,6 +564,9 @@ namespace KernelDebug.Perf
                         }
                         _chainBuffer[count++] = kernel ? ResolveKernel(f) : ResolveUser(pid, maps, f);
                     }
+                    p += (int)nr * 8;
+                    // DWARF call graphs (perf record --call-graph dwarf): the user part is unwound from the sampled registers and stack.
+                    if ((st & DwarfSampleBits) == DwarfSampleBits) count = UnwindUser(off, r, p, layout, pid, maps, count);
                     if (count > 0)
                     {
                         chain = new PerfFrame[count];
@@ -865,7 +868,7 @@ namespace KernelDebug.Perf
             private Map(ulong start, ulong end, ulong pgoff, string path, Map? from)
             {
                 Start = start; End = end; Pgoff = pgoff; Path = path; Anonymous = IsAnonymous(path);
-                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; BuildId = from.BuildId; }
+                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; BuildId = from.BuildId; Cfi = from.Cfi; }
             }
 
             public ulong Start { get; }
@@ -874,6 +877,9 @@ namespace KernelDebug.Perf
             public string Path { get; }
             public bool Anonymous { get; }
             public ElfSymbols? Symbols { get; set; }
+            /// <summary>The CFI of the mapped file (DWARF unwinding), once looked up.</summary>
+            public Unwind.CallFrameInfo? Cfi { get; set; }
+            public bool CfiLooked { get; set; }
             /// <summary>The build-id the MMAP2 record carried, if any.</summary>
             public string? BuildId { get; init; }
 
