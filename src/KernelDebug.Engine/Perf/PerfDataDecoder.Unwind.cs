@@ -52,6 +52,8 @@ namespace KernelDebug.Perf
             if (stackSize == 0 || abi == 0) return count; // a kernel thread, or no user context
             if (stackSize > (ulong)(r.Length - p - 8)) throw PerfDataFile.Corrupt(_file.Path, $"the sample at offset {off} claims a {stackSize}-byte user stack");
             ulong dynSize = U64(r, p + (int)stackSize);
+            // No stack copied (the kernel could not read it, e.g. during execve): perf unwinds nothing, not even the pc.
+            if (dynSize == 0) return count;
             var stack = r.Slice(p, (int)Math.Min(stackSize, dynSize));
             if (Unwinder() is not { } unwinder) return count;
             _unwindMaps = maps;

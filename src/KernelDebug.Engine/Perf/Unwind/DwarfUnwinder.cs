@@ -136,8 +136,10 @@ public sealed class DwarfUnwinder
 
     internal static bool Read(ReadOnlySpan<byte> stack, ulong stackBase, ulong address, out ulong value)
     {
+        // As perf's access_mem: a word is read from the copy only when it ends before the copy's last byte (perf
+        // refuses the copy's final word too, so chains stop where perf's do).
         ulong off = address - stackBase;
-        if (address < stackBase || off > (ulong)stack.Length || (ulong)stack.Length - off < 8) { value = 0; return false; }
+        if (address < stackBase || off > (ulong)stack.Length || (ulong)stack.Length - off <= 8) { value = 0; return false; }
         value = BinaryPrimitives.ReadUInt64LittleEndian(stack[(int)off..]);
         return true;
     }
