@@ -94,6 +94,32 @@ Describe 'Get-PerfSample unwinds DWARF call graphs' {
     }
 }
 
+Describe 'Get-PerfSample reads LBR call stacks' {
+    It 'gives the chains perf script gives for perf record --call-graph lbr (a perf 5.4 file of the corpus)' -Skip:(-not $HavePerf) {
+        $data = Join-Path $RepoRoot 'tests/fixtures/perf/corpus/perfparser-vector_static_gcc_perf.lbr.data'
+        $samples = @(Get-PerfSample $data)
+        $theirs = [System.Collections.Generic.List[object]]::new(); $cur = $null
+        foreach ($line in (& perf script -i $data -F ip --no-inline 2>$null)) {
+            if (-not $line.Trim()) { if ($null -ne $cur) { $theirs.Add(@($cur)); $cur = $null }; continue }
+            if ($null -eq $cur) { $cur = [System.Collections.Generic.List[string]]::new() }
+            $cur.Add($line.Trim())
+        }
+        if ($null -ne $cur) { $theirs.Add(@($cur)) }
+        $samples.Count | Should -Be $theirs.Count
+        $agree = 0; $strayLast = 0; $userLbr = 0
+        for ($i = 0; $i -lt $samples.Count; $i++) {
+            $ours = @($samples[$i].CallChain | ForEach-Object { '{0:x}' -f $_.Offset })
+            $p = @($theirs[$i])
+            if (($ours -join '|') -eq ($p -join '|')) { $agree++; if (@($samples[$i].CallChain | Where-Object { -not $_.Kernel }).Count -ge 3) { $userLbr++ } }
+            # perf reads one entry of an empty branch stack anyway (past the record): one stray frame more than ours.
+            elseif ($p.Count -eq $ours.Count + 1 -and (($p | Select-Object -First $ours.Count) -join '|') -eq ($ours -join '|')) { $strayLast++ }
+        }
+        $agree + $strayLast | Should -Be $samples.Count
+        $agree | Should -BeGreaterThan ($samples.Count / 2)
+        $userLbr | Should -BeGreaterThan 0 -Because 'user frames come from the branch stack'
+    }
+}
+
 Describe 'Start-PerfRecord -CallGraph Dwarf' {
     It 'records user registers and stack as perf record --call-graph dwarf does, and perf script unwinds our file' -Skip:(-not $HavePerf) {
         $data = Join-Path $TestDrive 'ours.data'

@@ -67,6 +67,30 @@ namespace KernelDebug.Perf
             return count;
         }
 
+        /// <summary>PERF_SAMPLE_BRANCH_CALL_STACK: the branch stack is the hardware's call stack (perf's evsel__has_branch_callstack).</summary>
+        private static bool LbrCallStack(Layout layout) =>
+            (layout.SampleType & PerfFormat.SampleBranchStack) != 0 && (layout.Attr.Attr.BranchSampleType & PerfFormat.BranchCallStack) != 0;
+
+        /// <summary>
+        /// An LBR call stack's user frames, as perf script (callee order, no stitching) gives them: the kernel part of
+        /// the call chain up to its user context, then the target of the newest call (where the sampled function
+        /// starts), then each call's source address, newest first. Returns the new count.
+        /// </summary>
+        private int LbrUser(long off, ReadOnlySpan<byte> r, int p, Layout layout, int pid, MapList? maps, int count)
+        {
+            if ((layout.SampleType & PerfFormat.SampleRaw) != 0) p += 4 + (int)BinaryPrimitives.ReadUInt32LittleEndian(r[p..]);
+            ulong nr = U64(r, p);
+            p += 8;
+            if ((layout.Attr.Attr.BranchSampleType & PerfFormat.BranchHwIndex) != 0) p += 8;
+            if (nr > (ulong)((r.Length - p) / 24)) throw PerfDataFile.Corrupt(_file.Path, $"the sample at offset {off} claims {nr} branch entries");
+            if (nr == 0) return count;
+            int n = (int)Math.Min(nr, (ulong)MaxUnwoundFrames);
+            if (_chainBuffer.Length < count + n + 1) Array.Resize(ref _chainBuffer, count + n + 1);
+            _chainBuffer[count++] = ResolveUser(pid, maps, U64(r, p + 8));
+            for (int i = 0; i < n; i++) _chainBuffer[count++] = ResolveUser(pid, maps, U64(r, p + 24 * i));
+            return count;
+        }
+
         /// <summary>The unwinder for the recording's architecture (HEADER_ARCH, else this host's), or null for one it does not know.</summary>
         private DwarfUnwinder? Unwinder()
         {

@@ -546,7 +546,7 @@ namespace KernelDebug.Perf
                     if (nr > (ulong)((size - p) / 8)) throw PerfDataFile.Corrupt(_file.Path, $"the sample at offset {off} claims {nr} call-chain entries");
                     var entries = r.Slice(p, (int)nr * 8);
                     if (_chainBuffer.Length < (int)nr) _chainBuffer = new PerfFrame[(int)nr];
-                    int count = 0;
+                    int count = 0, userAt = -1;
                     bool kernel = kernelMode;
                     for (int i = 0; i < entries.Length; i += 8)
                     {
@@ -554,7 +554,7 @@ namespace KernelDebug.Perf
                         if (f >= PerfFormat.ContextMax)
                         {
                             if (f == PerfFormat.ContextKernel || f == PerfFormat.ContextGuestKernel) kernel = true;
-                            else if (f == PerfFormat.ContextUser || f == PerfFormat.ContextGuestUser) kernel = false;
+                            else if (f == PerfFormat.ContextUser || f == PerfFormat.ContextGuestUser) { kernel = false; if (userAt < 0) userAt = count; }
                             else if (f is not (PerfFormat.ContextHv or PerfFormat.ContextGuest))
                             {
                                 count = 0; // an invalid context: perf drops the whole chain
@@ -567,6 +567,8 @@ namespace KernelDebug.Perf
                     p += (int)nr * 8;
                     // DWARF call graphs (perf record --call-graph dwarf): the user part is unwound from the sampled registers and stack.
                     if ((st & DwarfSampleBits) == DwarfSampleBits) count = UnwindUser(off, r, p, layout, pid, maps, count);
+                    // LBR call stacks (perf record --call-graph lbr): the user part comes from the branch stack.
+                    else if (userAt >= 0 && LbrCallStack(layout)) count = LbrUser(off, r, p, layout, pid, maps, userAt);
                     if (count > 0)
                     {
                         chain = new PerfFrame[count];
