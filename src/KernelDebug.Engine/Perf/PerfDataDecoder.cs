@@ -12,7 +12,7 @@ namespace KernelDebug.Perf
     /// rounds, follows COMM, FORK, EXIT, MMAP and MMAP2 to know each thread's name and each process's mappings, and
     /// symbolizes user addresses from the mapped ELF files and kernel addresses from /proc/kallsyms.
     /// </summary>
-    public sealed unsafe class PerfDataDecoder
+    public sealed unsafe partial class PerfDataDecoder
     {
         private readonly PerfDataFile _file;
         private readonly KernelSymbols _kernel;
@@ -546,7 +546,7 @@ namespace KernelDebug.Perf
                     if (nr > (ulong)((size - p) / 8)) throw PerfDataFile.Corrupt(_file.Path, $"the sample at offset {off} claims {nr} call-chain entries");
                     var entries = r.Slice(p, (int)nr * 8);
                     if (_chainBuffer.Length < (int)nr) _chainBuffer = new PerfFrame[(int)nr];
-                    int count = 0;
+                    int count = 0, userAt = -1;
                     bool kernel = kernelMode;
                     for (int i = 0; i < entries.Length; i += 8)
                     {
@@ -554,7 +554,7 @@ namespace KernelDebug.Perf
                         if (f >= PerfFormat.ContextMax)
                         {
                             if (f == PerfFormat.ContextKernel || f == PerfFormat.ContextGuestKernel) kernel = true;
-                            else if (f == PerfFormat.ContextUser || f == PerfFormat.ContextGuestUser) kernel = false;
+                            else if (f == PerfFormat.ContextUser || f == PerfFormat.ContextGuestUser) { kernel = false; if (userAt < 0) userAt = count; }
                             else if (f is not (PerfFormat.ContextHv or PerfFormat.ContextGuest))
                             {
                                 count = 0; // an invalid context: perf drops the whole chain
@@ -564,6 +564,11 @@ namespace KernelDebug.Perf
                         }
                         _chainBuffer[count++] = kernel ? ResolveKernel(f) : ResolveUser(pid, maps, f);
                     }
+                    p += (int)nr * 8;
+                    // DWARF call graphs (perf record --call-graph dwarf): the user part is unwound from the sampled registers and stack.
+                    if ((st & DwarfSampleBits) == DwarfSampleBits) count = UnwindUser(off, r, p, layout, pid, maps, count);
+                    // LBR call stacks (perf record --call-graph lbr): the user part comes from the branch stack.
+                    else if (userAt >= 0 && LbrCallStack(layout)) count = LbrUser(off, r, p, layout, pid, maps, userAt);
                     if (count > 0)
                     {
                         chain = new PerfFrame[count];
@@ -865,7 +870,7 @@ namespace KernelDebug.Perf
             private Map(ulong start, ulong end, ulong pgoff, string path, Map? from)
             {
                 Start = start; End = end; Pgoff = pgoff; Path = path; Anonymous = IsAnonymous(path);
-                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; BuildId = from.BuildId; }
+                if (from is not null) { Symbols = from.Symbols; _frames = from._frames; _epoch = from._epoch; BuildId = from.BuildId; Cfi = from.Cfi; }
             }
 
             public ulong Start { get; }
@@ -874,6 +879,9 @@ namespace KernelDebug.Perf
             public string Path { get; }
             public bool Anonymous { get; }
             public ElfSymbols? Symbols { get; set; }
+            /// <summary>The CFI of the mapped file (DWARF unwinding), once looked up.</summary>
+            public Unwind.CallFrameInfo? Cfi { get; set; }
+            public bool CfiLooked { get; set; }
             /// <summary>The build-id the MMAP2 record carried, if any.</summary>
             public string? BuildId { get; init; }
 

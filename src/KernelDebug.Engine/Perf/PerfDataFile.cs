@@ -17,6 +17,9 @@ public static class PerfFormat
     // sample_type bits
     public const ulong SampleIp = 1, SampleTid = 2, SampleTime = 4, SampleAddr = 8, SampleRead = 0x10, SampleCallchain = 0x20,
         SampleId = 0x40, SampleCpu = 0x80, SamplePeriod = 0x100, SampleStreamId = 0x200, SampleRaw = 0x400, SampleIdentifier = 0x10000;
+    public const ulong SampleBranchStack = 0x800, SampleRegsUser = 0x1000, SampleStackUser = 0x2000, SampleDataSrc = 0x8000;
+    /// <summary>branch_sample_type bits: the hardware index word in each branch stack (PERF_SAMPLE_BRANCH_HW_INDEX).</summary>
+    public const ulong BranchHwIndex = 1UL << 17, BranchCallStack = 1UL << 11;
 
     // read_format bits
     public const ulong FormatTotalTimeEnabled = 1, FormatTotalTimeRunning = 2, FormatId = 4, FormatGroup = 8, FormatLost = 16;

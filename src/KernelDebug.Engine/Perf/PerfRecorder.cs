@@ -19,6 +19,8 @@ public sealed class PerfRecordOptions
     /// <summary>A fixed sample period instead of a frequency.</summary>
     public ulong? Period { get; init; }
     public bool CallGraph { get; init; }
+    /// <summary>DWARF call graphs (perf record --call-graph dwarf,SIZE): the bytes of user stack copied with each sample; 0 for none.</summary>
+    public uint DwarfStackSize { get; init; }
     public TimeSpan? Duration { get; init; }
     /// <summary>The command to start and record (null: processes or all CPUs).</summary>
     public LaunchTarget? Target { get; init; }
@@ -148,6 +150,17 @@ public sealed unsafe class PerfRecorder : IDisposable
             {
                 var a = s.ToAttr(flags);
                 a.SampleType = SampleTypeBase | (_options.CallGraph ? PerfFormat.SampleCallchain : 0);
+                if (_options.DwarfStackSize > 0)
+                {
+                    // As perf record --call-graph dwarf sets the attr: the kernel's call chain without its user part,
+                    // the user registers perf's unwinder reads (PERF_REGS_MASK) and a copy of the user stack; and, as
+                    // perf turns on with it, the data address and source (with data mmaps on the tracking event).
+                    a.SampleType |= PerfFormat.SampleCallchain | PerfFormat.SampleRegsUser | PerfFormat.SampleStackUser | PerfFormat.SampleAddr | PerfFormat.SampleDataSrc;
+                    a.Flags |= (ulong)PerfAttrFlags.ExcludeCallchainUser;
+                    if ((a.Flags & (ulong)PerfAttrFlags.Mmap) != 0) a.Flags |= (ulong)PerfAttrFlags.MmapData;
+                    a.SampleRegsUser = DwarfRegisterMask();
+                    a.SampleStackUser = (_options.DwarfStackSize + 7) & ~7u;
+                }
                 a.ReadFormat = PerfFormat.FormatId;
                 a.SamplePeriodOrFreq = _options.Period ?? _options.Frequency;
                 a.WakeupEventsOrWatermark = (uint)(dataBytes / 4);
@@ -204,6 +217,15 @@ public sealed unsafe class PerfRecorder : IDisposable
             foreach (var dir in Directory.GetDirectories("/proc"))
                 if (int.TryParse(System.IO.Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) SynthesizeProcess(pid);
     }
+
+    /// <summary>perf's PERF_REGS_MASK for this host's architecture (arch__user_reg_mask).</summary>
+    private static ulong DwarfRegisterMask() => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.X64 => Unwind.UnwindRegisters.X86_64PerfMask,
+        Architecture.Arm64 => Unwind.UnwindRegisters.AArch64PerfMask,
+        var a => throw new KernelDebugException($"DWARF call graphs are recorded on x86_64 and aarch64 only, not on {a}; use -CallGraph FramePointer.",
+            "PerfDwarfArchitecture", ErrorCategory.NotImplemented),
+    };
 
     private static KernelDebugException SamplingOpenError(int errno, PerfEventSpec spec, int pid, int cpu)
     {

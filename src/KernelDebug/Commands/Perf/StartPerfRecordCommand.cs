@@ -5,7 +5,7 @@ using KernelDebug.Native;
 
 namespace KernelDebug.Commands;
 
-public enum PerfCallGraph { None, FramePointer }
+public enum PerfCallGraph { None, FramePointer, Dwarf }
 
 /// <summary>perf record: samples a command, processes or the whole system into a perf.data file, in the background.</summary>
 [Cmdlet(VerbsLifecycle.Start, "PerfRecord", DefaultParameterSetName = CommandSet, SupportsShouldProcess = true)]
@@ -65,6 +65,11 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
     [Parameter]
     public PerfCallGraph CallGraph { get; set; } = PerfCallGraph.None;
 
+    /// <summary>With -CallGraph Dwarf: the bytes of user stack copied with each sample (perf's --call-graph dwarf,SIZE; default 8192).</summary>
+    [Parameter]
+    [ValidateRange(8, 65528)]
+    public uint StackSize { get; set; } = 8192;
+
     [Parameter]
     public TimeSpan? Duration { get; set; }
 
@@ -82,6 +87,8 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
     {
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Frequency)) && MyInvocation.BoundParameters.ContainsKey(nameof(Period)))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give -Frequency or -Period, not both."), "FrequencyAndPeriod", ErrorCategory.InvalidArgument, Period));
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(StackSize)) && CallGraph != PerfCallGraph.Dwarf)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-StackSize is the stack copied for DWARF call graphs: give it with -CallGraph Dwarf."), "StackSizeWithoutDwarf", ErrorCategory.InvalidArgument, StackSize));
     }
 
     protected override void ProcessRecord()
@@ -127,6 +134,7 @@ public sealed class StartPerfRecordCommand : PSCmdlet, ILaunchParameters
             {
                 Events = events, Path = path, Frequency = Frequency, Period = Period == 0 ? null : Period,
                 CallGraph = CallGraph == PerfCallGraph.FramePointer, Duration = Duration,
+                DwarfStackSize = CallGraph == PerfCallGraph.Dwarf ? StackSize : 0,
                 Target = launch?.Target,
                 ProcessIds = ParameterSetName == ProcessSet ? _pids.Distinct().ToArray() : null,
                 SystemWide = ParameterSetName == SystemSet, CommandLine = cmdline,
