@@ -274,26 +274,32 @@ Describe 'BCC libbpf-tools objects built from unmodified sources' -Skip:(-not $H
             # bpftrace prints "Attaching" before it loads: wait until bpftool shows its two programs.
             while (@(& bpftool -j prog show | ConvertFrom-Json | Where-Object { $_.pids.pid -contains $bt.Id }).Count -lt 2 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
             $exec, $exit | Start-BpfProgram | Out-Null
-            # Perf event arrays carry records only while their reader is open: the workload starts once both are.
-            $job = Start-ThreadJob -ArgumentList $exe {
-                param($exe)
-                Start-Sleep -Milliseconds 2000
+            # Perf event arrays carry records only while their reader is open: the workload starts once both readers are
+            # about to read (each sets its event just before Receive-BpfEvent), and a second later. Each reader stops at
+            # the workload's fifth record, or after 30 s (a loaded machine starts thread jobs late).
+            $ready = [Threading.CountdownEvent]::new(2)
+            $job = Start-ThreadJob -ArgumentList $exe, $ready {
+                param($exe, $ready)
+                $null = $ready.Wait(30000)
+                Start-Sleep -Milliseconds 1000
                 foreach ($i in 1..5) { & $exe -c "exit $i" }
             }
-            $execJob = Start-ThreadJob -ArgumentList $exec, $env:KERNELDEBUG_MODULE_PATH {
-                param($o, $module)
+            $execJob = Start-ThreadJob -ArgumentList $exec, $env:KERNELDEBUG_MODULE_PATH, $name, $ready {
+                param($o, $module, $name, $ready)
                 Import-Module $module
-                Receive-BpfEvent $o -Map events -Type event -Duration 00:00:05
+                $ready.Signal()
+                Receive-BpfEvent $o -Map events -Type event -Duration 00:00:30 | Where-Object comm -eq $name | Select-Object -First 5
             }
             # exitsnoop's struct event is only a local variable, so clang left it out of the BTF: its records come out raw
             # and are read at exitsnoop.h's offsets, as exitsnoop's own user part reads them.
-            $exits = @(Receive-BpfEvent $exit -Map events -Duration 00:00:05 | ForEach-Object {
+            $ready.Signal()
+            $exits = @(Receive-BpfEvent $exit -Map events -Duration 00:00:30 | ForEach-Object {
                     $d = [byte[]]$_.Data
                     [pscustomobject]@{
                         pid = [BitConverter]::ToUInt32($d, 16); exit_code = [BitConverter]::ToInt32($d, 32)
                         comm = [Text.Encoding]::ASCII.GetString($d, 36, 16).TrimEnd([char]0)
                     }
-                } | Where-Object comm -eq $name)
+                } | Where-Object comm -eq $name | Select-Object -First 5)
             $execs = @($execJob | Wait-Job | Receive-Job | Where-Object comm -eq $name)
             $job | Wait-Job | Remove-Job
             $execJob | Remove-Job
@@ -329,6 +335,22 @@ Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves th
             foreach ($l in $text -split "`n") { if ($l -match '^(CONFIG_\w+)=(.*)$') { $Config[$Matches[1]] = $Matches[2] } }
         }
         $script:HasConfig = $Config.Count -gt 0
+        # Loads a fixture aimed at a perl that calls getppid(2) n times, runs it, and gives its .bss, the perl's pid and
+        # bpftool's translation of the first program.
+        function Invoke-FixtureRun([string] $Name, [int] $Calls) {
+            $perl = Start-Process perl -ArgumentList '-e', "`"sleep 1; getppid() for 1..$Calls`"" -PassThru
+            $o = Import-BpfObject (Join-Path $Fixtures "$Name.bpf.o") -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
+            try {
+                $o.Programs | Start-BpfProgram | Out-Null
+                $perl.WaitForExit()
+                [pscustomobject]@{
+                    Bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
+                    ProcessId = $perl.Id
+                    Xlated = (& bpftool prog dump xlated id $o.Programs[0].Id 2>$null) -join "`n"
+                }
+            }
+            finally { Remove-BpfObject $o; if (-not $perl.HasExited) { $perl.Kill() } }
+        }
     }
 
     It 'fills the read-only .kconfig map from the kernel config, and a ksym from kallsyms' -Skip:(-not (Test-Path /proc/config.gz)) {
@@ -350,22 +372,15 @@ Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves th
     }
 
     It 'the program reads them: config values, the address of schedule from kallsyms, 0 for a weak missing symbol' -Skip:(-not (Test-Path /proc/config.gz)) {
-        $sh = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid() for 1..3"' -PassThru
-        $o = Import-BpfObject (Join-Path $Fixtures 'externs.bpf.o') -Constant @{ target_tgid = $sh.Id } -ErrorAction Stop
-        try {
-            $o.Programs | Start-BpfProgram | Out-Null
-            $sh.WaitForExit()
-            $bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
-            $bss.out_runs | Should -Be 3
-            $bss.out_hz | Should -Be ([int]$Config['CONFIG_HZ'])
-            $bss.out_bpf | Should -Be 1
-            $bss.out_missing | Should -Be 0
-            $bss.out_no_symbol | Should -Be 0
-            $schedule = (Select-String -Path /proc/kallsyms -Pattern '^([0-9a-f]+) [Tt] schedule$' | Select-Object -First 1).Matches[0].Groups[1].Value
-            ('{0:x16}' -f [uint64]$bss.out_schedule) | Should -Be $schedule
-            $bss.out_hostname | Should -Be ($Config['CONFIG_DEFAULT_HOSTNAME'].Trim('"'))
-        }
-        finally { Remove-BpfObject $o; if (-not $sh.HasExited) { $sh.Kill() } }
+        $bss = (Invoke-FixtureRun externs 3).Bss
+        $bss.out_runs | Should -Be 3
+        $bss.out_hz | Should -Be ([int]$Config['CONFIG_HZ'])
+        $bss.out_bpf | Should -Be 1
+        $bss.out_missing | Should -Be 0
+        $bss.out_no_symbol | Should -Be 0
+        $schedule = (Select-String -Path /proc/kallsyms -Pattern '^([0-9a-f]+) [Tt] schedule$' | Select-Object -First 1).Matches[0].Groups[1].Value
+        ('{0:x16}' -f [uint64]$bss.out_schedule) | Should -Be $schedule
+        $bss.out_hostname | Should -Be ($Config['CONFIG_DEFAULT_HOSTNAME'].Trim('"'))
     }
 
     It 'lays out .kconfig byte for byte as libbpf does (bpftool prog loadall as the oracle)' -Skip:(-not (Test-Path /proc/config.gz)) {
@@ -386,16 +401,9 @@ Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves th
     It 'passes a typed __ksym to the kernel by its BTF id: loads where kallsyms has the per-CPU variable, else the kernel''s own refusal' {
         $hasRunqueues = [bool](Select-String -Path /proc/kallsyms -Pattern ' runqueues$' -Quiet)
         if ($hasRunqueues) {
-            $perl = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid()"' -PassThru
-            $o = Import-BpfObject (Join-Path $Fixtures 'externs_typed.bpf.o') -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
-            try {
-                $o.Programs | Start-BpfProgram | Out-Null
-                $perl.WaitForExit()
-                $bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
-                $bss.out_runs | Should -Be 1
-                $bss.out_rq_cpu_ok | Should -Be 1
-            }
-            finally { Remove-BpfObject $o }
+            $bss = (Invoke-FixtureRun externs_typed 1).Bss
+            $bss.out_runs | Should -Be 1
+            $bss.out_rq_cpu_ok | Should -Be 1
         }
         else {
             # Without CONFIG_KALLSYMS_ALL the kernel cannot find the variable's address; libbpf's load fails the same way.
@@ -408,20 +416,12 @@ Describe 'Extern variables: __kconfig and __ksym, resolved as libbpf resolves th
     }
 
     It 'links kfunc calls to the kernel''s functions: bpf_task_from_pid and bpf_task_release pass the verifier and run' {
-        $perl = Start-Process perl -ArgumentList '-e', '"sleep 1; getppid() for 1..3"' -PassThru
-        $o = Import-BpfObject (Join-Path $Fixtures 'kfunc.bpf.o') -Constant @{ target_tgid = $perl.Id } -ErrorAction Stop
-        try {
-            $o.Programs | Start-BpfProgram | Out-Null
-            $perl.WaitForExit()
-            $bss = (Read-BpfMap -Id ($o.Maps | Where-Object DataSection -eq '.bss').Id).Value
-            $bss.out_runs | Should -BeGreaterThan 0
-            $bss.out_found | Should -Be 1
-            $bss.out_tgid | Should -Be $perl.Id
-            # bpftool shows the calls as calls of the kernel functions by name.
-            $xlated = & bpftool prog dump xlated id $o.Programs[0].Id 2>$null
-            ($xlated -join "`n") | Should -Match 'call bpf_task_from_pid'
-        }
-        finally { Remove-BpfObject $o; if (-not $perl.HasExited) { $perl.Kill() } }
+        $run = Invoke-FixtureRun kfunc 3
+        $run.Bss.out_runs | Should -BeGreaterThan 0
+        $run.Bss.out_found | Should -Be 1
+        $run.Bss.out_tgid | Should -Be $run.ProcessId
+        # bpftool shows the calls as calls of the kernel functions by name.
+        $run.Xlated | Should -Match 'call bpf_task_from_pid'
     }
 
     It 'names a strong extern the kernel does not have' {
