@@ -42,6 +42,8 @@ BeforeAll {
     Get-Samples HealthCheck { Invoke-KernelDebugHealthCheck -Check Capabilities -RequiredCapability TraceEvents, Kprobes }
     Get-Samples Syscall { Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
     Get-Samples Syscall { Measure-Syscall -Command /bin/true }
+    # -StackTrace and -DecodeFd nest frames and descriptors in a SyscallEvent.
+    Get-Samples Syscall { Get-SyscallTrace -Command /bin/echo -ArgumentList hi -Syscall write -StackTrace -DecodeFd -DiscardOutput }
     Get-Samples LibraryCall { Get-LibraryCallTrace -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
     Get-Samples LibraryCall { Measure-LibraryCall -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
     $script:PerfData = Join-Path $TestDrive 'runbook.data'
@@ -117,7 +119,7 @@ BeforeAll {
     $script:Members = @{
         'KernelDebug.Capability'          = { $_.Name }, { $_.Available }, { $_.Detail }
         'KernelDebug.HealthCheckResult'   = { $_.ComputerName }, { $_.Check }, { $_.Name }, { $_.Result }, { $_.Reason }, { $_.Duration }
-        'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }
+        'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }, { $_.StackTrace[0].Symbol }, { $_.StackTrace[0].Address }, { $_.Arguments[0].Descriptor.Target }
         'KernelDebug.SyscallSignal'       = { $_.Signal }, { $_.Code }, { $_.Timestamp }
         'KernelDebug.SyscallProcessExit'  = { $_.ExitCode }, { $_.ProcessId }
         'KernelDebug.SyscallSummary'      = { $_.Name }, { $_.Calls }, { $_.TotalTime }
