@@ -152,8 +152,9 @@ Describe 'Get-SyscallTrace -DecodeFd' -Skip:(-not $CanPtrace) {
             $ours = @(Get-SyscallTrace -Command $Python -ArgumentList '-c', $SocketProgram -Syscall $calls @params |
                     Where-Object { $_ -is [KernelDebug.SyscallEvent] -and ($_.ArgumentText -match '^\d+<(socket|TCP)' -or $_.ReturnText -match '<(socket|TCP)') })
             $theirs.Count | Should -BeGreaterThan 8
-            ($ours | ForEach-Object { Format-Unstable "$($_.Name)($($_.ArgumentText)) = $($_.ReturnText)" }) -join "`n" |
-                Should -Be (($theirs | ForEach-Object { Format-Unstable "$($_.Name)($($_.Args)) = $($_.Return)" }) -join "`n") -Because "strace $(if ($detail) { '-yy' } else { '-y' })"
+            # The fd (first argument) and the result carry the decoding; the other arguments are Syscall.Tests' business.
+            ($ours | ForEach-Object { Format-Unstable "$($_.Name)($(($_.ArgumentText -split ', ')[0])) = $($_.ReturnText)" }) -join "`n" |
+                Should -Be (($theirs | ForEach-Object { Format-Unstable "$($_.Name)($(($_.Args -split ', ')[0])) = $($_.Return)" }) -join "`n") -Because "strace $(if ($detail) { '-yy' } else { '-y' })"
             $send = $ours | Where-Object Name -eq sendto
             $send.Arguments[0].Descriptor.Kind | Should -Be 'Socket'
             $send.Arguments[0].Descriptor.Protocol | Should -Be 'TCP'
@@ -165,7 +166,7 @@ Describe 'Get-SyscallTrace -DecodeFd' -Skip:(-not $CanPtrace) {
         }
     }
 
-    It 'shows pipe ends and AT_FDCWD''s directory with -DecodeFdDetail' -Skip:(-not $HasPython) {
+    It 'shows pipe ends and AT_FDCWD''s directory' -Skip:(-not $HasPython) {
         Push-Location $Work
         try { $r = @(Get-SyscallTrace -Command $Python -ArgumentList '-c', 'import os;r,w=os.pipe();os.write(w,b"x")' -Syscall pipe2, write, openat -DecodeFdDetail) }
         finally { Pop-Location }

@@ -9,9 +9,9 @@ namespace KernelDebug.Syscall;
 public enum FdDecoding
 {
     None,
-    /// <summary>strace -y: the /proc/&lt;pid&gt;/fd link (a path, socket:[inode], pipe:[inode]).</summary>
+    /// <summary>strace -y: the /proc/&lt;pid&gt;/fd link (a path, socket:[inode], pipe:[inode]); AT_FDCWD with the working directory.</summary>
     Path,
-    /// <summary>strace -yy: sockets with protocol and addresses, devices with their numbers, AT_FDCWD with the working directory.</summary>
+    /// <summary>strace -yy: sockets with protocol and addresses, devices with their numbers.</summary>
     Detailed,
 }
 
@@ -48,10 +48,9 @@ internal sealed class FileDescriptorDecoder
         return new SyscallFileDescriptor { Number = fd, Kind = "File", Target = target, Text = text };
     }
 
-    /// <summary>AT_FDCWD with -DecodeFd Detailed: the tracee's working directory (strace -yy prints AT_FDCWD&lt;/dir&gt;).</summary>
+    /// <summary>AT_FDCWD: the tracee's working directory (strace 6 -y prints AT_FDCWD&lt;/dir&gt;).</summary>
     public SyscallFileDescriptor? WorkingDirectory(int tid)
     {
-        if (!_detailed) return null;
         var bytes = Interop.ReadLink($"/proc/{tid}/cwd", _link);
         if (bytes.IsEmpty) return null;
         var target = Encoding.UTF8.GetString(bytes);

@@ -121,7 +121,10 @@ public sealed class SyscallTracer
         foreach (var name in FdReturning)
             if (SyscallTable.ByName(name, _arch) is { } sc) _fdReturning.Add(sc.NumberFor(_arch));
         _fcntlNumber = SyscallTable.ByName("fcntl", _arch)?.NumberFor(_arch) ?? -1;
+        _tgkillNumber = SyscallTable.ByName("tgkill", _arch)!.NumberFor(_arch);
     }
+
+    private readonly int _tgkillNumber;
 
     private readonly UserStackWalker? _stacks;
     private readonly HashSet<int> _mapChanging = new();
@@ -541,7 +544,11 @@ public sealed class SyscallTracer
         if (rule.Tampers && Interop.TryPtrace(Interop.PTRACE_POKEUSER, t.Tid, OrigRaxOffset, -1) is not (0 or Errno.ESRCH) and var error)
             throw new KernelDebugException(error, "ptrace set syscall number", t.Tid.ToString());
         if (rule.DelayEnter is { } delay) Delay(delay);
-        return rule.Signal ?? 0;
+        // Queued to the thread now, delivered as the call returns (a signal given to a restart from a seccomp
+        // stop would be ignored): the same moment as strace's restart with the signal.
+        if (rule.Signal is { } sig && Interop.syscall(_tgkillNumber, t.Tgid, t.Tid, sig, 0, 0, 0) < 0 && Errno.Last is not Errno.ESRCH and var error2)
+            throw new KernelDebugException(error2, "tgkill", t.Tid.ToString());
+        return 0;
     }
 
     /// <summary>The -Inject rule for this invocation of the call, counting it (per syscall and thread, as strace).</summary>

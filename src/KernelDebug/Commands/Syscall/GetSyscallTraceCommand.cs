@@ -24,7 +24,7 @@ public sealed class GetSyscallTraceCommand : SyscallTraceCommandBase
     [Parameter]
     public SwitchParameter DecodeFd { get; set; }
 
-    /// <summary>strace -yy: as -DecodeFd, with socket addresses, device numbers and AT_FDCWD's directory. Ptrace engine only.</summary>
+    /// <summary>strace -yy: as -DecodeFd, with socket addresses and device numbers. Ptrace engine only.</summary>
     [Parameter]
     public SwitchParameter DecodeFdDetail { get; set; }
 
