@@ -71,15 +71,20 @@ internal sealed class FileDescriptorDecoder
         if (!_detailed || inode is null || protocol is null)
             return new SyscallFileDescriptor { Number = fd, Kind = "Socket", Target = target, Inode = inode, Protocol = protocol, Text = target };
         string? local = null, remote = null, label = protocol;
-        switch (protocol)
+        bool inet = protocol is "TCP" or "UDP" or "TCPv6" or "UDPv6";
+        if (inet && SocketNames(tid, fd) is { } names) (local, remote) = names;
+        else
         {
-            case "TCP": (local, remote) = InetAddresses(tid, "tcp", inode.Value, v6: false); break;
-            case "UDP": (local, remote) = InetAddresses(tid, "udp", inode.Value, v6: false); break;
-            case "TCPv6": (local, remote) = InetAddresses(tid, "tcp6", inode.Value, v6: true); break;
-            case "UDPv6": (local, remote) = InetAddresses(tid, "udp6", inode.Value, v6: true); break;
-            case "UNIX":
-                (label, local) = UnixSocket(tid, inode.Value);
-                break;
+            switch (protocol)
+            {
+                case "TCP": (local, remote) = InetAddresses(tid, "tcp", inode.Value, v6: false); break;
+                case "UDP": (local, remote) = InetAddresses(tid, "udp", inode.Value, v6: false); break;
+                case "TCPv6": (local, remote) = InetAddresses(tid, "tcp6", inode.Value, v6: true); break;
+                case "UDPv6": (local, remote) = InetAddresses(tid, "udp6", inode.Value, v6: true); break;
+                case "UNIX":
+                    (label, local) = UnixSocket(tid, inode.Value);
+                    break;
+            }
         }
         string inner = protocol == "UNIX"
             ? (local is null ? $"{inode}" : $"{inode},{SyscallDecoder.Quote(Encoding.UTF8.GetBytes(local), false)}")
@@ -90,6 +95,38 @@ internal sealed class FileDescriptorDecoder
             LocalAddress = local, RemoteAddress = remote, Text = $"{label}:[{inner}]",
         };
     }
+
+    private bool _pidfdWorks = true;
+
+    /// <summary>
+    /// An inet socket's own and peer address, asked of a copy of the tracee's fd (pidfd_getfd, Linux 5.6; the tracer
+    /// may take it): this sees a bound socket that is not listening yet, which /proc/net/tcp does not list. Null where
+    /// the copy cannot be made (then /proc/net is read).
+    /// </summary>
+    private (string? Local, string? Remote)? SocketNames(int tid, int fd)
+    {
+        if (!_pidfdWorks) return null;
+        using var pidfd = Interop.PidfdOpen(tid, 0, out int errno) ?? (errno == Errno.EINVAL ? Interop.PidfdOpen(tid, Interop.PIDFD_THREAD, out errno) : null);
+        if (pidfd is null)
+        {
+            if (errno is Errno.ENOSYS or Errno.EPERM) _pidfdWorks = false;
+            return null;
+        }
+        using var copy = Interop.PidfdGetfd(pidfd, fd, out errno);
+        if (copy is null)
+        {
+            if (errno is Errno.ENOSYS or Errno.EPERM) _pidfdWorks = false;
+            return null;
+        }
+        var local = Interop.GetSockName(copy) is { } l ? EndpointOf(l) : null;
+        var remote = Interop.GetPeerName(copy) is { } r ? EndpointOf(r) : null;
+        // An unbound socket has the any address and port 0: strace shows its inode instead.
+        string? localText = local is null || (local.Port == 0 && (local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any))) ? null : Format(local);
+        return (localText, remote is null ? null : Format(remote));
+    }
+
+    private static IPEndPoint? EndpointOf(byte[] sockaddr) =>
+        sockaddr.Length >= 2 ? SyscallDecoder.DecodeSockaddr("", 0, sockaddr).Value as IPEndPoint : null;
 
     /// <summary>The socket's row in /proc/&lt;tid&gt;/net/{tcp,udp}[6]: local, and remote unless unconnected or listening.</summary>
     private static (string? Local, string? Remote) InetAddresses(int tid, string table, ulong inode, bool v6)
