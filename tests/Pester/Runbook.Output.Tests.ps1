@@ -119,7 +119,7 @@ BeforeAll {
     $script:Members = @{
         'KernelDebug.Capability'          = { $_.Name }, { $_.Available }, { $_.Detail }
         'KernelDebug.HealthCheckResult'   = { $_.ComputerName }, { $_.Check }, { $_.Name }, { $_.Result }, { $_.Reason }, { $_.Duration }
-        'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }, { $_.StackTrace[0].Symbol }, { $_.StackTrace[0].Address }, { $_.Arguments[0].Descriptor.Target }
+        'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }, { if ($_.StackTrace) { $_.StackTrace[0].Symbol } }, { if ($_.StackTrace) { $_.StackTrace[0].Address } }, { if ($_.Arguments.Count) { $_.Arguments[0].Descriptor.Target } }
         'KernelDebug.SyscallSignal'       = { $_.Signal }, { $_.Code }, { $_.Timestamp }
         'KernelDebug.SyscallProcessExit'  = { $_.ExitCode }, { $_.ProcessId }
         'KernelDebug.SyscallSummary'      = { $_.Name }, { $_.Calls }, { $_.TotalTime }
