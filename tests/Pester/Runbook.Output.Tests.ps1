@@ -40,10 +40,10 @@ BeforeAll {
     # A record no BTF type decodes, as Receive-BpfEvent makes it.
     Add-Sample ([KernelDebug.Bpf.BpfEventDecoder]::new($null, $null, 'events').Decode([byte[]](1, 2, 3), 1))
     Get-Samples HealthCheck { Invoke-KernelDebugHealthCheck -Check Capabilities -RequiredCapability TraceEvents, Kprobes }
+    # -StackTrace and -DecodeFd nest frames and descriptors in a SyscallEvent (first: a type keeps its first samples only).
+    Get-Samples Syscall { Get-SyscallTrace -Command /bin/echo -ArgumentList hi -Syscall write -StackTrace -DecodeFd -DiscardOutput }
     Get-Samples Syscall { Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
     Get-Samples Syscall { Measure-Syscall -Command /bin/true }
-    # -StackTrace and -DecodeFd nest frames and descriptors in a SyscallEvent.
-    Get-Samples Syscall { Get-SyscallTrace -Command /bin/echo -ArgumentList hi -Syscall write -StackTrace -DecodeFd -DiscardOutput }
     Get-Samples LibraryCall { Get-LibraryCallTrace -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
     Get-Samples LibraryCall { Measure-LibraryCall -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
     $script:PerfData = Join-Path $TestDrive 'runbook.data'
