@@ -40,6 +40,8 @@ BeforeAll {
     # A record no BTF type decodes, as Receive-BpfEvent makes it.
     Add-Sample ([KernelDebug.Bpf.BpfEventDecoder]::new($null, $null, 'events').Decode([byte[]](1, 2, 3), 1))
     Get-Samples HealthCheck { Invoke-KernelDebugHealthCheck -Check Capabilities -RequiredCapability TraceEvents, Kprobes }
+    # -StackTrace and -DecodeFd nest frames and descriptors in a SyscallEvent (first: a type keeps its first samples only).
+    Get-Samples Syscall { Get-SyscallTrace -Command /bin/echo -ArgumentList hi -Syscall write -StackTrace -DecodeFd -DiscardOutput }
     Get-Samples Syscall { Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
     Get-Samples Syscall { Measure-Syscall -Command /bin/true }
     Get-Samples LibraryCall { Get-LibraryCallTrace -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
@@ -117,7 +119,7 @@ BeforeAll {
     $script:Members = @{
         'KernelDebug.Capability'          = { $_.Name }, { $_.Available }, { $_.Detail }
         'KernelDebug.HealthCheckResult'   = { $_.ComputerName }, { $_.Check }, { $_.Name }, { $_.Result }, { $_.Reason }, { $_.Duration }
-        'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }
+        'KernelDebug.SyscallEvent'        = { $_.Arguments[1].Value }, { $_.Arguments[0].Name }, { $_.Arguments[0].Raw }, { $_.Duration }, { $_.Timestamp }, { if ($_.StackTrace) { $_.StackTrace[0].Symbol } }, { if ($_.StackTrace) { $_.StackTrace[0].Address } }, { if ($_.Arguments.Count) { $_.Arguments[0].Descriptor.Target } }
         'KernelDebug.SyscallSignal'       = { $_.Signal }, { $_.Code }, { $_.Timestamp }
         'KernelDebug.SyscallProcessExit'  = { $_.ExitCode }, { $_.ProcessId }
         'KernelDebug.SyscallSummary'      = { $_.Name }, { $_.Calls }, { $_.TotalTime }

@@ -52,4 +52,12 @@ internal static partial class Interop
         errno = r < 0 ? Errno.Last : 0;
         return r < 0 ? null : *(ushort*)(buffer + StatxModeOffset);
     }
+
+    /// <summary>A path's type and, for a device, its (major, minor) from stx_rdev (at 128 and 132); null when stat fails.</summary>
+    internal static unsafe (ushort Mode, uint RdevMajor, uint RdevMinor)? StatRawDevice(string path)
+    {
+        byte* buffer = stackalloc byte[StatxSize];
+        if (statx(AT_FDCWD, path, 0, STATX_TYPE, buffer) < 0) return null;
+        return (*(ushort*)(buffer + StatxModeOffset), *(uint*)(buffer + 128), *(uint*)(buffer + 132));
+    }
 }

@@ -14,6 +14,7 @@ public static class SyscallNumbers
         ["seccomp"] = (317, 277),
         ["process_vm_readv"] = (310, 270),
         ["pidfd_open"] = (434, 434),
+        ["pidfd_getfd"] = (438, 438),
         ["capget"] = (125, 90),
         ["getdents64"] = (217, 61),
         ["ptrace"] = (101, 117),
@@ -25,6 +26,7 @@ public static class SyscallNumbers
     public static long Seccomp => Of("seccomp");
     public static long ProcessVmReadv => Of("process_vm_readv");
     public static long PidfdOpen => Of("pidfd_open");
+    public static long PidfdGetfd => Of("pidfd_getfd");
     public static long Capget => Of("capget");
     public static long Getdents64 => Of("getdents64");
     public static long Ptrace => Of("ptrace");

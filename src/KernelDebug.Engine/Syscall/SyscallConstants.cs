@@ -21,6 +21,19 @@ public static class SyscallConstants
         _ => signal.ToString(),
     };
 
+    /// <summary>A signal by name (SIGSEGV, SEGV, case-insensitive; SIGRTMIN, SIGRT_n) or number 1..64.</summary>
+    public static bool TrySignalNumber(string text, out int signal)
+    {
+        text = text.Trim();
+        if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out signal))
+            return signal is >= 1 and <= 64;
+        var name = text.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? text : "SIG" + text;
+        for (int s = 1; s <= 64; s++)
+            if (string.Equals(SignalName(s), name, StringComparison.OrdinalIgnoreCase)) { signal = s; return true; }
+        signal = 0;
+        return false;
+    }
+
     /// <summary>Open flags; O_DIRECTORY, O_NOFOLLOW, O_DIRECT and O_LARGEFILE sit at other bits on arm64.</summary>
     public static (ulong Value, string Name)[] OpenFlags(Architecture arch) => arch == Architecture.Arm64 ? Arm64Open : X64Open;
 

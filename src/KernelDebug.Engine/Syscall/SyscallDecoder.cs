@@ -23,6 +23,16 @@ public sealed class SyscallDecoder
 
     public int MaxStringLength { get; }
 
+    /// <summary>With -DecodeFd: says what fd arguments refer to (strace -y); null leaves them as numbers.</summary>
+    internal FileDescriptorDecoder? Fds { get; init; }
+
+    /// <summary>An fd as strace -y prints it: 3&lt;/etc/passwd&gt;, with the typed descriptor on the argument.</summary>
+    private SyscallArgument FdArgument(string name, int fd, ulong raw, int tid)
+    {
+        var d = Fds?.Describe(tid, fd);
+        return new(name, fd, raw, d is null ? fd.ToString() : $"{fd}<{d.Text}>") { Descriptor = d };
+    }
+
     private const int PathMax = 4096;
 
     /// <summary>Decodes the input arguments; output arguments get a placeholder to be completed by <see cref="DecodeExit"/>.</summary>
@@ -79,11 +89,13 @@ public sealed class SyscallDecoder
             case ArgumentKind.Hex: return Hex(p.Name, raw);
             case ArgumentKind.Octal: return new(p.Name, raw, raw, "0" + Convert.ToString((long)raw, 8));
             case ArgumentKind.Ptr: return Pointer(p.Name, raw);
-            case ArgumentKind.Fd: { int fd = (int)raw; return new(p.Name, fd, raw, fd.ToString()); }
+            case ArgumentKind.Fd: return FdArgument(p.Name, (int)raw, raw, tid);
             case ArgumentKind.AtFd:
             {
                 int fd = (int)raw;
-                return new(p.Name, fd, raw, fd == -100 ? "AT_FDCWD" : fd.ToString());
+                if (fd != -100) return FdArgument(p.Name, fd, raw, tid);
+                var cwd = Fds?.WorkingDirectory(tid);
+                return new(p.Name, fd, raw, cwd is null ? "AT_FDCWD" : $"AT_FDCWD<{cwd.Text}>") { Descriptor = cwd };
             }
             case ArgumentKind.Path: return String(p.Name, tid, raw, PathMax);
             case ArgumentKind.Str: return String(p.Name, tid, raw, MaxStringLength);
@@ -191,6 +203,13 @@ public sealed class SyscallDecoder
                 Span<byte> b = stackalloc byte[8];
                 if (_memory.Read(tid, raw, b) != 8) return Pointer(p.Name, raw);
                 int a = BinaryPrimitives.ReadInt32LittleEndian(b), c = BinaryPrimitives.ReadInt32LittleEndian(b[4..]);
+                if (Fds is not null)
+                {
+                    var da = Fds.Describe(tid, a);
+                    var dc = Fds.Describe(tid, c);
+                    string Show(int fd, SyscallFileDescriptor? d) => d is null ? fd.ToString() : $"{fd}<{d.Text}>";
+                    return new(p.Name, new[] { a, c }, raw, $"[{Show(a, da)}, {Show(c, dc)}]");
+                }
                 return new(p.Name, new[] { a, c }, raw, $"[{a}, {c}]");
             }
             case ArgumentKind.OutSockaddr:

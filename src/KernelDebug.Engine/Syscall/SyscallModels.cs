@@ -17,8 +17,49 @@ public sealed class SyscallArgument
     public object? Value { get; }
     public ulong Raw { get; }
     public string Text { get; }
+    /// <summary>With -DecodeFd: what the fd argument refers to (strace -y); else null.</summary>
+    public SyscallFileDescriptor? Descriptor { get; init; }
 
     public override string ToString() => Text;
+}
+
+/// <summary>What a file descriptor refers to at the syscall stop, as strace -y / -yy shows it inside &lt;…&gt;.</summary>
+public sealed class SyscallFileDescriptor
+{
+    public int Number { get; init; }
+    /// <summary>File, Socket, Pipe, AnonInode (eventfd, epoll …), Directory for AT_FDCWD's working directory, or Other.</summary>
+    public string Kind { get; init; } = "Other";
+    /// <summary>The /proc/&lt;pid&gt;/fd/&lt;n&gt; link text: a path, socket:[inode], pipe:[inode], anon_inode:[eventfd].</summary>
+    public string Target { get; init; } = string.Empty;
+    /// <summary>The inode of a socket or pipe; null for files.</summary>
+    public ulong? Inode { get; init; }
+    /// <summary>A socket's protocol (TCP, UDP, TCPv6, UNIX, NETLINK …), from the socket's system.sockprotoname.</summary>
+    public string? Protocol { get; init; }
+    /// <summary>-DecodeFd Detailed: a socket's local and remote addresses (ip:port; a UNIX socket's path).</summary>
+    public string? LocalAddress { get; init; }
+    public string? RemoteAddress { get; init; }
+    /// <summary>The text strace prints between &lt; and &gt;.</summary>
+    public string Text { get; init; } = string.Empty;
+
+    public override string ToString() => Text;
+}
+
+/// <summary>One frame of a syscall's user stack (strace -k): the address, its function, and the mapped file.</summary>
+public sealed class SyscallStackFrame
+{
+    public ulong Address { get; init; }
+    /// <summary>The function containing the address, or null when the file has no symbol for it.</summary>
+    public string? Symbol { get; init; }
+    /// <summary>The distance from the function's start.</summary>
+    public ulong Offset { get; init; }
+    /// <summary>The mapped file ([vdso], [anonymous] for JIT code or unmapped addresses).</summary>
+    public string Module { get; init; } = string.Empty;
+    /// <summary>The address as a file offset within Module (what strace -k prints in brackets).</summary>
+    public ulong ModuleOffset { get; init; }
+
+    /// <summary>As strace -k prints a frame: module(symbol+0x…) [0x…].</summary>
+    public override string ToString() =>
+        $"{Module}({(Symbol is null ? "" : $"{Symbol}+0x{Offset:x}")}) [0x{ModuleOffset:x}]";
 }
 
 /// <summary>What every Get-SyscallTrace record has: when, which process and thread, its command name.</summary>
@@ -46,6 +87,13 @@ public sealed class SyscallEvent : SyscallTraceRecord
     /// <summary>The return value as strace prints it (hex for addresses, -1 for errors).</summary>
     public string ReturnText { get; init; } = string.Empty;
 
+    /// <summary>True when -Inject replaced this call (strace's "(INJECTED)"): the kernel never ran it.</summary>
+    public bool Injected { get; init; }
+    /// <summary>With -DecodeFd: what a returned fd (open, socket, accept, dup …) refers to.</summary>
+    public SyscallFileDescriptor? ReturnDescriptor { get; init; }
+    /// <summary>With -StackTrace: the user stack at the call, innermost first (strace -k).</summary>
+    public ItemList<SyscallStackFrame>? StackTrace { get; init; }
+
     public string ArgumentText => Arguments.ToString();
 
     public override string ToString()
@@ -54,6 +102,7 @@ public sealed class SyscallEvent : SyscallTraceRecord
         sb.Append(Name).Append('(').Append(ArgumentText).Append(')');
         sb.Append(" = ").Append(ReturnText);
         if (Error is not null) sb.Append(' ').Append(Error).Append(" (").Append(ErrorMessage).Append(')');
+        if (Injected) sb.Append(" (INJECTED)");
         return sb.ToString();
     }
 }

@@ -23,6 +23,33 @@ public sealed class SyscallTraceOptions
     public bool UseSeccomp { get; init; }
     /// <summary>Pin the tracer thread and a launched tracee to one CPU (a ptrace round trip across vCPUs is much slower).</summary>
     public bool SameCpu { get; init; } = true;
+    /// <summary>-Inject: fault, success, signal and delay injection (strace -e inject=).</summary>
+    public IReadOnlyList<InjectionRule> Inject { get; init; } = Array.Empty<InjectionRule>();
+    /// <summary>-DecodeFd: fd arguments and results with what they refer to (strace -y / -yy).</summary>
+    public FdDecoding DecodeFd { get; init; }
+    /// <summary>-StackTrace: the user stack of each reported call (strace -k), by frame pointers.</summary>
+    public bool StackTrace { get; init; }
+    public int StackTraceDepth { get; init; } = 64;
+
+    /// <summary>
+    /// The options set here that only the ptrace engine implements, by parameter name (empty when any engine will
+    /// do): -Inject changes the call, which needs the tracee stopped; -DecodeFd and -StackTrace read /proc and the
+    /// stack at the stop.
+    /// </summary>
+    public IReadOnlyList<string> RequiresPtrace
+    {
+        get
+        {
+            var list = new List<string>();
+            if (Inject.Count > 0) list.Add("Inject");
+            if (DecodeFd != FdDecoding.None) list.Add("DecodeFd");
+            if (StackTrace) list.Add("StackTrace");
+            return list;
+        }
+    }
+
+    /// <summary>The parameters that need the ptrace engine whatever their value (for help and -Engine checks).</summary>
+    public static IReadOnlyList<string> PtraceOnlyParameters { get; } = new[] { "Inject", "DecodeFd", "StackTrace" };
 }
 
 /// <summary>
@@ -50,6 +77,10 @@ public sealed class SyscallTracer
         public long EntryTicks;
         public DateTime EntryTime;
         public bool Suppressed; // the launcher's own syscalls before the command's execve
+        /// <summary>-Inject: invocations so far per syscall number (strace counts per syscall and tracee).</summary>
+        public Dictionary<int, int>? Invocations;
+        public InjectionRule? Injecting;
+        public SyscallStackFrame[]? Stack;
     }
 
     private readonly SyscallTraceOptions _options;
@@ -72,9 +103,45 @@ public sealed class SyscallTracer
     {
         _options = options;
         _post = post;
-        _decoder = new SyscallDecoder(_memory, _arch, options.MaxStringLength);
+        _decoder = new SyscallDecoder(_memory, _arch, options.MaxStringLength)
+        {
+            Fds = options.DecodeFd == FdDecoding.None ? null : new FileDescriptorDecoder(options.DecodeFd),
+        };
         _execveNumber = SyscallTable.ByName("execve")!.NumberFor(_arch);
+        if ((options.Inject.Count > 0 || options.StackTrace) && _arch != Architecture.X64)
+            throw new KernelDebugException(
+                $"-{(options.Inject.Count > 0 ? "Inject" : "StackTrace")} is implemented for x86_64 tracees only; this is {_arch}.",
+                "PtraceFeatureNotOnArchitecture", ErrorCategory.NotImplemented);
+        if (options.StackTrace)
+        {
+            _stacks = new UserStackWalker(_memory, options.StackTraceDepth);
+            foreach (var name in new[] { "mmap", "munmap", "mremap", "mprotect", "execve", "execveat" })
+                if (SyscallTable.ByName(name, _arch) is { } sc) _mapChanging.Add(sc.NumberFor(_arch));
+        }
+        foreach (var name in FdReturning)
+            if (SyscallTable.ByName(name, _arch) is { } sc) _fdReturning.Add(sc.NumberFor(_arch));
+        _fcntlNumber = SyscallTable.ByName("fcntl", _arch)?.NumberFor(_arch) ?? -1;
+        _tgkillNumber = SyscallTable.ByName("tgkill", _arch)!.NumberFor(_arch);
     }
+
+    private readonly int _tgkillNumber;
+
+    private readonly UserStackWalker? _stacks;
+    private readonly HashSet<int> _mapChanging = new();
+    private readonly HashSet<int> _fdReturning = new();
+    private readonly int _fcntlNumber;
+
+    /// <summary>The calls whose result is a new fd, which -DecodeFd shows as strace -y does (3&lt;/etc/passwd&gt;).</summary>
+    private static readonly string[] FdReturning =
+    {
+        "open", "openat", "openat2", "creat", "socket", "accept", "accept4", "dup", "dup2", "dup3", "epoll_create",
+        "epoll_create1", "eventfd", "eventfd2", "signalfd", "signalfd4", "timerfd_create", "memfd_create", "inotify_init",
+        "inotify_init1", "fanotify_init", "pidfd_open", "pidfd_getfd", "perf_event_open", "open_by_handle_at",
+        "userfaultfd", "io_uring_setup", "memfd_secret", "open_tree", "fsopen", "fsmount", "fspick",
+    };
+
+    // struct user_regs_struct offsets (x86_64): rax is the return value, orig_rax the syscall number the kernel runs.
+    private const int RaxOffset = 10 * 8, OrigRaxOffset = 15 * 8;
 
     private int BaseOptions => Interop.PTRACE_O_TRACESYSGOOD | Interop.PTRACE_O_TRACEEXEC |
         // Children inherit a seccomp filter; one with no tracer would get ENOSYS for every filtered call, so they are
@@ -406,10 +473,12 @@ public sealed class SyscallTracer
                 {
                     t.InSyscall = old.InSyscall; t.Nr = old.Nr; t.Args = old.Args; t.EntryArgs = old.EntryArgs;
                     t.EntryTicks = old.EntryTicks; t.EntryTime = old.EntryTime; t.Selected = old.Selected; t.Suppressed = old.Suppressed;
+                    t.Injecting = old.Injecting; t.Invocations = old.Invocations; t.Stack = old.Stack;
                 }
                 t.Comm = ReadComm(t.Tid);
                 t.Suppressed = false;
                 t.SawExec = true;
+                _stacks?.Invalidate(t.Tgid);
                 Resume(t);
                 return;
             }
@@ -436,41 +505,105 @@ public sealed class SyscallTracer
     private void SyscallStop(Task t)
     {
         if (!GetInfo(t, out var info)) { Resume(t); return; }
-        if (info.Op == Interop.PTRACE_SYSCALL_INFO_ENTRY) Enter(t, info);
+        int signal = 0;
+        if (info.Op == Interop.PTRACE_SYSCALL_INFO_ENTRY) signal = Enter(t, info);
         else if (info.Op == Interop.PTRACE_SYSCALL_INFO_EXIT) Exit(t, info);
         else t.InSyscall = !t.InSyscall;
-        Resume(t);
+        Resume(t, signal);
     }
 
     private void SeccompStop(Task t)
     {
-        if (GetInfo(t, out var info) && info.Op == Interop.PTRACE_SYSCALL_INFO_SECCOMP) Enter(t, info);
+        int signal = 0;
+        if (GetInfo(t, out var info) && info.Op == Interop.PTRACE_SYSCALL_INFO_SECCOMP) signal = Enter(t, info);
         // PTRACE_SYSCALL from here brings the exit stop of this call.
-        if (Interop.TryPtrace(Interop.PTRACE_SYSCALL, t.Tid, 0, 0) is not (0 or Errno.ESRCH) and var error)
+        if (Interop.TryPtrace(Interop.PTRACE_SYSCALL, t.Tid, 0, signal) is not (0 or Errno.ESRCH) and var error)
             throw new KernelDebugException(error, "ptrace restart", t.Tid.ToString());
     }
 
-    private unsafe void Enter(Task t, Interop.PtraceSyscallInfo info)
+    /// <summary>The syscall-entry stop; returns the signal to deliver on resuming (-Inject Signal), else 0.</summary>
+    private unsafe int Enter(Task t, Interop.PtraceSyscallInfo info)
     {
         t.InSyscall = true;
         t.Nr = (int)info.Nr;
         for (int i = 0; i < 6; i++) t.Args[i] = info.Args[i];
         if (t.Suppressed && t.Nr == _execveNumber) t.Suppressed = false;
         t.Selected = !t.Suppressed && t.Reported && (_options.Syscalls is null || _options.Syscalls.Contains(t.Nr));
+        t.Injecting = _options.Inject.Count > 0 && !t.Suppressed && t.Reported ? NextInjection(t) : null;
         t.EntryTicks = Stopwatch.GetTimestamp();
-        if (!t.Selected || !_options.Decode) { t.EntryArgs = null; return; }
-        t.EntryTime = DateTime.UtcNow;
-        t.EntryArgs = _decoder.DecodeEntry(SyscallTable.ByNumber(t.Nr, _arch), t.Tid, t.Args);
+        // Decode before tampering: the arguments are the program's whatever the kernel is made to run.
+        if (t.Selected && _options.Decode)
+        {
+            t.EntryTime = DateTime.UtcNow;
+            t.EntryArgs = _decoder.DecodeEntry(SyscallTable.ByNumber(t.Nr, _arch), t.Tid, t.Args);
+            t.Stack = _stacks?.Walk(t.Tid, t.Tgid, info.InstructionPointer, info.StackPointer);
+        }
+        else { t.EntryArgs = null; t.Stack = null; }
+        if (t.Injecting is not { } rule) return 0;
+        // As strace: the kernel is made to run syscall -1 (ENOSYS, no side effect); the exit stop sets the result.
+        if (rule.Tampers && Interop.TryPtrace(Interop.PTRACE_POKEUSER, t.Tid, OrigRaxOffset, -1) is not (0 or Errno.ESRCH) and var error)
+            throw new KernelDebugException(error, "ptrace set syscall number", t.Tid.ToString());
+        if (rule.DelayEnter is { } delay) Delay(delay);
+        // Queued to the thread now, delivered as the call returns (a signal given to a restart from a seccomp
+        // stop would be ignored): the same moment as strace's restart with the signal.
+        if (rule.Signal is { } sig && Interop.syscall(_tgkillNumber, t.Tgid, t.Tid, sig, 0, 0, 0) < 0 && Errno.Last is not Errno.ESRCH and var error2)
+            throw new KernelDebugException(error2, "tgkill", t.Tid.ToString());
+        return 0;
     }
+
+    /// <summary>The -Inject rule for this invocation of the call, counting it (per syscall and thread, as strace).</summary>
+    private InjectionRule? NextInjection(Task t)
+    {
+        InjectionRule? rule = null;
+        // A later rule naming the same syscall wins, as a later -e inject= does in strace.
+        for (int i = _options.Inject.Count - 1; i >= 0 && rule is null; i--)
+            if (_options.Inject[i].Syscalls.Contains(t.Nr)) rule = _options.Inject[i];
+        if (rule is null) return null;
+        t.Invocations ??= new Dictionary<int, int>();
+        t.Invocations.TryGetValue(t.Nr, out int n);
+        t.Invocations[t.Nr] = ++n;
+        return rule.Matches(n) ? rule : null;
+    }
+
+    /// <summary>
+    /// strace's delay_enter/delay_exit. The tracer holds the stopped thread by sleeping, so other traced threads wait
+    /// for the delay too (strace parks only the one thread on a timer).
+    /// </summary>
+    private static void Delay(TimeSpan delay) => Thread.Sleep(delay);
+
+    /// <summary>Sets an injected call's result at its exit stop: -errno or the chosen return value.</summary>
+    private static long SetInjectedResult(Task t, InjectionRule rule)
+    {
+        long value = rule.Errno is { } e ? -e : rule.ReturnValue ?? 0;
+        if (Interop.TryPtrace(Interop.PTRACE_POKEUSER, t.Tid, RaxOffset, (nint)value) is not (0 or Errno.ESRCH) and var error)
+            throw new KernelDebugException(error, "ptrace set return value", t.Tid.ToString());
+        return value;
+    }
+
+    /// <summary>Whether the call's result is an fd: the fd-making calls, and fcntl's F_DUPFD / F_DUPFD_CLOEXEC.</summary>
+    private bool ReturnsFd(int nr, ulong[] args) =>
+        _fdReturning.Contains(nr) || (nr == _fcntlNumber && (args[1] & 0xffffffff) is 0 or 1030);
 
     private void Exit(Task t, Interop.PtraceSyscallInfo info)
     {
         if (!t.InSyscall) return; // an exit without entry (attached mid-call)
         t.InSyscall = false;
-        if (!t.Selected || _stopRequested) return; // after a stop request: the call our wake-up signal interrupted
-        long ticks = Stopwatch.GetTimestamp() - t.EntryTicks;
         long ret = info.ReturnValue;
         bool failed = info.IsError != 0;
+        var injected = t.Injecting;
+        t.Injecting = null;
+        if (injected is not null)
+        {
+            if (injected.Tampers)
+            {
+                ret = SetInjectedResult(t, injected);
+                failed = injected.Errno is not null;
+            }
+            if (injected.DelayExit is { } delay) Delay(delay);
+        }
+        if (_stacks is not null && _mapChanging.Contains(t.Nr)) _stacks.Invalidate(t.Tgid);
+        if (!t.Selected || _stopRequested) return; // after a stop request: the call our wake-up signal interrupted
+        long ticks = Stopwatch.GetTimestamp() - t.EntryTicks;
         int errno = failed ? (int)-ret : 0;
         if (!_options.Decode)
         {
@@ -482,13 +615,18 @@ public sealed class SyscallTracer
         var sc = SyscallTable.ByNumber(t.Nr, _arch);
         var args = _decoder.DecodeExit(sc, t.Tid, t.Args, t.EntryArgs ?? Array.Empty<SyscallArgument?>(), ret, failed);
         if (_options.Path is { } glob && !args.Any(a => IsPathArgument(sc, a) && a.Value is string s && glob.IsMatch(s))) return;
+        var returnText = failed ? (errno >= 512 ? "?" : "-1") : sc?.ReturnsAddress == true ? $"0x{(ulong)ret:x}" : ret.ToString();
+        SyscallFileDescriptor? returned = null;
+        if (!failed && _decoder.Fds is { } fds && ret >= 0 && ret <= int.MaxValue && ReturnsFd(t.Nr, t.Args) && (returned = fds.Describe(t.Tid, (int)ret)) is not null)
+            returnText = $"{ret}<{returned.Text}>";
         _post(new SyscallEvent
         {
             Timestamp = t.EntryTime, ProcessId = t.Tgid, ThreadId = t.Tid, Comm = t.Comm,
             Name = SyscallTable.NameOf(t.Nr, _arch), Number = t.Nr, Arguments = args,
             ReturnValue = ret, Error = failed ? ErrnoNames.Name(errno) : null, ErrorMessage = failed ? ErrnoNames.Message(errno) : null,
             Duration = Stopwatch.GetElapsedTime(0, ticks),
-            ReturnText = failed ? (errno >= 512 ? "?" : "-1") : sc?.ReturnsAddress == true ? $"0x{(ulong)ret:x}" : ret.ToString(),
+            ReturnText = returnText, Injected = injected?.Tampers == true, ReturnDescriptor = returned,
+            StackTrace = t.Stack is null ? null : (ItemList<SyscallStackFrame>)t.Stack,
         });
     }
 
@@ -507,7 +645,7 @@ public sealed class SyscallTracer
         {
             Timestamp = t.EntryTime, ProcessId = t.Tgid, ThreadId = t.Tid, Comm = t.Comm, Name = SyscallTable.NameOf(t.Nr, _arch),
             Number = t.Nr, Arguments = args, ReturnValue = null, ReturnText = "?",
-            Duration = Stopwatch.GetElapsedTime(t.EntryTicks),
+            Duration = Stopwatch.GetElapsedTime(t.EntryTicks), StackTrace = t.Stack is null ? null : (ItemList<SyscallStackFrame>)t.Stack,
         });
     }
 
@@ -574,6 +712,10 @@ public sealed class SyscallTracer
                 continue;
             }
             if (!ws.Stopped) { _tasks.Remove(tid); continue; }
+            // An injected call caught at its exit stop gets its result before the thread goes (else it would see ENOSYS).
+            if (ws.StopSignal == (Interop.SIGTRAP | 0x80) && t.InSyscall && t.Injecting is { Tampers: true } rule
+                && GetInfo(t, out var info) && info.Op == Interop.PTRACE_SYSCALL_INFO_EXIT)
+                SetInjectedResult(t, rule);
             int pass = 0;
             // A real signal caught in delivery is handed back on detach; our SIGCONT wake-up is dropped.
             if (ws.PtraceEvent == 0 && ws.StopSignal != (Interop.SIGTRAP | 0x80) && !(ws.StopSignal == Interop.SIGCONT && _stopRequested))

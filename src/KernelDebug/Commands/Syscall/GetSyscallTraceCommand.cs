@@ -20,10 +20,24 @@ public sealed class GetSyscallTraceCommand : SyscallTraceCommandBase
     [ValidateRange(0, 1 << 20)]
     public int MaxStringLength { get; set; } = 32;
 
-    protected override SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp) => new()
+    /// <summary>strace -y: fd arguments and results with their path, socket or pipe. Ptrace engine only.</summary>
+    [Parameter]
+    public SwitchParameter DecodeFd { get; set; }
+
+    /// <summary>strace -yy: as -DecodeFd, with socket addresses and device numbers. Ptrace engine only.</summary>
+    [Parameter]
+    public SwitchParameter DecodeFdDetail { get; set; }
+
+    /// <summary>strace -k: the user stack of each call, by frame pointers. Ptrace engine only.</summary>
+    [Parameter]
+    public SwitchParameter StackTrace { get; set; }
+
+    protected override SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp, IReadOnlyList<InjectionRule> inject) => new()
     {
         Syscalls = syscalls, FollowFork = FollowFork, FailedOnly = FailedOnly, MaxStringLength = MaxStringLength,
         Path = Path is null ? null : WildcardPattern.Get(Path, WildcardOptions.None), Duration = Duration, UseSeccomp = useSeccomp,
+        Inject = inject, StackTrace = StackTrace,
+        DecodeFd = DecodeFdDetail ? FdDecoding.Detailed : DecodeFd ? FdDecoding.Path : FdDecoding.None,
     };
 
     protected override void OnRecord(SyscallTraceRecord record) => WriteObject(record);

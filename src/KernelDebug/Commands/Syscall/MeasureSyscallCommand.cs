@@ -8,9 +8,9 @@ namespace KernelDebug.Commands;
 [OutputType(typeof(SyscallSummary))]
 public sealed class MeasureSyscallCommand : SyscallTraceCommandBase
 {
-    protected override SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp) => new()
+    protected override SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp, IReadOnlyList<InjectionRule> inject) => new()
     {
-        Syscalls = syscalls, FollowFork = FollowFork, Decode = false, Duration = Duration, UseSeccomp = useSeccomp,
+        Syscalls = syscalls, FollowFork = FollowFork, Decode = false, Duration = Duration, UseSeccomp = useSeccomp, Inject = inject,
     };
 
     protected override void OnRecord(SyscallTraceRecord record) { }

@@ -54,6 +54,12 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
     [Parameter]
     public TimeSpan? Duration { get; set; }
 
+    /// <summary>Fault injection (strace -e inject=): ptrace engine only.</summary>
+    [Parameter]
+    [SyscallInjectionTransformation]
+    [ValidateNotNullOrEmpty]
+    public SyscallInjection[]? Inject { get; set; }
+
     private readonly List<int> _pids = new();
 
     protected override void ProcessRecord()
@@ -61,7 +67,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
         if (ParameterSetName == "ProcessId") _pids.AddRange(ProcessId);
     }
 
-    protected abstract SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp);
+    protected abstract SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp, IReadOnlyList<InjectionRule> inject);
 
     protected abstract void OnRecord(SyscallTraceRecord record);
 
@@ -74,28 +80,39 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
     {
         HashSet<int>? selected = null;
         ProgramLaunch? launch = null;
+        var inject = new List<InjectionRule>();
         try
         {
             if (Syscall is not null) selected = SyscallTable.Resolve(Syscall);
+            foreach (var i in Inject ?? Array.Empty<SyscallInjection>()) inject.Add(i.Compile(SyscallTable.Current));
             if (ParameterSetName == "Command") launch = ProgramLaunch.For(this, this);
         }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); }
         using var _ = launch;
-        bool narrow = selected is not null && selected.Count <= SeccompFilter.MaxSyscalls && selected.Count < SyscallTable.ForArchitecture(SyscallTable.Current).Count() / 2;
+        // The seccomp filter must also stop at the injected calls, traced or not (strace injects into untraced ones too).
+        var stopAt = selected is null ? null : new HashSet<int>(selected.Concat(inject.SelectMany(r => r.Syscalls)));
+        bool narrow = stopAt is not null && stopAt.Count <= SeccompFilter.MaxSyscalls && stopAt.Count < SyscallTable.ForArchitecture(SyscallTable.Current).Count() / 2;
         bool useSeccomp = launch is not null && narrow;
-        var options = MakeOptions(selected, useSeccomp);
+        SyscallTraceOptions options;
+        try { options = MakeOptions(selected, useSeccomp, inject); }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); throw; }
 
         var pump = new BatchingPump<SyscallTraceRecord>();
         _pump = pump;
-        var tracer = new SyscallTracer(options, r =>
+        SyscallTracer tracer;
+        try
+        {
+            tracer = new SyscallTracer(options, r =>
         {
             if (pump.Post(r)) return true;
             _tracer?.RequestStop();
             return false;
         });
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); throw; }
         _tracer = tracer;
         var target = launch is null ? null
-            : launch.Target with { Options = launch.Target.Options with { SeccompFilter = useSeccomp ? SeccompFilter.Build(selected!, SyscallTable.Current) : null } };
+            : launch.Target with { Options = launch.Target.Options with { SeccompFilter = useSeccomp ? SeccompFilter.Build(stopAt!, SyscallTable.Current) : null } };
         launch?.OnOutput(pump.Wake);
         // One process that cannot be attached is an error of its own; the others are traced (the error rule of about_KernelDebug).
         var targetErrors = new System.Collections.Concurrent.ConcurrentQueue<KernelDebugException>();
