@@ -114,6 +114,8 @@ public static class HistTriggers
             sb.Append(':');
             int sortAt = sb.Length;
             sb.Append("sort=");
+            // "sort=" with nothing is an empty assignment to the kernel; "sort=a," an empty sort field.
+            if (spec.Sort.Count == 1 && spec.Sort[0].Trim().Length == 0) Fail(HistErrorKind.EmptyAssignment, sortAt);
             if (spec.Sort.Count > MaxSortFields) Fail(HistErrorKind.TooManySortFields, sortAt);
             for (int s = 0; s < spec.Sort.Count; s++)
             {
