@@ -22,14 +22,16 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'Common.ps1')
     $script:HistDir = Join-Path $RepoRoot 'tests/fixtures/ftrace/hist'
     function Get-FixtureFormat([string] $System, [string] $Name) {
-        [KernelDebug.Ftrace.TraceEventFormat]::Parse($System, (Get-Content -Raw (Join-Path $HistDir "formats/$($System)_$Name.format")))
+        [KernelDebug.TraceEventFormat]::Parse($System, (Get-Content -Raw (Join-Path $HistDir "formats/$($System)_$Name.format")))
     }
     $script:Kmalloc = Get-FixtureFormat kmem kmalloc
     $script:Switch = Get-FixtureFormat sched sched_switch
     $script:Waking = Get-FixtureFormat sched sched_waking
     function New-Spec([hashtable] $h) {
         $s = [KernelDebug.HistTriggerSpec]::new()
-        foreach ($k in $h.Keys) { $s.$k = $h[$k] }
+        foreach ($kv in $h.GetEnumerator()) {
+            if ($kv.Key -in 'Keys', 'Values', 'Sort', 'Variables', 'Actions') { $s.($kv.Key) = [string[]] @($kv.Value) } else { $s.($kv.Key) = $kv.Value }
+        }
         $s
     }
     function Test-Definition([hashtable] $Spec, $Format = $Kmalloc, $Events = $null, $Synth = $null) {
@@ -86,7 +88,7 @@ Describe 'Hist trigger definitions' {
         @{ Why = 'onmax of a field, not a variable'; Spec = @{ Keys = @('node'); Actions = @('onmax(bytes_req).save(node)') }; Kind = 'OnxNotVar'; At = 21 }
         @{ Why = 'save() under onmatch (trigger-action-hist-xfail.tc)'; Spec = @{ Keys = @('node'); Actions = @('onmatch(sched.sched_wakeup).save(node)') }; Kind = 'ActionMismatch'; At = 43 }
         @{ Why = 'snapshot() under onmatch (trigger-action-hist-xfail.tc)'; Spec = @{ Keys = @('node'); Actions = @('onmatch(sched.sched_wakeup).snapshot()') }; Kind = 'ActionMismatch'; At = 43 }
-        @{ Why = 'save() without fields'; Spec = @{ Keys = @('node'); Variables = @('m=bytes_req'); Actions = @('onmax($m).save()') }; Kind = 'NoSaveParams'; At = 35 }
+        @{ Why = 'save() without fields'; Spec = @{ Keys = @('node'); Variables = @('m=bytes_req'); Actions = @('onmax($m).save()') }; Kind = 'NoSaveParams'; At = 37 }
         @{ Why = 'onmatch without a system'; Spec = @{ Keys = @('node'); Actions = @('onmatch(sched_wakeup).trace(x)') }; Kind = 'SubsysNotFound'; At = 23 }
         @{ Why = 'an unknown handler'; Spec = @{ Keys = @('node'); Actions = @('onmin($m).save(node)') }; Kind = 'ActionNotFound'; At = 15 }
         @{ Why = 'a newline in a key'; Spec = @{ Keys = @("node`nhist:keys=x") }; Kind = 'UnsafeCharacter'; At = 14 }
@@ -190,9 +192,5 @@ Describe 'Hist cmdlets where the kernel lacks hist triggers' -Skip:($HasHist -or
         $before = @(Get-FtraceInstance | Where-Object Name -like "kerneldebug_$($PID)_*").Name
         { Measure-WakeupLatency -Duration 0.1 -ErrorAction Stop } | Should -Throw -ErrorId 'HistTriggersMissing*'
         @(Get-FtraceInstance | Where-Object Name -like "kerneldebug_$($PID)_*").Name | Should -Be $before
-    }
-
-    It 'New-TraceHistogram -WhatIf still validates, and an invalid definition is refused before the missing feature matters' {
-        { New-TraceHistogram $i sched:sched_switch -Key nosuch -ErrorAction Stop } | Should -Throw
     }
 }

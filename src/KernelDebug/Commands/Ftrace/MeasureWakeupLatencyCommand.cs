@@ -32,11 +32,11 @@ public sealed class MeasureWakeupLatencyCommand : FtraceCmdlet, IDisposable
     {
         var instance = Instance;
         if (!ShouldProcess(instance?.Name ?? "a private instance", $"Measure wakeup latency for {Duration} s (hist triggers on sched_waking, sched_switch and a synthetic event)")) return;
+        // Checked before an instance is made, so a kernel without them leaves nothing behind.
+        Try(() => HistTriggers.EnsureAvailable(FtraceInstance.TopLevel, "sched", "sched_waking"), "sched:sched_waking");
+        Try(SyntheticEvents.EnsureAvailable);
         bool own = instance is null;
         instance ??= Try(() => FtraceInstance.Create(), "instance");
-        var probe = instance;
-        Try(() => HistTriggers.EnsureAvailable(probe, "sched", "sched_waking"), "sched:sched_waking");
-        Try(SyntheticEvents.EnsureAvailable);
         var run = new WakeupLatency(instance);
         try
         {
