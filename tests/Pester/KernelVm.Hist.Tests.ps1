@@ -149,9 +149,8 @@ Describe 'Synthetic events and the wakeup latency histogram on the debug kernel'
 
     It 'Measure-WakeupLatency returns per-task log2 buckets and leaves no trigger, synthetic event or instance' {
         $before = Get-MyInstances
-        $busy = Start-ThreadJob { 1..40 | ForEach-Object { Start-Sleep -Milliseconds 50 } } -ErrorAction SilentlyContinue
+        # pwsh's own threads, kworkers and the timer wake up often enough in three seconds.
         $w = @(Measure-WakeupLatency -Duration 3)
-        if ($busy) { $busy | Wait-Job | Remove-Job }
         $w.Count | Should -BeGreaterThan 0
         $w[0].PSObject.TypeNames[0] | Should -Be 'KernelDebug.WakeupLatencyHistogram'
         foreach ($task in $w) {
