@@ -10,6 +10,7 @@ public sealed class GetSyntheticEventCommand : FtraceCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(SyntheticEventNameCompleter))]
     public string[]? Name { get; set; }
 
     protected override void ProcessRecord()

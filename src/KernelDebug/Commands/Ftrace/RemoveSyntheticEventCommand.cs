@@ -8,6 +8,7 @@ namespace KernelDebug.Commands.Ftrace;
 public sealed class RemoveSyntheticEventCommand : FtraceCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(SyntheticEventNameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
     protected override void ProcessRecord()
