@@ -52,6 +52,15 @@
         'Get-TraceEventTrigger'
         'Remove-TraceEventTrigger'
         'Get-TraceHistogram'
+        'New-TraceHistogram'
+        'Clear-TraceHistogram'
+        'Suspend-TraceHistogram'
+        'Resume-TraceHistogram'
+        'Remove-TraceHistogram'
+        'New-SyntheticEvent'
+        'Get-SyntheticEvent'
+        'Remove-SyntheticEvent'
+        'Measure-WakeupLatency'
         'Invoke-Ftrace'
 
         # probes

@@ -68,6 +68,8 @@ BeforeAll {
     [KernelDebug.Ftrace.FunctionTrace]::ParseGraphText($fn) | ForEach-Object { $_; $_.Descendants() } | Where-Object { $_.Children.Count -and $_.IsComplete } | Select-Object -First 3 | Add-Sample
     Add-Sample ([KernelDebug.FtraceFilterEntry]@{ Value = 'vfs_read'; Instance = 'kerneldebug_sample' })
     [KernelDebug.Ftrace.TraceHistogramParser]::Parse((Get-Content -Raw (Join-Path $Fixtures 'ftrace/hist/recvfrom-execname-size.hist')), $null, $null) | Add-Sample
+    [KernelDebug.Ftrace.SyntheticEvents]::Parse("kerneldebug_wakeup_lat`tpid_t pid; char comm[16]; u64 lat`n") | Add-Sample
+    [KernelDebug.Ftrace.WakeupLatency]::Summarize(([KernelDebug.Ftrace.TraceHistogramParser]::Parse((Get-Content -Raw (Join-Path $Fixtures 'ftrace/hist/wakeup-latency-log2.hist')), $null, $null))[0]) | Add-Sample
     [KernelDebug.Ftrace.EventTriggers]::Parse("enable_event:sched:sched_wakeup:count=2 if prev_pid == 1`n", 'kerneldebug_sample', 'sched', 'sched_switch') | Add-Sample
     Get-Samples Probes { New-Uprobe -Name sername -Path $Libc -Symbol getenv -Group $G -Argument 'name=+0(%di):string' }
     Get-Samples KernelLog { Get-KernelLog | Select-Object -Last 20 }
@@ -137,6 +139,8 @@ BeforeAll {
         'KernelDebug.FtraceFilterEntry'   = { $_.Value }, { $_.Kind }
         'KernelDebug.TraceEventTrigger'   = { $_.Type }, { $_.Count }, { $_.Filter }, { $_.TargetEvent }, { $_.Definition }
         'KernelDebug.TraceHistogram'      = { $_.Buckets[0].Keys.common_pid }, { $_.Buckets[0].Labels.common_pid }, { $_.Buckets[0].HitCount }, { $_.Entries }, { $_.Trigger }
+        'KernelDebug.SyntheticEvent'      = { $_.Name }, { $_.Fields[0] }, { $_.FullName }, { $_.Definition }
+        'KernelDebug.WakeupLatencyHistogram' = { $_.ProcessId }, { $_.Command }, { $_.Buckets[0].UpToMicroseconds }, { $_.Buckets[0].Count }, { $_.MaxMicroseconds }
         'KernelDebug.FunctionCall'        = { $_.Function }, { $_.Parent }
         'KernelDebug.FunctionGraphCall'   = { $_.Function }, { $_.Children[0].Function }, { $_.Duration }
         'KernelDebug.ProbeDefinition'     = { $_.Arguments[0].Name }, { $_.Arguments[0].Fetch }, { $_.Kind }
