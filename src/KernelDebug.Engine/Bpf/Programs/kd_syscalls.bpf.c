@@ -38,6 +38,7 @@ enum kd_cap {
 	CAP_OUT_RET = 5,    // min(ret, limit) bytes (exit, success only)
 	CAP_OUT_FIXED = 6,  // limit bytes (exit, success only)
 	CAP_OUT_SOCK = 7,   // the socklen_t at args[lenarg] (8 bytes), then that many bytes up to limit (exit, success only)
+	CAP_PTRS = 8,       // a NULL-terminated pointer array of at most limit pointers, without strings (entry)
 };
 
 struct kd_arg_cap {
@@ -77,6 +78,8 @@ struct kd_record {
 	char comm[16];
 	__u32 cap_len;   // bytes of captures after the header
 	__u32 active;    // a call is in flight
+	__u32 entry_len; // bytes of captures taken at entry (the rest were taken at exit)
+	__u32 pad;
 	__u8 data[DATA_SIZE];
 };
 
@@ -204,27 +207,30 @@ __noinline int capture(struct kd_record *r, __u64 addr, __u32 size, __u32 str)
 	return 0;
 }
 
-__noinline int capture_argv(struct kd_record *r, __u64 addr, __u32 limit)
+// A NULL-terminated pointer array (argv, envp): the pointers up to and with the NULL (at most max), as one
+// capture, then with strings each string (argv; envp is only counted).
+__noinline int capture_ptrs(struct kd_record *r, __u64 addr, __u32 max, __u32 limit, __u32 strings)
 {
-	__u64 ptrs[ARGV_MAX];
 	if (!r || !addr)
 		return 0;
-	__builtin_memset(ptrs, 0, sizeof(ptrs));
-	// The array as one capture (its NULL end included when it is within ARGV_MAX), then each string.
-	int i;
-	for (i = 0; i < ARGV_MAX; i++) {
-		if (bpf_probe_read_user(&ptrs[i], 8, (void *)(addr + 8 * i)))
+	__u32 n;
+	for (n = 0; n < 512; n++) {
+		__u64 p;
+		if (n >= max || bpf_probe_read_user(&p, 8, (void *)(addr + 8 * n)))
 			break;
-		if (!ptrs[i]) {
-			i++;
+		if (!p) {
+			n++;
 			break;
 		}
 	}
-	capture(r, addr, i * 8, 0);
-	for (int j = 0; j < ARGV_MAX; j++) {
-		if (j >= i || !ptrs[j])
+	capture(r, addr, n * 8, 0);
+	if (!strings)
+		return 0;
+	for (__u32 j = 0; j < ARGV_MAX; j++) {
+		__u64 p;
+		if (j >= n || bpf_probe_read_user(&p, 8, (void *)(addr + 8 * j)) || !p)
 			break;
-		capture(r, ptrs[j], limit, 1);
+		capture(r, p, limit, 1);
 	}
 	return 0;
 }
@@ -249,7 +255,10 @@ __noinline int capture_entry(struct kd_record *r, struct kd_table_entry *t)
 			capture(r, a, c.limit, 0);
 			break;
 		case CAP_ARGV:
-			capture_argv(r, a, c.limit);
+			capture_ptrs(r, a, ARGV_MAX, c.limit, 1);
+			break;
+		case CAP_PTRS:
+			capture_ptrs(r, a, c.limit, 0, 0);
 			break;
 		}
 	}
@@ -325,6 +334,7 @@ int kd_sys_enter(struct sys_enter_ctx *ctx)
 	r->cap_len = 0;
 	r->active = 1;
 	capture_entry(r, t);
+	r->entry_len = r->cap_len;
 	r->enter_ns = bpf_ktime_get_ns();
 	return 0;
 }
