@@ -126,7 +126,9 @@ Describe 'Get-SyscallTrace -Engine Bpf' -Skip:(-not $CanBpf) {
         $p = Start-Process -FilePath $sh.Source -ArgumentList $script -PassThru
         try {
             $job = Start-ThreadJob { param($m, $id) Import-Module $m; Get-SyscallTrace -Engine Bpf -ProcessId $id -FollowFork -Syscall execve, exit_group -Duration 00:00:30 } -ArgumentList $env:KERNELDEBUG_MODULE_PATH, $p.Id
-            Start-Sleep -Seconds 2
+            # The job runs in this process: its programs are attached once kd_syscalls is in the session (and a moment more).
+            $deadline = (Get-Date).AddSeconds(60)
+            while (-not ([KernelDebug.Bpf.BpfObject]::Session | Where-Object { $_.Name -eq 'kd_syscalls' -and ($_.Programs | Where-Object IsAttached).Count -eq 4 }) -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 100 }
             New-Item -ItemType File $marker | Out-Null
             $all = @($job | Wait-Job -Timeout 40 | Receive-Job)
             ($all | Where-Object { $_.Name -eq 'execve' -and $_.Arguments[0].Value -eq '/bin/true' }).Count | Should -Be 2

@@ -139,13 +139,14 @@ internal static class SyscallBpfTable
     /// <summary>What the decoder reads for an argument of this kind (see SyscallDecoder), as a capture.</summary>
     internal static (byte Kind, int Limit) CaptureFor(SyscallParameter p, int maxString) => p.Kind switch
     {
-        // One byte past the limit tells a string cut at the limit from one that ends there.
-        ArgumentKind.Path => (Str, PathMax + 1),
-        ArgumentKind.Str => (Str, maxString + 1),
+        // bpf_probe_read_user_str keeps size - 1 bytes and a NUL: limit + 2 keeps one byte past the limit, which
+        // tells a string cut at the limit from one that ends there (as the decoder's read of the next byte does).
+        ArgumentKind.Path => (Str, PathMax + 2),
+        ArgumentKind.Str => (Str, maxString + 2),
         ArgumentKind.InBuf => p.LengthArgument >= 0 ? (BufLen, maxString) : (None, 0),
         ArgumentKind.SigSet => (Fixed, 8),
         ArgumentKind.Sockaddr => p.LengthArgument >= 0 ? (BufLen, 128) : (Fixed, 128),
-        ArgumentKind.Argv => (Argv, maxString + 1),
+        ArgumentKind.Argv => (Argv, maxString + 2),
         // envp is only counted: its pointer array, up to 511 variables.
         ArgumentKind.Envp => (Ptrs, 512),
         ArgumentKind.OutBuf => (OutRet, maxString),

@@ -79,7 +79,7 @@ struct kd_record {
 	__u32 cap_len;   // bytes of captures after the header
 	__u32 active;    // a call is in flight
 	__u32 entry_len; // bytes of captures taken at entry (the rest were taken at exit)
-	__u32 pad;
+	__u32 retry;     // arguments whose input memory was not readable at entry (a page not yet faulted in)
 	__u8 data[DATA_SIZE];
 };
 
@@ -204,7 +204,7 @@ __noinline int capture(struct kd_record *r, __u64 addr, __u32 size, __u32 str)
 	c->len = n;
 	c->flags = str;
 	r->cap_len = off + sizeof(*c) + ((n + 7) & ~7);
-	return 0;
+	return 1;
 }
 
 // A NULL-terminated pointer array (argv, envp): the pointers up to and with the NULL (at most max), as one
@@ -223,55 +223,68 @@ __noinline int capture_ptrs(struct kd_record *r, __u64 addr, __u32 max, __u32 li
 			break;
 		}
 	}
-	capture(r, addr, n * 8, 0);
-	if (!strings)
+	if (!capture(r, addr, n * 8, 0) || n == 0)
 		return 0;
+	if (!strings)
+		return 1;
 	for (__u32 j = 0; j < ARGV_MAX; j++) {
 		__u64 p;
 		if (j >= n || bpf_probe_read_user(&p, 8, (void *)(addr + 8 * j)) || !p)
 			break;
 		capture(r, p, limit, 1);
 	}
-	return 0;
+	return 1;
+}
+
+// Input memory the tracee has not touched yet (a string in a .rodata page never faulted in) cannot be read here:
+// BPF cannot take page faults. Such an argument is marked and read again at exit, after the kernel's own copy
+// faulted the page in.
+__noinline int capture_input(struct kd_record *r, __u32 kind, __u64 a, __u64 len, __u32 limit)
+{
+	if (!r)
+		return 1;
+	switch (kind) {
+	case CAP_STR:
+		return capture(r, a, limit, 1);
+	case CAP_BUF_LEN:
+		return capture(r, a, len < limit ? len : limit, 0);
+	case CAP_FIXED:
+		return capture(r, a, limit, 0);
+	case CAP_ARGV:
+		return capture_ptrs(r, a, ARGV_MAX, limit, 1);
+	case CAP_PTRS:
+		return capture_ptrs(r, a, limit, 0, 0);
+	}
+	return 1;
 }
 
 __noinline int capture_entry(struct kd_record *r, struct kd_table_entry *t)
 {
 	if (!r || !t)
 		return 0;
+	r->retry = 0;
 	for (int i = 0; i < 6; i++) {
 		struct kd_arg_cap c = t->caps[i];
 		__u64 a = r->args[i];
-		switch (c.kind) {
-		case CAP_STR:
-			capture(r, a, c.limit, 1);
-			break;
-		case CAP_BUF_LEN: {
-			__u64 len = argn(r, c.lenarg);
-			capture(r, a, len < c.limit ? len : c.limit, 0);
-			break;
-		}
-		case CAP_FIXED:
-			capture(r, a, c.limit, 0);
-			break;
-		case CAP_ARGV:
-			capture_ptrs(r, a, ARGV_MAX, c.limit, 1);
-			break;
-		case CAP_PTRS:
-			capture_ptrs(r, a, c.limit, 0, 0);
-			break;
-		}
+		if (c.kind == CAP_NONE || c.kind >= CAP_OUT_RET || !a)
+			continue;
+		if (!capture_input(r, c.kind, a, argn(r, c.lenarg), c.limit))
+			r->retry |= 1 << i;
 	}
 	return 0;
 }
 
-__noinline int capture_exit(struct kd_record *r, struct kd_table_entry *t)
+__noinline int capture_exit(struct kd_record *r, struct kd_table_entry *t, int failed)
 {
 	if (!r || !t)
 		return 0;
 	for (int i = 0; i < 6; i++) {
 		struct kd_arg_cap c = t->caps[i];
 		__u64 a = r->args[i];
+		if (r->retry & (1 << i))
+			capture_input(r, c.kind, a, argn(r, c.lenarg), c.limit);
+		if (failed)
+			continue; // a failed call's output arguments are shown as addresses
 		switch (c.kind) {
 		case CAP_OUT_RET: {
 			__u64 len = r->ret > 0 ? r->ret : 0;
@@ -361,8 +374,8 @@ int kd_sys_exit(struct sys_exit_ctx *ctx)
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	__u32 nr = r->nr;
 	struct kd_table_entry *t = bpf_map_lookup_elem(&table, &nr);
-	if (t && !failed)
-		capture_exit(r, t);
+	if (t)
+		capture_exit(r, t, failed);
 	send(r);
 	return 0;
 }
