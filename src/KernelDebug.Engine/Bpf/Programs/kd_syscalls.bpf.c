@@ -266,7 +266,7 @@ __noinline int capture_entry(struct kd_record *r, struct kd_table_entry *t)
 	for (int i = 0; i < 6; i++) {
 		struct kd_arg_cap c = t->caps[i];
 		__u64 a = r->args[i];
-		if (c.kind == CAP_NONE || c.kind >= CAP_OUT_RET || !a)
+		if (!a || !(c.kind == CAP_STR || c.kind == CAP_BUF_LEN || c.kind == CAP_FIXED || c.kind == CAP_ARGV || c.kind == CAP_PTRS))
 			continue;
 		if (!capture_input(r, c.kind, a, argn(r, c.lenarg), c.limit))
 			r->retry |= 1 << i;
