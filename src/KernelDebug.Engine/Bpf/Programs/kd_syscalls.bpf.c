@@ -196,7 +196,7 @@ __noinline int capture(struct kd_record *r, __u64 addr, __u32 size, __u32 str)
 	else if (str)
 		n = bpf_probe_read_user_str(&r->data[at], size, (void *)addr);
 	else
-		n = bpf_probe_read_user(&r->data[at], size, (void *)addr) == 0 ? size : -1;
+		n = bpf_probe_read_user(&r->data[at], size, (void *)addr) == 0 ? (long)size : -1L;
 	if (n < 0)
 		return 0; // unreadable: user space shows the address, as for a bad pointer
 	struct kd_capture *c = (void *)&r->data[at - sizeof(struct kd_capture)];
