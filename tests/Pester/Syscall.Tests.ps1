@@ -41,7 +41,7 @@ BeforeAll {
 
 AfterAll { Remove-Item -Recurse -Force $Work -ErrorAction Ignore }
 
-Describe 'Get-SyscallTrace -Engine $Engine -Command (<Engine>)' -ForEach $Engines -Skip:(-not $CanPtrace) {
+Describe 'Get-SyscallTrace -Command (<Engine>)' -ForEach $Engines -Skip:(-not $CanPtrace) {
     It 'matches strace record by record: names, return values, errors, and open/read/close arguments' -Skip:(-not $HasStrace) {
         $log = Join-Path $Work 'cat.strace'
         & strace -f -o $log /bin/cat /etc/hostname /nonexistent-kd 2>$null | Out-Null
