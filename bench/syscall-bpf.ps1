@@ -17,7 +17,9 @@ param(
     [string] $ModulePath = (Get-ChildItem (Join-Path $PSScriptRoot '../output/KernelDebug') -Filter KernelDebug.psd1 -Recurse | Select-Object -First 1).FullName,
     [int] $Count = 500000,
     [int] $SlowCount = 0,
-    [int] $Repeat = 2
+    [int] $Repeat = 2,
+    # Which workloads to run (dd, getppid); both by default.
+    [string[]] $Workload = @('dd', 'getppid')
 )
 Import-Module $ModulePath -Force
 if ($SlowCount -le 0) { $SlowCount = [Math]::Max(1000, [int]($Count / 10)) }
@@ -95,9 +97,10 @@ $null = 1..(2 * $Count) | Measure-Object
 $floor = $floorSw.Elapsed.TotalSeconds
 
 $rows = foreach ($name in $workloads.Keys) {
+    if (-not ($Workload | Where-Object { $name -like "$_*" })) { continue }
     $w = $workloads[$name]
-    $full = & $w.Args ($w.Calls / ($name -like 'dd*' ? 2 : 1))
-    $slowArgs = & $w.Args $w.Slow
+    $full = @(& $w.Args ([int]($w.Calls / ($name -like 'dd*' ? 2 : 1))))
+    $slowArgs = @(& $w.Args $w.Slow)
     $slowCalls = $w.Slow * ($name -like 'dd*' ? 2 : 1)
     $scale = $w.Calls / $slowCalls
     $best = @{}
