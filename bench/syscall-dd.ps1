@@ -52,11 +52,11 @@ $strace = 'strace -f -o /dev/null'
 $seccomp = 'strace --seccomp-bpf -f -e trace=openat'
 $variants = [ordered]@{
     'bare'                                    = { & taskset -c $Cpu $dd @ddArgs }
-    'Get-SyscallTrace (all)'                  = { Get-SyscallTrace -Command $dd -ArgumentList $ddArgs }
+    'Get-SyscallTrace (all)'                  = { Get-SyscallTrace -Engine Ptrace -Command $dd -ArgumentList $ddArgs }
     'Measure-Syscall (all)'                   = { Measure-Syscall -Command $dd -ArgumentList $ddArgs }
     'strace -f -o /dev/null'                  = { & taskset -c $Cpu strace -f -o /dev/null $dd @ddArgs }
     'strace -c -f'                            = { & taskset -c $Cpu strace -c -f -o /dev/null $dd @ddArgs }
-    'Get-SyscallTrace -Syscall openat'        = { Get-SyscallTrace -Command $dd -ArgumentList $ddArgs -Syscall openat }
+    'Get-SyscallTrace -Syscall openat'        = { Get-SyscallTrace -Engine Ptrace -Command $dd -ArgumentList $ddArgs -Syscall openat }
     'strace --seccomp-bpf -f -e trace=openat' = { & taskset -c $Cpu strace --seccomp-bpf -f -e trace=openat -o /dev/null $dd @ddArgs }
 }
 
@@ -66,9 +66,9 @@ $loadBefore = (Get-Content /proc/loadavg) -replace ' \d+/.*$'
 $short = 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=1000'
 $null = Measure-Run $variants['bare']
 $firstStrace = (Measure-Run { & taskset -c $Cpu strace --seccomp-bpf -f -e trace=openat -o /dev/null $dd @short }).Wall
-$firstOpenat = (Measure-Run { Get-SyscallTrace -Command $dd -ArgumentList $short -Syscall openat }).Wall
-$firstAll = (Measure-Run { Get-SyscallTrace -Command $dd -ArgumentList $short }).Wall
-$secondOpenat = (Measure-Run { Get-SyscallTrace -Command $dd -ArgumentList $short -Syscall openat }).Wall
+$firstOpenat = (Measure-Run { Get-SyscallTrace -Engine Ptrace -Command $dd -ArgumentList $short -Syscall openat }).Wall
+$firstAll = (Measure-Run { Get-SyscallTrace -Engine Ptrace -Command $dd -ArgumentList $short }).Wall
+$secondOpenat = (Measure-Run { Get-SyscallTrace -Engine Ptrace -Command $dd -ArgumentList $short -Syscall openat }).Wall
 $secondStrace = (Measure-Run { & taskset -c $Cpu strace --seccomp-bpf -f -e trace=openat -o /dev/null $dd @short }).Wall
 
 $runs = @{}

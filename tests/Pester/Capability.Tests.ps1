@@ -17,7 +17,7 @@ Describe 'Get-KernelDebugCapability' {
     It 'reports every capability the foundation promises, each with a reason' {
         $expected = 'TraceFs', 'DebugFs', 'TraceEvents', 'SyscallTracepoints', 'TraceInstances', 'FunctionTracer', 'FunctionGraphTracer',
             'Kprobes', 'Uprobes', 'Eprobes', 'Fprobes', 'HistTriggers', 'PerfEvents', 'PerfHardwareCounters', 'PerfKernelProfiling',
-            'Bpf', 'Btf', 'BpfProgramTypes', 'BpfRingBuffer', 'BpfLinks', 'BpfCoRe', 'Ptrace', 'Kmemleak', 'Kasan', 'Kfence', 'Ubsan', 'KernelLog', 'Lockdown', 'Perf', 'Bpftrace', 'Bpftool', 'SystemTap', 'Strace', 'Ltrace'
+            'Bpf', 'Btf', 'BpfProgramTypes', 'BpfRingBuffer', 'BpfLinks', 'BpfCoRe', 'Ptrace', 'SyscallEngine', 'Kmemleak', 'Kasan', 'Kfence', 'Ubsan', 'KernelLog', 'Lockdown', 'Perf', 'Bpftrace', 'Bpftool', 'SystemTap', 'Strace', 'Ltrace'
         foreach ($n in $expected) {
             $Caps.Keys | Should -Contain $n
             $Caps[$n].Detail | Should -Not -BeNullOrEmpty
@@ -93,6 +93,8 @@ Describe 'Get-KernelDebugCapability' {
         if ($Config) { $Caps.Ubsan.Available | Should -Be ($Config -match '(?m)^CONFIG_UBSAN=y') }
         $Caps.Btf.Available | Should -Be (Test-Path /sys/kernel/btf/vmlinux)
         $Caps.BpfCoRe.Available | Should -Be (Test-Path /sys/kernel/btf/vmlinux)
+        # Which syscall engine Get-SyscallTrace runs by default, and why; Bpf exactly where kd_syscalls loads.
+        $Caps.SyscallEngine.Detail | Should -Match ($(if ([KernelDebug.Syscall.SyscallEngineSelector]::BpfWorks().Item1) { 'runs the Bpf engine by default' } else { 'runs the Ptrace engine' }))
         $Caps.Kfence.Available | Should -Be ((Test-Path /sys/module/kfence/parameters/sample_interval) -and (Get-Content /sys/module/kfence/parameters/sample_interval) -ne '0')
         $kmemleakOpens = [bool] $debugFs -and (Test-Path "$debugFs/kmemleak") -and $(try { [System.IO.File]::OpenHandle("$debugFs/kmemleak", 'Open', 'Read').Dispose(); $true } catch { $false })
         $Caps.Kmemleak.Available | Should -Be $kmemleakOpens

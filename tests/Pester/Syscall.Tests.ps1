@@ -3,6 +3,8 @@ BeforeDiscovery {
     $script:HasStrace = [bool](Get-Command strace -ErrorAction Ignore)
     $script:CanPtrace = Test-KernelDebugCapability Ptrace
     $script:HasBusybox = Test-Path /bin/busybox
+    # The -Command tests (the strace oracles among them) run for both engines; the BPF one where it works here.
+    $script:Engines = @(@{ Engine = 'Ptrace' }) + @(if ([KernelDebug.Syscall.SyscallEngineSelector]::BpfWorks().Item1) { @{ Engine = 'Bpf' } })
 }
 
 BeforeAll {
@@ -39,12 +41,12 @@ BeforeAll {
 
 AfterAll { Remove-Item -Recurse -Force $Work -ErrorAction Ignore }
 
-Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
+Describe 'Get-SyscallTrace -Command (<Engine>)' -ForEach $Engines -Skip:(-not $CanPtrace) {
     It 'matches strace record by record: names, return values, errors, and open/read/close arguments' -Skip:(-not $HasStrace) {
         $log = Join-Path $Work 'cat.strace'
         & strace -f -o $log /bin/cat /etc/hostname /nonexistent-kd 2>$null | Out-Null
         $theirs = @(ConvertFrom-StraceLog $log)
-        $ours = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname, /nonexistent-kd 2>$null | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
+        $ours = @(Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /etc/hostname, /nonexistent-kd 2>$null | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $ours.Count | Should -BeGreaterThan 20
         ($ours.Name -join ' ') | Should -Be ($theirs.Name -join ' ')
         for ($i = 0; $i -lt $ours.Count; $i++) {
@@ -70,18 +72,18 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
         & strace -f -o $log /bin/sh -c '/bin/true' 2>$null
         $names = 'rt_sigprocmask', 'rt_sigaction', 'arch_prctl', 'getrandom', 'prlimit64'
         $theirs = @(ConvertFrom-StraceLog $log | Where-Object Name -in 'rt_sigprocmask')
-        $ours = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true' -FollowFork -Syscall $names | Where-Object Name -in 'rt_sigprocmask')
+        $ours = @(Get-SyscallTrace -Engine $Engine -Command /bin/sh -ArgumentList '-c', '/bin/true' -FollowFork -Syscall $names | Where-Object Name -in 'rt_sigprocmask')
         $theirs.Count | Should -BeGreaterThan 0
         # Parent and child interleave differently from run to run: compare the calls, not their order.
         (@($ours.ArgumentText | Sort-Object) -join "`n") | Should -Be (@($theirs.Args | Sort-Object) -join "`n")
-        $arch = Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Syscall $names | Where-Object Name -in 'arch_prctl', 'prlimit64', 'getrandom', 'rt_sigaction'
+        $arch = Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /etc/hostname -Syscall $names | Where-Object Name -in 'arch_prctl', 'prlimit64', 'getrandom', 'rt_sigaction'
         ($arch | Where-Object Name -eq 'arch_prctl')?.Arguments[0].Text | Should -BeIn @('ARCH_SET_FS', $null)
         ($arch | Where-Object Name -eq 'prlimit64').Arguments[1].Text | Should -Be 'RLIMIT_STACK'
         ($arch | Where-Object Name -eq 'getrandom').Arguments[2].Text | Should -Be 'GRND_NONBLOCK'
     }
 
     It 'reports the exit and the first record is the execve of the command' {
-        $all = @(Get-SyscallTrace -Command /bin/true)
+        $all = @(Get-SyscallTrace -Engine $Engine -Command /bin/true)
         $all[0].Name | Should -Be 'execve'
         $all[0].Arguments[0].Value | Should -Be '/bin/true'
         $all[-1] | Should -BeOfType KernelDebug.SyscallProcessExit
@@ -90,8 +92,9 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
         $all[-2].ReturnText | Should -Be '?'
     }
 
-    It 'reports a delivered signal and the death by it, as strace does' -Skip:(-not $HasStrace) {
-        $all = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', 'kill -TERM $$')
+    # Ptrace only: the BPF engine never stops the tracee, so it sees no signal delivery (it does see the death).
+    It 'reports a delivered signal and the death by it, as strace does' -Skip:(-not $HasStrace -or $Engine -eq 'Bpf') {
+        $all = @(Get-SyscallTrace -Engine $Engine -Command /bin/sh -ArgumentList '-c', 'kill -TERM $$')
         $sig = $all | Where-Object { $_ -is [KernelDebug.SyscallSignal] }
         $sig.Signal | Should -Be 'SIGTERM'
         $sig.Code | Should -Be 'SI_USER'
@@ -104,7 +107,7 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
     }
 
     It 'follows forks with -FollowFork and sees every child execve' {
-        $all = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; /bin/true; exit 3' -FollowFork -Syscall execve, exit_group)
+        $all = @(Get-SyscallTrace -Engine $Engine -Command /bin/sh -ArgumentList '-c', '/bin/true; /bin/true; exit 3' -FollowFork -Syscall execve, exit_group)
         ($all | Where-Object { $_.Name -eq 'execve' -and $_.Arguments[0].Value -eq '/bin/true' }).Count | Should -Be 2
         $exits = $all | Where-Object { $_ -is [KernelDebug.SyscallProcessExit] }
         @($exits.ProcessId | Sort-Object -Unique).Count | Should -Be 3
@@ -112,51 +115,52 @@ Describe 'Get-SyscallTrace -Command' -Skip:(-not $CanPtrace) {
     }
 
     It 'selects with -Syscall through a seccomp filter and finds the same calls as a full trace' {
-        $full = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname | Where-Object Name -eq 'openat')
-        $only = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Syscall openat)
+        $full = @(Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /etc/hostname | Where-Object Name -eq 'openat')
+        $only = @(Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /etc/hostname -Syscall openat)
         $events = @($only | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $events.Count | Should -Be $full.Count
         ($events.ArgumentText -join "`n") | Should -Be ($full.ArgumentText -join "`n")
         $only[-1] | Should -BeOfType KernelDebug.SyscallProcessExit
     }
 
-    It 'installs the seccomp filter only for a narrow selection' {
+    # Ptrace only: the seccomp filter is how the ptrace engine narrows; the BPF engine filters in its own program.
+    It 'installs the seccomp filter only for a narrow selection' -Skip:($Engine -eq 'Bpf') {
         $grep = (Get-Command grep -CommandType Application | Select-Object -First 1).Source
-        $narrow = Get-SyscallTrace -Command $grep -ArgumentList '^Seccomp:', /proc/self/status -Syscall write -MaxStringLength 100 | Where-Object Name -eq write
+        $narrow = Get-SyscallTrace -Engine $Engine -Command $grep -ArgumentList '^Seccomp:', /proc/self/status -Syscall write -MaxStringLength 100 | Where-Object Name -eq write
         $narrow.Arguments[1].Text | Should -Be '"Seccomp:\t2\n"'
-        $full = Get-SyscallTrace -Command $grep -ArgumentList '^Seccomp:', /proc/self/status -MaxStringLength 100 | Where-Object Name -eq write
+        $full = Get-SyscallTrace -Engine $Engine -Command $grep -ArgumentList '^Seccomp:', /proc/self/status -MaxStringLength 100 | Where-Object Name -eq write
         $full.Arguments[1].Text | Should -Be '"Seccomp:\t0\n"'
     }
 
     It 'keeps the children of a seccomp-filtered command working without -FollowFork' {
         # The filter is inherited: an untraced child would get ENOSYS for openat. Children are followed silently.
-        $r = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/cat /etc/hostname > /dev/null' -Syscall openat)
+        $r = @(Get-SyscallTrace -Engine $Engine -Command /bin/sh -ArgumentList '-c', '/bin/cat /etc/hostname > /dev/null' -Syscall openat)
         $r[-1].ExitCode | Should -Be 0
         @($r.ProcessId | Sort-Object -Unique) | Should -Be @($r[0].ProcessId)
-        $f = @(Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/cat /etc/hostname > /dev/null' -Syscall openat -FollowFork)
+        $f = @(Get-SyscallTrace -Engine $Engine -Command /bin/sh -ArgumentList '-c', '/bin/cat /etc/hostname > /dev/null' -Syscall openat -FollowFork)
         ($f | Where-Object { $_.Name -eq 'openat' -and $_.Arguments[1].Value -eq '/etc/hostname' }).ReturnValue | Should -BeGreaterOrEqual 0
     }
 
     It 'takes classes, -FailedOnly and -Path' {
-        $file = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Syscall %file | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
+        $file = @(Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /etc/hostname -Syscall %file | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $file.Name | Sort-Object -Unique | Should -Not -Contain 'read'
         $file.Name | Should -Contain 'openat'
-        $failed = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /nonexistent-kd -FailedOnly 2>$null | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
+        $failed = @(Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /nonexistent-kd -FailedOnly 2>$null | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $failed.Count | Should -BeGreaterThan 0
         $failed | ForEach-Object { $_.Error | Should -Not -BeNullOrEmpty }
-        $path = @(Get-SyscallTrace -Command /bin/cat -ArgumentList /etc/hostname -Path '/etc/host*' | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
+        $path = @(Get-SyscallTrace -Engine $Engine -Command /bin/cat -ArgumentList /etc/hostname -Path '/etc/host*' | Where-Object { $_ -is [KernelDebug.SyscallEvent] })
         $path.Name | Should -Be @('openat')
     }
 
     It 'kills and reaps a started command when stopped early' {
-        $first = Get-SyscallTrace -Command /bin/sleep -ArgumentList 30 | Select-Object -First 1
+        $first = Get-SyscallTrace -Engine $Engine -Command /bin/sleep -ArgumentList 30 | Select-Object -First 1
         $first.Name | Should -Be 'execve'
         Start-Sleep -Milliseconds 200
         Get-Process -Id $first.ProcessId -ErrorAction Ignore | Should -BeNullOrEmpty
     }
 
     It 'limits strings with -MaxStringLength' {
-        $w = Get-SyscallTrace -Command /bin/echo -ArgumentList 'hello world' -Syscall write -MaxStringLength 5 | Where-Object Name -eq 'write'
+        $w = Get-SyscallTrace -Engine $Engine -Command /bin/echo -ArgumentList 'hello world' -Syscall write -MaxStringLength 5 | Where-Object Name -eq 'write'
         $w.Arguments[1].Text | Should -Be '"hello"...'
         [Text.Encoding]::ASCII.GetString($w.Arguments[1].Value) | Should -Be 'hello'
         $w.ReturnValue | Should -Be 12
@@ -191,7 +195,7 @@ Describe 'Measure-Syscall' -Skip:(-not $CanPtrace) {
     }
 }
 
-Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
+Describe 'Get-SyscallTrace -Engine Ptrace -ProcessId' -Skip:(-not $CanPtrace) {
     BeforeEach {
         # Not a child of this pwsh (.NET reaps its own children): the loop outlives the sh that started it.
         $pidFile = Join-Path $Work 'target.pid'
@@ -204,14 +208,14 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
     It 'refuses a child of this session with a clear reason instead of hanging' {
         $child = Start-Process /bin/sleep -ArgumentList 30 -PassThru
         try {
-            { Get-SyscallTrace -ProcessId $child.Id -ErrorAction Stop } | Should -Throw -ErrorId 'TraceeIsChildOfThisProcess,KernelDebug.Commands.GetSyscallTraceCommand'
+            { Get-SyscallTrace -Engine Ptrace -ProcessId $child.Id -ErrorAction Stop } | Should -Throw -ErrorId 'TraceeIsChildOfThisProcess,KernelDebug.Commands.GetSyscallTraceCommand'
             (Get-ProcState $child.Id).TracerPid | Should -Be 0
         }
         finally { $child | Stop-Process -Force }
     }
 
     It 'attaches, and after an early pipeline stop the process runs on untraced' {
-        $first = @(Get-SyscallTrace -ProcessId $Target.Id | Select-Object -First 5)
+        $first = @(Get-SyscallTrace -Engine Ptrace -ProcessId $Target.Id | Select-Object -First 5)
         $first.Count | Should -Be 5
         $first[0].ProcessId | Should -Be $Target.Id
         $first[0].Comm | Should -Be 'sh'
@@ -226,7 +230,7 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
         $ps = [powershell]::Create()
         try {
             $null = $ps.AddCommand('Import-Module').AddArgument($env:KERNELDEBUG_MODULE_PATH).AddStatement().
-                AddCommand('Get-SyscallTrace').AddParameter('ProcessId', $Target.Id)
+                AddCommand('Get-SyscallTrace').AddParameter('Engine', 'Ptrace').AddParameter('ProcessId', $Target.Id)
             $out = [System.Management.Automation.PSDataCollection[psobject]]::new()
             $in = [System.Management.Automation.PSDataCollection[psobject]]::new(); $in.Complete()
             $async = $ps.BeginInvoke($in, $out)
@@ -247,7 +251,7 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
 
     It 'stops after -Duration, detaches, and takes the pid from Get-Process' {
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        $r = @(Get-Process -Id $Target.Id | Get-SyscallTrace -Duration 00:00:01 -Syscall %process)
+        $r = @(Get-Process -Id $Target.Id | Get-SyscallTrace -Engine Ptrace -Duration 00:00:01 -Syscall %process)
         $sw.Elapsed.TotalSeconds | Should -BeLessThan 8
         ($r | Where-Object { $_.Name -in 'clone', 'wait4', 'execve' }).Count | Should -BeGreaterThan 0
         (Get-ProcState $Target.Id).TracerPid | Should -Be 0
@@ -258,7 +262,7 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
         $strace = Start-Process strace -ArgumentList '-o', '/dev/null', '-p', $Target.Id -PassThru
         try {
             for ($i = 0; $i -lt 50 -and (Get-ProcState $Target.Id).TracerPid -eq 0; $i++) { Start-Sleep -Milliseconds 100 }
-            { Get-SyscallTrace -ProcessId $Target.Id -Duration 00:00:01 -ErrorAction Stop } |
+            { Get-SyscallTrace -Engine Ptrace -ProcessId $Target.Id -Duration 00:00:01 -ErrorAction Stop } |
                 Should -Throw -ErrorId 'ProcessAlreadyTraced,KernelDebug.Commands.GetSyscallTraceCommand'
         }
         finally { $strace | Stop-Process -Force -ErrorAction Ignore; $strace.WaitForExit() }
@@ -266,13 +270,13 @@ Describe 'Get-SyscallTrace -ProcessId' -Skip:(-not $CanPtrace) {
 
     It 'names the tracing process, not its thread, when the tracer is a thread of another process' {
         # Get-SyscallTrace traces from a thread of its own: TracerPid is that thread's id, which names no process.
-        $job = Start-ThreadJob { param($m, $p) Import-Module $m; Get-SyscallTrace -ProcessId $p -Duration 00:00:08 | Out-Null } -ArgumentList $env:KERNELDEBUG_MODULE_PATH, $Target.Id
+        $job = Start-ThreadJob { param($m, $p) Import-Module $m; Get-SyscallTrace -Engine Ptrace -ProcessId $p -Duration 00:00:08 | Out-Null } -ArgumentList $env:KERNELDEBUG_MODULE_PATH, $Target.Id
         try {
             for ($i = 0; $i -lt 80 -and (Get-ProcState $Target.Id).TracerPid -eq 0; $i++) { Start-Sleep -Milliseconds 100 }
             $tracer = (Get-ProcState $Target.Id).TracerPid
             $tracer | Should -Not -Be 0
             $tracer | Should -Not -Be $PID -Because 'the tracing thread is not the main thread'
-            $e = { Get-SyscallTrace -ProcessId $Target.Id -Duration 00:00:01 -ErrorAction Stop } | Should -Throw -PassThru
+            $e = { Get-SyscallTrace -Engine Ptrace -ProcessId $Target.Id -Duration 00:00:01 -ErrorAction Stop } | Should -Throw -PassThru
             $e.FullyQualifiedErrorId | Should -BeLike 'ProcessAlreadyTraced*'
             $e.Exception.Message | Should -Match "already traced by process $PID \(.+\), from its thread $tracer"
         }

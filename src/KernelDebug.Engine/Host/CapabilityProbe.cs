@@ -36,6 +36,7 @@ public static class CapabilityProbe
         new("BpfLinks", "bpf", ProbeBpfLinks),
         new("BpfCoRe", "bpf", ProbeBpfCoRe),
         new("Ptrace", "process", ProbePtrace),
+        new("SyscallEngine", "process", KernelDebug.Syscall.SyscallEngineSelector.CapabilityRow),
         new("Kmemleak", "memory", ProbeKmemleak),
         new("Kasan", "memory", ProbeKasan),
         new("Kfence", "memory", ProbeKfence),

@@ -11,10 +11,10 @@ namespace KernelDebug.Syscall;
 /// </summary>
 public sealed class SyscallDecoder
 {
-    private readonly TraceeMemory _memory;
+    private readonly ISyscallMemory _memory;
     private readonly Architecture _arch;
 
-    public SyscallDecoder(TraceeMemory memory, Architecture arch, int maxStringLength = 32)
+    public SyscallDecoder(ISyscallMemory memory, Architecture arch, int maxStringLength = 32)
     {
         _memory = memory;
         _arch = arch;

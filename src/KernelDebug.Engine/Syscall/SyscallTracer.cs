@@ -7,12 +7,14 @@ using KernelDebug.Native;
 namespace KernelDebug.Syscall;
 
 /// <summary>What Get-SyscallTrace and Measure-Syscall ask of the tracer.</summary>
-public sealed class SyscallTraceOptions
+public sealed record SyscallTraceOptions
 {
     /// <summary>Syscall numbers to report; null reports all.</summary>
     public HashSet<int>? Syscalls { get; init; }
     public bool FollowFork { get; init; }
     public bool FailedOnly { get; init; }
+    /// <summary>Only calls that succeeded (strace -z).</summary>
+    public bool SuccessfulOnly { get; init; }
     /// <summary>Only calls with a path argument matching this (strace -P).</summary>
     public WildcardPattern? Path { get; init; }
     public int MaxStringLength { get; init; } = 32;
@@ -50,6 +52,8 @@ public sealed class SyscallTraceOptions
 
     /// <summary>The parameters that need the ptrace engine whatever their value (for help and -Engine checks).</summary>
     public static IReadOnlyList<string> PtraceOnlyParameters { get; } = new[] { "Inject", "DecodeFd", "StackTrace" };
+    /// <summary>BPF engine: the ring buffer's size in bytes (rounded up to a power of two); null for the default.</summary>
+    public long? BufferSize { get; init; }
 }
 
 /// <summary>
@@ -612,41 +616,23 @@ public sealed class SyscallTracer
             return;
         }
         if (_options.FailedOnly && !failed) return;
-        var sc = SyscallTable.ByNumber(t.Nr, _arch);
-        var args = _decoder.DecodeExit(sc, t.Tid, t.Args, t.EntryArgs ?? Array.Empty<SyscallArgument?>(), ret, failed);
-        if (_options.Path is { } glob && !args.Any(a => IsPathArgument(sc, a) && a.Value is string s && glob.IsMatch(s))) return;
-        var returnText = failed ? (errno >= 512 ? "?" : "-1") : sc?.ReturnsAddress == true ? $"0x{(ulong)ret:x}" : ret.ToString();
-        SyscallFileDescriptor? returned = null;
-        if (!failed && _decoder.Fds is { } fds && ret >= 0 && ret <= int.MaxValue && ReturnsFd(t.Nr, t.Args) && (returned = fds.Describe(t.Tid, (int)ret)) is not null)
-            returnText = $"{ret}<{returned.Text}>";
-        _post(new SyscallEvent
-        {
-            Timestamp = t.EntryTime, ProcessId = t.Tgid, ThreadId = t.Tid, Comm = t.Comm,
-            Name = SyscallTable.NameOf(t.Nr, _arch), Number = t.Nr, Arguments = args,
-            ReturnValue = ret, Error = failed ? ErrnoNames.Name(errno) : null, ErrorMessage = failed ? ErrnoNames.Message(errno) : null,
-            Duration = Stopwatch.GetElapsedTime(0, ticks),
-            ReturnText = returnText, Injected = injected?.Tampers == true, ReturnDescriptor = returned,
-            StackTrace = t.Stack is null ? null : (ItemList<SyscallStackFrame>)t.Stack,
-        });
+        if (_options.SuccessfulOnly && failed) return;
+        var fds = _decoder.Fds;
+        var e = SyscallEvents.Completed(_decoder, _arch, _options.Path, t.Tgid, t.Tid, t.Comm, t.Nr, t.Args,
+            t.EntryArgs ?? Array.Empty<SyscallArgument?>(), ret, failed, t.EntryTime, Stopwatch.GetElapsedTime(0, ticks),
+            injected: injected?.Tampers == true,
+            describeReturn: fds is not null && ret >= 0 && ret <= int.MaxValue && ReturnsFd(t.Nr, t.Args) ? () => fds.Describe(t.Tid, (int)ret) : null,
+            stack: t.Stack is null ? null : (ItemList<SyscallStackFrame>)t.Stack);
+        if (e is not null) _post(e);
     }
-
-    private bool IsPathArgument(SyscallInfo? sc, SyscallArgument a) =>
-        sc?.ParametersFor(_arch).FirstOrDefault(p => p.Name == a.Name)?.Kind == ArgumentKind.Path;
 
     private void EmitUnfinished(Task t)
     {
         // strace -c counts only calls that returned (exit_group is not among them).
         if (!_options.Decode || _options.FailedOnly) return;
-        var sc = SyscallTable.ByNumber(t.Nr, _arch);
-        var args = t.EntryArgs?.Where(a => a is not null).Select(a => a!).ToArray() ?? Array.Empty<SyscallArgument>();
-        if (_options.Path is { } glob && !args.Any(a => IsPathArgument(sc, a) && a.Value is string s && glob.IsMatch(s))) return;
-        // exit_group and friends never return: strace prints "= ?".
-        _post(new SyscallEvent
-        {
-            Timestamp = t.EntryTime, ProcessId = t.Tgid, ThreadId = t.Tid, Comm = t.Comm, Name = SyscallTable.NameOf(t.Nr, _arch),
-            Number = t.Nr, Arguments = args, ReturnValue = null, ReturnText = "?",
-            Duration = Stopwatch.GetElapsedTime(t.EntryTicks), StackTrace = t.Stack is null ? null : (ItemList<SyscallStackFrame>)t.Stack,
-        });
+        var e = SyscallEvents.Unfinished(_arch, _options.Path, t.Tgid, t.Tid, t.Comm, t.Nr, t.EntryArgs, t.EntryTime, Stopwatch.GetElapsedTime(t.EntryTicks),
+            t.Stack is null ? null : (ItemList<SyscallStackFrame>)t.Stack);
+        if (e is not null) _post(e);
     }
 
     private unsafe void ReportSignal(Task t, int sig)

@@ -3,7 +3,7 @@ using KernelDebug.Native;
 namespace KernelDebug.Syscall;
 
 /// <summary>Reads a stopped tracee's memory: process_vm_readv, or PTRACE_PEEKDATA for a word and as the fallback (ptrace requests must come from the tracer thread).</summary>
-public sealed class TraceeMemory
+public sealed class TraceeMemory : ISyscallMemory
 {
     private bool _vmReadvWorks = true;
 
@@ -49,33 +49,5 @@ public sealed class TraceeMemory
             }
             return done;
         }
-    }
-
-    /// <summary>A NUL-terminated string of at most max bytes; Truncated when no NUL was found within max.</summary>
-    public (byte[] Bytes, bool Truncated)? ReadCString(int tid, ulong address, int max)
-    {
-        if (address == 0) return null;
-        var result = new List<byte>(Math.Min(max, 256));
-        var chunk = new byte[256];
-        while (result.Count < max)
-        {
-            ulong at = address + (ulong)result.Count;
-            int want = (int)Math.Min((ulong)Math.Min(chunk.Length, max - result.Count), 4096 - (at & 4095));
-            int n = Read(tid, at, chunk.AsSpan(0, want));
-            if (n <= 0) return result.Count == 0 ? null : (result.ToArray(), false);
-            int nul = Array.IndexOf(chunk, (byte)0, 0, n);
-            if (nul >= 0) { result.AddRange(chunk.AsSpan(0, nul).ToArray()); return (result.ToArray(), false); }
-            result.AddRange(chunk.AsSpan(0, n).ToArray());
-        }
-        // Exactly max bytes: truncated only if the next byte is not the terminator.
-        Span<byte> next = stackalloc byte[1];
-        bool truncated = Read(tid, address + (ulong)max, next) == 1 && next[0] != 0;
-        return (result.ToArray(), truncated);
-    }
-
-    public ulong? ReadWord(int tid, ulong address)
-    {
-        Span<byte> b = stackalloc byte[8];
-        return Read(tid, address, b) == 8 ? BitConverter.ToUInt64(b) : null;
     }
 }

@@ -9,7 +9,13 @@ namespace KernelDebug.Commands;
 public sealed class GetSyscallTraceCommand : SyscallTraceCommandBase
 {
     [Parameter]
+    [Alias("Failed")]
     public SwitchParameter FailedOnly { get; set; }
+
+    /// <summary>Only calls that succeeded (strace -z).</summary>
+    [Parameter]
+    [Alias("Successful")]
+    public SwitchParameter SuccessfulOnly { get; set; }
 
     [Parameter]
     [SupportsWildcards]
@@ -17,6 +23,7 @@ public sealed class GetSyscallTraceCommand : SyscallTraceCommandBase
     public string? Path { get; set; }
 
     [Parameter]
+    [Alias("StringLimit")]
     [ValidateRange(0, 1 << 20)]
     public int MaxStringLength { get; set; } = 32;
 
@@ -34,11 +41,19 @@ public sealed class GetSyscallTraceCommand : SyscallTraceCommandBase
 
     protected override SyscallTraceOptions MakeOptions(HashSet<int>? syscalls, bool useSeccomp, IReadOnlyList<InjectionRule> inject) => new()
     {
-        Syscalls = syscalls, FollowFork = FollowFork, FailedOnly = FailedOnly, MaxStringLength = MaxStringLength,
+        Syscalls = syscalls, FollowFork = FollowFork, FailedOnly = FailedOnly, SuccessfulOnly = SuccessfulOnly, MaxStringLength = MaxStringLength,
         Path = Path is null ? null : WildcardPattern.Get(Path, WildcardOptions.None), Duration = Duration, UseSeccomp = useSeccomp,
         Inject = inject, StackTrace = StackTrace,
         DecodeFd = DecodeFdDetail ? FdDecoding.Detailed : DecodeFd ? FdDecoding.Path : FdDecoding.None,
     };
+
+    protected override bool SupportsBpfEngine => true;
+
+    protected override IEnumerable<string> PtraceOnlyOptions()
+    {
+        // The kernel captures at most 4 KiB per string or buffer.
+        if (MaxStringLength > 4096) yield return "-MaxStringLength above 4096";
+    }
 
     protected override void OnRecord(SyscallTraceRecord record) => WriteObject(record);
 }

@@ -60,6 +60,32 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
     [ValidateNotNullOrEmpty]
     public SyscallInjection[]? Inject { get; set; }
 
+    /// <summary>Bpf, Ptrace, or Auto (the default: Bpf where it works and no option needs ptrace).</summary>
+    [Parameter]
+    public SyscallEngine Engine { get; set; } = SyscallEngine.Auto;
+
+    /// <summary>BPF engine: the ring buffer's size in bytes (rounded up to a power of two).</summary>
+    [Parameter]
+    [ValidateRange(64L << 10, 1L << 30)]
+    public long? BufferSize { get; set; }
+
+    /// <summary>BPF engine: fail the command when more records than this were lost to a full ring buffer.</summary>
+    [Parameter]
+    [ValidateRange(0, long.MaxValue)]
+    public long? MaxLostEvents { get; set; }
+
+    /// <summary>The options given that only the ptrace engine can do (e.g. "-Inject"); they make Auto pick Ptrace.</summary>
+    protected virtual IEnumerable<string> PtraceOnlyOptions() => Array.Empty<string>();
+
+    /// <summary>False where the cmdlet has no BPF side (yet): Auto picks Ptrace, -Engine Bpf is an error.</summary>
+    protected virtual bool SupportsBpfEngine => false;
+
+    /// <summary>The engine that ran (or runs).</summary>
+    protected SyscallEngine EngineUsed { get; private set; } = SyscallEngine.Ptrace;
+
+    /// <summary>Records the BPF engine lost to a full ring buffer.</summary>
+    protected long LostEvents { get; private set; }
+
     private readonly List<int> _pids = new();
 
     protected override void ProcessRecord()
@@ -75,6 +101,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
 
     private BatchingPump<SyscallTraceRecord>? _pump;
     private SyscallTracer? _tracer;
+    private SyscallBpfTracer? _bpfTracer;
 
     protected override void EndProcessing()
     {
@@ -93,22 +120,41 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
         var stopAt = selected is null ? null : new HashSet<int>(selected.Concat(inject.SelectMany(r => r.Syscalls)));
         bool narrow = stopAt is not null && stopAt.Count <= SeccompFilter.MaxSyscalls && stopAt.Count < SyscallTable.ForArchitecture(SyscallTable.Current).Count() / 2;
         bool useSeccomp = launch is not null && narrow;
+        SyscallEngine engine;
         SyscallTraceOptions options;
-        try { options = MakeOptions(selected, useSeccomp, inject); }
-        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); throw; }
+        try
+        {
+            options = MakeOptions(selected, useSeccomp, inject);
+            // -Inject, -DecodeFd and -StackTrace need the tracee stopped: Auto then picks Ptrace, -Engine Bpf is refused.
+            var ptraceOnly = PtraceOnlyOptions().Concat(options.RequiresPtrace.Select(p => "-" + p)).ToList();
+            var (chosen, reason) = SyscallEngineSelector.Select(Engine, ptraceOnly, SupportsBpfEngine);
+            engine = chosen;
+            WriteVerbose($"Syscall engine: {chosen} ({reason}).");
+        }
+        catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); return; }
+        EngineUsed = engine;
+        if (engine == SyscallEngine.Bpf)
+        {
+            useSeccomp = false;
+            options = options with { UseSeccomp = false };
+        }
 
         var pump = new BatchingPump<SyscallTraceRecord>();
         _pump = pump;
-        SyscallTracer tracer;
-        try
-        {
-            tracer = new SyscallTracer(options, r =>
+        bool Post(SyscallTraceRecord r)
         {
             if (pump.Post(r)) return true;
             _tracer?.RequestStop();
+            _bpfTracer?.RequestStop();
             return false;
-        });
         }
+        var lostReports = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        SyscallBpfTracer? bpfTracer = engine == SyscallEngine.Bpf
+            ? new SyscallBpfTracer(options with { BufferSize = BufferSize }, Post) { LostChanged = n => { lostReports.Enqueue(n); if (MaxLostEvents is { } max && n > max) _bpfTracer?.RequestStop(); pump.Wake(); } }
+            : null;
+        _bpfTracer = bpfTracer;
+        SyscallTracer tracer;
+        try { tracer = new SyscallTracer(options, Post); }
         catch (Exception e) when (CmdletErrors.IsExpected(e)) { this.ThrowKernelError(e); throw; }
         _tracer = tracer;
         var target = launch is null ? null
@@ -116,17 +162,29 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
         launch?.OnOutput(pump.Wake);
         // One process that cannot be attached is an error of its own; the others are traced (the error rule of about_KernelDebug).
         var targetErrors = new System.Collections.Concurrent.ConcurrentQueue<KernelDebugException>();
+        long lostWarned = 0;
         void Between()
         {
             launch?.Flush();
             while (targetErrors.TryDequeue(out var e)) this.WriteKernelError(e, e.Target);
+            while (lostReports.TryDequeue(out var n))
+                if (n > lostWarned)
+                {
+                    WriteWarning($"{n - lostWarned} syscall record(s) lost to a full BPF ring buffer ({n} so far); a larger -BufferSize or a faster consumer keeps them.");
+                    lostWarned = n;
+                }
         }
         var pids = _pids.Distinct().ToList();
         var thread = new Thread(() =>
         {
             try
             {
-                if (target is not null)
+                if (bpfTracer is not null)
+                {
+                    if (target is not null) ExitCode = bpfTracer.RunCommand(target);
+                    else bpfTracer.RunAttach(pids, e => { targetErrors.Enqueue(e); pump.Wake(); });
+                }
+                else if (target is not null)
                 {
                     int code = tracer.RunCommand(target);
                     ExitCode = code;
@@ -163,11 +221,25 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
             if (thread.IsAlive)
             {
                 tracer.RequestStop();
+                bpfTracer?.RequestStop();
                 pump.Cancel();
                 thread.Join(TimeSpan.FromSeconds(15));
             }
         }
         if (ExitCode is { } c) WriteVerbose($"{Command} exited with {c}.");
+        if (bpfTracer is not null)
+        {
+            LostEvents = bpfTracer.Lost;
+            WriteVerbose($"BPF engine: {bpfTracer.Received} records received, {bpfTracer.Lost} lost.");
+            if (bpfTracer.Lost > lostWarned)
+                WriteWarning($"{bpfTracer.Lost - lostWarned} syscall record(s) lost to a full BPF ring buffer ({bpfTracer.Lost} in all); a larger -BufferSize or a faster consumer keeps them.");
+            if (MaxLostEvents is { } max && bpfTracer.Lost > max)
+                this.ThrowKernelError(new KernelDebugException(
+                    $"{bpfTracer.Lost} syscall records were lost to a full BPF ring buffer, more than -MaxLostEvents {max}.",
+                    "SyscallEventsLost", ErrorCategory.LimitsExceeded)
+                { Remedy = "Give a larger -BufferSize, narrow the trace with -Syscall, or use -Engine Ptrace, which loses nothing." });
+            return;
+        }
         OnFinished(tracer);
     }
 
@@ -177,6 +249,7 @@ public abstract class SyscallTraceCommandBase : PSCmdlet, ILaunchParameters
     protected override void StopProcessing()
     {
         _tracer?.RequestStop();
+        _bpfTracer?.RequestStop();
         _pump?.Cancel();
     }
 }
