@@ -75,6 +75,8 @@
         'Stop-PerfRecord'
         'Wait-PerfRecord'
         'Get-PerfReport'
+        'Get-PerfAnnotation'
+        'Compare-PerfReport'
         'Export-FlameGraph'
         'Watch-PerfTop'
 
