@@ -110,6 +110,7 @@ public static class PerfAnnotator
             formatter.Options.BranchLeadingZeros = false;
             formatter.Options.SmallHexNumbersInDecimal = false;
             formatter.Options.ShowZeroDisplacements = true;
+            formatter.Options.RipRelativeAddresses = true;
             var output = new StringOutput();
             ulong end = start + (ulong)bytes.Length;
             while (decoder.IP < end)
@@ -133,6 +134,9 @@ public static class PerfAnnotator
                     formatter.Format(insn, output);
                     // objdump writes the scale 1 of an index register: (%rax,%rax,1).
                     text = ScaleOne.Replace(output.ToStringAndReset(), "($1,$2,1)");
+                    // Shifts and rotates by one (D0/D1): objdump leaves the implicit count out.
+                    if (insn.Op1Kind == OpKind.Immediate8 && insn.Immediate8 == 1 && insn.Code.ToString().EndsWith("_1", StringComparison.Ordinal))
+                        text = text.Replace("$0x1,", string.Empty, StringComparison.Ordinal);
                 }
                 int offset = (int)(ip - start);
                 yield return (ip, text, Convert.ToHexString(bytes, offset, Math.Min(insn.Length, bytes.Length - offset)).ToLowerInvariant());
