@@ -134,6 +134,10 @@ public static class PerfAnnotator
                     formatter.Format(insn, output);
                     // objdump writes the scale 1 of an index register: (%rax,%rax,1).
                     text = ScaleOne.Replace(output.ToStringAndReset(), "($1,$2,1)");
+                    if (insn.Mnemonic == Mnemonic.Nop) text = NopPrefixes(bytes, (int)(ip - start)) + text;
+                    // objdump 2.40 writes no size suffix on calls, jumps, pushes and pops through memory (always 64-bit).
+                    else if (insn.Mnemonic is Mnemonic.Call or Mnemonic.Jmp or Mnemonic.Push or Mnemonic.Pop && text.Length > 4 && text[..5] is "callq" or "pushq" or "jmpq " or "popq ")
+                        text = text.Remove(text.IndexOf('q', StringComparison.Ordinal), 1).Insert(text.IndexOf(' ', StringComparison.Ordinal) - 1, " ");
                     // Shifts and rotates by one (D0/D1): objdump leaves the implicit count out.
                     if (insn.Op1Kind == OpKind.Immediate8 && insn.Immediate8 == 1 && insn.Code.ToString().EndsWith("_1", StringComparison.Ordinal))
                         text = text.Replace("$0x1,", string.Empty, StringComparison.Ordinal);
@@ -149,6 +153,21 @@ public static class PerfAnnotator
             uint word = BitConverter.ToUInt32(bytes, i);
             yield return (start + (ulong)i, $".inst  0x{word:x8}", Convert.ToHexString(bytes, i, 4).ToLowerInvariant());
         }
+    }
+
+    /// <summary>
+    /// The padding prefixes objdump names before a long nop ("data16 cs nopw"): each prefix byte in order, but the
+    /// operand-size prefix next to the opcode, which makes it nopw.
+    /// </summary>
+    private static string NopPrefixes(byte[] bytes, int offset)
+    {
+        int end = offset;
+        while (end < bytes.Length && bytes[end] is 0x66 or 0x2e or 0x3e or 0x26 or 0x64 or 0x65 or 0x36) end++;
+        int operandSize = Array.LastIndexOf(bytes, (byte)0x66, end - 1, end - offset);
+        var sb = new System.Text.StringBuilder();
+        for (int i = offset; i < end; i++)
+            if (i != operandSize) sb.Append(bytes[i] switch { 0x66 => "data16 ", 0x2e => "cs ", 0x3e => "ds ", 0x26 => "es ", 0x64 => "fs ", 0x65 => "gs ", _ => "ss " });
+        return sb.ToString();
     }
 
     /// <summary>
