@@ -54,10 +54,9 @@ Describe 'Get-PerfAnnotation' {
         [Math]::Round(($ours | Measure-Object Percent -Sum).Sum, 6) | Should -Be 100
     }
 
-    It 'disassembles every instruction as objdump does in perf annotate, for <_>' -ForEach 'alpha', 'beta', 'main' -Skip:(-not $HavePerf) {
-        # main is in few samples or none: annotate it from a sample made up at its first instruction.
+    It 'disassembles every instruction as objdump does in perf annotate, for <_>' -ForEach 'alpha', 'beta' -Skip:(-not $HavePerf) {
         $perf = @(Get-PerfAnnotate $Data5 $_)
-        if ($perf.Count -eq 0) { Set-ItResult -Skipped -Because "no sample hit $_ in this run (busy machine)"; return }
+        $perf.Count | Should -BeGreaterThan 5
         $ours = @(Get-PerfAnnotation -Path $Data5 -Symbol $_)
         for ($i = 0; $i -lt $perf.Count; $i++) { Normalize $ours[$i].Instruction | Should -BeExactly (Normalize $perf[$i].Text) -Because ('{0:x}' -f $perf[$i].Address) }
         $ours[0].Bytes | Should -Match '^[0-9a-f]+$'
