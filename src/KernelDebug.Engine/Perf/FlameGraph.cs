@@ -115,7 +115,7 @@ public static class FlameGraph
 
     /// <summary>
     /// The width a label takes in the SVG's font (Verdana, 12 px): per-character advance widths of Verdana, whose
-    /// letters are wider than those of the sans-serif fonts that stand in for it (DejaVu Sans), plus 5%; characters
+    /// letters are wider than those of the sans-serif fonts that stand in for it (DejaVu Sans) but for a few (c, &amp;: 2% wider), plus 10%; characters
     /// outside the table count as the widest letter. What the SVG is trimmed by, so no label overruns its frame in a
     /// renderer without JavaScript.
     /// </summary>
@@ -123,7 +123,7 @@ public static class FlameGraph
     {
         double units = 0;
         foreach (char c in text) units += c < 128 && VerdanaWidths[c] > 0 ? VerdanaWidths[c] : 2100;
-        return units / 2048.0 * FontSize * 1.05;
+        return units / 2048.0 * FontSize * 1.10;
     }
 
     /// <summary>The label drawn in a frame this wide: the name, or as much of it as fits followed by "..", or nothing.</summary>
