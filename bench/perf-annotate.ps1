@@ -17,12 +17,12 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
-$work = Join-Path ([IO.Path]::GetTempPath()) "kd-bench-annotate-$PID"
-New-Item -ItemType Directory $work | Out-Null
+$dir = Join-Path ([IO.Path]::GetTempPath()) "kd-bench-annotate-$PID"
+New-Item -ItemType Directory $dir | Out-Null
 try {
-    $bin = Join-Path $work 'hot'
+    $bin = Join-Path $dir 'hot'
     & gcc -O2 -g -o $bin (Join-Path $PSScriptRoot '../tests/fixtures/perf/hotspots.c')
-    $a = Join-Path $work 'a.data'; $b = Join-Path $work 'b.data'
+    $a = Join-Path $dir 'a.data'; $b = Join-Path $dir 'b.data'
     & perf record -F $Frequency -o $a -- $bin 80 $Work 2>$null | Out-Null
     & perf record -F $Frequency -o $b -- $bin 20 $Work 2>$null | Out-Null
     $samples = (Get-PerfSample -Path $a | Measure-Object).Count
@@ -34,4 +34,4 @@ try {
     "$samples samples in the baseline recording; best of $Repeat"
     $rows | ForEach-Object { [pscustomobject]@{ Task = $_.Task; 'perf s' = [Math]::Round($_.Perf, 3); 'ours s' = [Math]::Round($_.Ours, 3); 'ours/perf' = [Math]::Round($_.Ours / $_.Perf, 2) } } | Format-Table -AutoSize | Out-String
 }
-finally { Remove-Item $work -Recurse -Force -ErrorAction Ignore }
+finally { Remove-Item $dir -Recurse -Force -ErrorAction Ignore }
