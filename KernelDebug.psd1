@@ -84,6 +84,8 @@
         'Stop-PerfRecord'
         'Wait-PerfRecord'
         'Get-PerfReport'
+        'Get-PerfAnnotation'
+        'Compare-PerfReport'
         'Export-FlameGraph'
         'Watch-PerfTop'
 

@@ -53,6 +53,10 @@ BeforeAll {
         Get-PerfRecord | Select-Object -Last 1
         Get-PerfSample -Path $PerfData
         Get-PerfReport -Path $PerfData -Top 3
+        # The hottest user-space symbol with a name, annotated; the recording compared with itself.
+        $hot = Get-PerfReport -Path $PerfData -SortBy Dso, Symbol | Where-Object { -not $_.Kernel -and $_.Symbol -notlike '0x*' } | Select-Object -First 1
+        Get-PerfAnnotation -Path $PerfData -Symbol $hot.Symbol | Where-Object Samples
+        Compare-PerfReport -ReferencePath $PerfData -DifferencePath $PerfData | Select-Object -First 3
         Measure-PerfCounter -Event task-clock -Command /bin/true
         Get-PerfEvent | Select-Object -First 3
     }
@@ -129,6 +133,8 @@ BeforeAll {
         'KernelDebug.LibraryCallSummary'  = { $_.Function }, { $_.Calls }
         'KernelDebug.PerfSample'          = { $_.CallChain[0].Symbol }, { $_.CallChain[0].Ip }, { $_.CallChain[0].Dso }, { $_.Time }, { $_.TimeSeconds }
         'KernelDebug.PerfHotspot'         = { $_.Symbol }, { $_.Overhead }, { $_.Event }
+        'KernelDebug.PerfAnnotatedInstruction' = { $_.Address }, { $_.Samples }, { $_.Percent }, { $_.Instruction }, { $_.Symbol }
+        'KernelDebug.PerfDiffEntry'       = { $_.Symbol }, { $_.Baseline }, { $_.Delta }, { $_.Ratio }, { $_.Compute }
         'KernelDebug.PerfRecording'       = { $_.Path }, { $_.State }, { $_.StartTime }, { $_.Samples }, { $_.Lost }, { $_.Id }
         'KernelDebug.PerfCounterResult'   = { $_.Event }, { $_.Value }, { $_.TimeEnabled }
         'KernelDebug.PerfEventInfo'       = { $_.Name }, { $_.Type }
