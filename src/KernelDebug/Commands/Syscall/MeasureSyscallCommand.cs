@@ -141,6 +141,7 @@ public sealed class MeasureSyscallCommand : SyscallTraceCommandBase
                 }
                 counter = new BpfSyscallCounter(filter);
                 counter.Start();
+                WriteVerbose($"Counting: kd_syscount attached ({filter.Kind}).");
                 if (child is not null)
                 {
                     launch!.OnOutput(_wake.Set);
