@@ -112,11 +112,11 @@ for ($round = 0; $round -lt $Repeat; $round++) {
         Import-Module $Module
         Measure-Syscall -All -Duration 00:00:12 -Verbose
     }
-    while (-not ($job.ChildJobs[0].Verbose | Where-Object Message -like 'Counting:*') -and $job.State -in 'NotStarted', 'Running') { Start-Sleep -Milliseconds 50 }
+    while (-not ($job.Verbose | Where-Object Message -like 'Counting:*') -and $job.State -in 'NotStarted', 'Running') { Start-Sleep -Milliseconds 50 }
     $r = Measure-Variant $variants['bare'] (& $workloads['dd'] $Calls)
     $rows = @($job | Receive-Job -Wait)
-    $lostLine = ($job.ChildJobs[0].Verbose | Where-Object Message -like 'Lost:*').Message
-    $warnings = @($job.ChildJobs[0].Warning)
+    $lostLine = ($job.Verbose | Where-Object Message -like 'Lost:*').Message
+    $warnings = @($job.Warning)
     $job | Remove-Job
     $lost = if ($lostLine -match 'Lost: (\d+) calls, (\d+) processes, (\d+) skipped') { [long]$Matches[1] + [long]$Matches[3] } else { -1 }
     $rw = ($rows | Where-Object Name -in 'read', 'write' | Measure-Object Calls -Sum).Sum

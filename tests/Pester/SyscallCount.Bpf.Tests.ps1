@@ -48,11 +48,11 @@ BeforeAll {
             Measure-Syscall @P -Verbose
         }
         $deadline = [DateTime]::UtcNow.AddSeconds(120)
-        while (-not ($job.ChildJobs[0].Verbose | Where-Object Message -like 'Counting:*') -and $job.State -in 'NotStarted', 'Running' -and [DateTime]::UtcNow -lt $deadline) {
+        while (-not ($job.Verbose | Where-Object Message -like 'Counting:*') -and $job.State -in 'NotStarted', 'Running' -and [DateTime]::UtcNow -lt $deadline) {
             Start-Sleep -Milliseconds 100
         }
-        if (-not ($job.ChildJobs[0].Verbose | Where-Object Message -like 'Counting:*')) {
-            $e = $job.ChildJobs[0].Error | Select-Object -First 1
+        if (-not ($job.Verbose | Where-Object Message -like 'Counting:*')) {
+            $e = $job.Error | Select-Object -First 1
             Remove-Job $job -Force
             throw "Measure-Syscall did not attach: $e"
         }
