@@ -108,13 +108,13 @@ Describe 'Measure-Syscall -Engine Bpf against -Engine Ptrace and strace -c -f' -
     It 'follows forks of -ProcessId in the kernel, and ends when the processes have' {
         # A shell that waits for a file, then runs the workload with two forked children; it is measured by pid.
         $go = Join-Path $Work 'go-pid'
-        $p = Start-Process sh -ArgumentList '-c', "`"while [ ! -e $go ]; do sleep 0.05; done; exec $Workload 250 0 2`"" -PassThru
+        $p = Start-Process sh -ArgumentList '-c', "`"while [ ! -e $go ]; do sleep 0.05; done; exec $Workload 250 33 2`"" -PassThru
         try {
             $job = Start-Measure @{ Engine = 'Bpf'; ProcessId = $p.Id; FollowFork = $true }
             New-Item $go | Out-Null
             $rows = ConvertTo-Table @($job | Receive-Job -Wait -AutoRemoveJob)
             $rows['getppid'].Calls | Should -Be 750 -Because 'the process and the two children it forked made 250 each'
-            $rows['openat'].Errors | Should -Be 750
+            $rows['sched_get_priority_max'].Calls | Should -Be 99
             $rows['fork'].Calls | Should -Be 2
         }
         finally { $p.Kill(); Remove-Item $go -ErrorAction Ignore }
@@ -161,7 +161,7 @@ Describe 'Measure-Syscall -CGroup' -Skip:(-not ($CanBpf -and $HasGcc -and $CanCg
             $in.HasExited | Should -BeTrue
             $out.HasExited | Should -BeTrue
             $rows['getppid'].Calls | Should -Be 800 -Because 'the process in the cgroup and its forked child made 400 each'
-            $rows['openat'].Errors | Should -Be 800
+            # (openat is not exact here: the shell's sleeps, in the cgroup too, fail a few while loading libc.)
             $rows['fork'].Calls | Should -Be 1
             $rows.ContainsKey('sched_get_priority_max') | Should -BeFalse -Because 'only the process outside the cgroup made it'
         }
