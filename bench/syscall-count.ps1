@@ -97,8 +97,8 @@ for ($round = 0; $round -lt $Repeat; $round++) {
             }
             if ($v -eq 'Measure-Syscall -Engine Bpf') {
                 # The Bpf engine's counts must be the workload's: every call, none lost.
-                $calls = ($r.Out | Measure-Object Calls -Sum).Sum
-                if ($calls -lt $Calls) { Write-Warning "$w under the Bpf engine: $calls calls counted, fewer than the workload's $Calls." }
+                $counted = ($r.Out | Measure-Object Calls -Sum).Sum
+                if ($counted -lt $Calls) { Write-Warning "$w under the Bpf engine: $counted calls counted, fewer than the workload's $Calls." }
             }
         }
     }
