@@ -215,11 +215,11 @@ public sealed class MeasureSyscallCommand : SyscallTraceCommandBase
                     if (!counter.AnyTargetAlive()) break;
                     nextCheck = clock.Elapsed + TimeSpan.FromMilliseconds(250);
                 }
-                if (progress.Due)
+                // As with the Ptrace engine: progress only where the end is known (-Duration).
+                if (Duration is { } total && progress.Due)
                 {
                     long calls = counter.TotalCalls();
-                    if (Duration is { } total) progress.ReportTime(clock.Elapsed, total, () => $"{calls} syscalls, {clock.Elapsed.TotalSeconds:F0} of {total.TotalSeconds:F0} s");
-                    else progress.Report(() => $"{calls} syscalls in {clock.Elapsed.TotalSeconds:F0} s");
+                    progress.ReportTime(clock.Elapsed, total, () => $"{calls} syscalls, {clock.Elapsed.TotalSeconds:F0} of {total.TotalSeconds:F0} s");
                 }
             }
         }
