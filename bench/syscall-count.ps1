@@ -114,9 +114,11 @@ for ($round = 0; $round -lt $Repeat; $round++) {
     }
     while (-not ($job.Verbose | Where-Object Message -like 'Counting:*') -and $job.State -in 'NotStarted', 'Running') { Start-Sleep -Milliseconds 50 }
     $r = Measure-Variant $variants['bare'] (& $workloads['dd'] $Calls)
-    $rows = @($job | Receive-Job -Wait)
+    # The streams first: Receive-Job takes them away with the output.
+    $null = $job | Wait-Job
     $lostLine = ($job.Verbose | Where-Object Message -like 'Lost:*').Message
     $warnings = @($job.Warning)
+    $rows = @($job | Receive-Job)
     $job | Remove-Job
     $lost = if ($lostLine -match 'Lost: (\d+) calls, (\d+) processes, (\d+) skipped') { [long]$Matches[1] + [long]$Matches[3] } else { -1 }
     $rw = ($rows | Where-Object Name -in 'read', 'write' | Measure-Object Calls -Sum).Sum
