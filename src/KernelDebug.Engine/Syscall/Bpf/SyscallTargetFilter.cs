@@ -57,20 +57,19 @@ public sealed class SyscallTargetFilter
             throw new KernelDebugException("A cgroup path must be non-empty and contain no control characters.", "CGroupPathInvalid", ErrorCategory.InvalidArgument) { Target = path };
         var mounts = ReadMounts();
         var v2 = mounts.Where(m => m.Type == "cgroup2").ToList();
+        // A directory on a cgroup2 mount as given; else the cgroup path under the cgroup2 mount (/ is its root, not
+        // the host's); else a directory that exists but is no cgroup v2, refused below.
         string? full = null;
-        if (Directory.Exists(path)) full = System.IO.Path.GetFullPath(path);
-        else if (v2.Count > 0 && path.StartsWith('/'))
-        {
-            var under = System.IO.Path.Join(v2[0].MountPoint, path.TrimStart('/'));
-            if (Directory.Exists(under)) full = System.IO.Path.GetFullPath(under);
-        }
+        if (Directory.Exists(path) && MountOf(mounts, Canonical(path))?.Type == "cgroup2") full = path;
+        else if (v2.Count > 0 && path.StartsWith('/') && Directory.Exists(System.IO.Path.Join(v2[0].MountPoint, path.TrimStart('/'))))
+            full = System.IO.Path.Join(v2[0].MountPoint, path.TrimStart('/'));
+        else if (Directory.Exists(path)) full = path;
         if (full is null)
             throw new KernelDebugException(
                 $"The cgroup '{path}' does not exist{(v2.Count > 0 ? $" (as a directory, nor under the cgroup v2 mount {v2[0].MountPoint})" : "")}.",
                 "CGroupNotFound", ErrorCategory.ObjectNotFound) { Target = path };
-        full = ResolveLinks(full).TrimEnd('/');
-        if (full.Length == 0) full = "/";
-        var mount = mounts.Where(m => IsUnder(full, m.MountPoint)).OrderByDescending(m => m.MountPoint.Length).FirstOrDefault();
+        full = Canonical(full);
+        var mount = MountOf(mounts, full);
         if (mount is null || mount.Type != "cgroup2")
         {
             string what = mount?.Type == "cgroup" ? $"a directory of a cgroup v1 hierarchy ({mount.Options})" : $"not in a cgroup file system ({mount?.Type ?? "unknown"})";
@@ -89,6 +88,21 @@ public sealed class SyscallTargetFilter
 
     private static bool IsUnder(string path, string mountPoint) =>
         mountPoint == "/" || path == mountPoint || path.StartsWith(mountPoint.TrimEnd('/') + "/", StringComparison.Ordinal);
+
+    // The mount a path is on: the longest mount point above it, the last one mounted there (it hides the others).
+    private static Mount? MountOf(List<Mount> mounts, string full)
+    {
+        var above = mounts.Where(m => IsUnder(full, m.MountPoint)).ToList();
+        if (above.Count == 0) return null;
+        int longest = above.Max(m => m.MountPoint.Length);
+        return above.Last(m => m.MountPoint.Length == longest);
+    }
+
+    private static string Canonical(string path)
+    {
+        var full = ResolveLinks(System.IO.Path.GetFullPath(path)).TrimEnd('/');
+        return full.Length == 0 ? "/" : full;
+    }
 
     private static string ResolveLinks(string full)
     {
