@@ -147,7 +147,7 @@ $rows = foreach ($w in $workloads.Keys) {
 }
 $rows | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
 $ddBare = Best $results['dd|bare'] Work
-'-All while dd runs (dd bare, Measure-Syscall -All in a thread job): dd work {0:N3} s = {1:N2}x bare; dd wall {2:N3} s = {3:N2}x bare; lost {4} (per round: {5}); read+write counted {6} (dd made {7}; other processes' too)' -f `
+'-All while dd runs (dd bare, Measure-Syscall -All in a thread job): dd work {0:N3} s = {1:N2}x bare; dd wall {2:N3} s = {3:N2}x bare; lost {4} (per round: {5}); read+write counted {6} (dd made {7}, other processes theirs)' -f `
     (Best $allRuns Work), ((Best $allRuns Work) / $ddBare), (Best $allRuns Wall), ((Best $allRuns Wall) / (Best $results['dd|bare'] Wall)),
     (($allRuns.Lost | Measure-Object -Maximum).Maximum), ($allRuns.Lost -join ', '), (($allRuns.ReadWrite | Measure-Object -Minimum).Minimum), $Calls | Write-Host
 'Goals: Measure-Syscall -Engine Bpf <= 2x bare (work): dd {0:N2}x, getppid {1:N2}x; perf stat: dd {2:N2}x, getppid {3:N2}x; -All: dd <= 5x bare with 0 lost' -f `
