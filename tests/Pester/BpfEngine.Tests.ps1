@@ -230,7 +230,7 @@ Describe 'Legacy maps and subprograms' -Skip:(-not ($HasBpf -and $HasPerl)) {
 }
 
 Describe 'The module''s BPF programs match their sources' -Skip:(-not $HasClang) {
-    It '<_> rebuilds to the committed bytes' -ForEach @('kd_events') {
+    It '<_> rebuilds to the committed bytes' -ForEach @('kd_events', 'kd_syscount') {
         $out = Join-Path ([IO.Path]::GetTempPath()) "kd-rebuild-$PID-$_.o"
         Push-Location $Programs
         try {

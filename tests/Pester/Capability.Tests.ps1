@@ -17,7 +17,7 @@ Describe 'Get-KernelDebugCapability' {
     It 'reports every capability the foundation promises, each with a reason' {
         $expected = 'TraceFs', 'DebugFs', 'TraceEvents', 'SyscallTracepoints', 'TraceInstances', 'FunctionTracer', 'FunctionGraphTracer',
             'Kprobes', 'Uprobes', 'Eprobes', 'Fprobes', 'HistTriggers', 'PerfEvents', 'PerfHardwareCounters', 'PerfKernelProfiling',
-            'Bpf', 'Btf', 'BpfProgramTypes', 'BpfRingBuffer', 'BpfLinks', 'BpfCoRe', 'Ptrace', 'SyscallEngine', 'Kmemleak', 'Kasan', 'Kfence', 'Ubsan', 'KernelLog', 'Lockdown', 'Perf', 'Bpftrace', 'Bpftool', 'SystemTap', 'Strace', 'Ltrace'
+            'Bpf', 'Btf', 'BpfProgramTypes', 'BpfRingBuffer', 'BpfLinks', 'BpfCoRe', 'Ptrace', 'SyscallEngine', 'MeasureSyscallEngine', 'Kmemleak', 'Kasan', 'Kfence', 'Ubsan', 'KernelLog', 'Lockdown', 'Perf', 'Bpftrace', 'Bpftool', 'SystemTap', 'Strace', 'Ltrace'
         foreach ($n in $expected) {
             $Caps.Keys | Should -Contain $n
             $Caps[$n].Detail | Should -Not -BeNullOrEmpty

@@ -67,6 +67,9 @@ BeforeAll {
         'Measure-LibraryCall#2'    = @{ Replace = @{ '1234' = '$LivePid' } }
         'Measure-PerfCounter#3'    = @{ Replace = @{ 'Get-Process nginx' = 'Get-Process -Id $LivePid' } }
         'Measure-Syscall#2'        = @{ Replace = @{ '1234' = '$LivePid' } }
+        'Get-SyscallTrace#9'       = @{ Needs = 'SyscallEngine' }
+        'Measure-Syscall#5'        = @{ Needs = 'MeasureSyscallEngine' }
+        'Measure-Syscall#6'        = @{ Needs = 'MeasureSyscallEngine' }
         'New-Eprobe#1'             = @{ Needs = 'Eprobes' }
         'New-Fprobe#1'             = @{ Needs = 'Fprobes' }
         'New-Fprobe#2'             = @{ Needs = 'Fprobes' }

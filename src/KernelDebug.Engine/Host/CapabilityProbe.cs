@@ -37,6 +37,7 @@ public static class CapabilityProbe
         new("BpfCoRe", "bpf", ProbeBpfCoRe),
         new("Ptrace", "process", ProbePtrace),
         new("SyscallEngine", "process", KernelDebug.Syscall.SyscallEngineSelector.CapabilityRow),
+        new("MeasureSyscallEngine", "process", ProbeMeasureSyscallEngine),
         new("Kmemleak", "memory", ProbeKmemleak),
         new("Kasan", "memory", ProbeKasan),
         new("Kfence", "memory", ProbeKfence),
@@ -443,6 +444,14 @@ public static class CapabilityProbe
     }
 
     // ---------- process ----------
+
+    private static Capability ProbeMeasureSyscallEngine()
+    {
+        var (engine, reason, remedy) = Syscall.Bpf.SyscallEngineChoice.ForCounting();
+        return engine == Syscall.SyscallEngine.Bpf
+            ? new Capability("MeasureSyscallEngine", "process", true, $"Measure-Syscall runs on the Bpf engine: {reason}; -All and -CGroup are available")
+            : Unavailable("MeasureSyscallEngine", "process", $"Measure-Syscall runs on the Ptrace engine (strace's cost per call; no -All, no -CGroup): {reason}", remedy ?? RootRemedy);
+    }
 
     private static Capability ProbePtrace()
     {

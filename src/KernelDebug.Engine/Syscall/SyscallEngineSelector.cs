@@ -47,7 +47,8 @@ public static class SyscallEngineSelector
         var (works, why) = BpfWorks();
         return works
             ? new Capability("SyscallEngine", "process", true, $"Get-SyscallTrace runs the Bpf engine by default: {why}; options that need ptrace select the Ptrace engine")
-            : new Capability("SyscallEngine", "process", true, $"Get-SyscallTrace runs the Ptrace engine: the Bpf engine cannot run here ({why})");
+            // Unavailable: the Bpf engine cannot run (Get-SyscallTrace still works, on ptrace), so checks that need it skip.
+            : new Capability("SyscallEngine", "process", false, $"Get-SyscallTrace runs the Ptrace engine: the Bpf engine cannot run here ({why})");
     }
 
     private static (bool, string) ProbeBpf()

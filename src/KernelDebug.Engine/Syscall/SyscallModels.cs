@@ -163,3 +163,17 @@ public sealed class SyscallStat
 
     public override string ToString() => Text;
 }
+
+/// <summary>What the BPF syscall engine counts: the numbers are kd_target.h's KD_TARGET_*.</summary>
+public enum SyscallTargetKind
+{
+    /// <summary>Processes by pid (and, with forks followed, their children), or a launched command from its execve.</summary>
+    Processes = 1,
+    /// <summary>Every process on the host except the module's own.</summary>
+    All = 2,
+    /// <summary>The processes of a cgroup v2 and of the cgroups below it.</summary>
+    CGroup = 3,
+}
+
+/// <summary>A cgroup v2 directory as the BPF programs see it: its id (the kernfs inode) and its depth below the root.</summary>
+public sealed record CGroupTarget(string Path, ulong Id, int Level);
