@@ -146,6 +146,27 @@ public sealed class Kallsyms
     /// <summary>True when a symbol name starts with the prefix (kernel features whose code is in the list).</summary>
     public bool AnyNameStartsWith(string prefix) => _names.Any(n => n.StartsWith(prefix, StringComparison.Ordinal));
 
+    /// <summary>
+    /// A kallsyms file the user names (perf report --kallsyms): throws KernelDebugException when it cannot be read
+    /// (KallsymsNotFound, KallsymsAccessDenied, KallsymsNotARegularFile) or holds no addresses (KallsymsNoAddresses).
+    /// </summary>
+    public static Kallsyms Open(string path)
+    {
+        var (handle, _) = Host.RegularFile.OpenRead(path, "Kallsyms", "kallsyms file");
+        byte[] text;
+        using (var stream = new FileStream(handle, FileAccess.Read, 1))
+        using (var copy = new MemoryStream())
+        {
+            stream.CopyTo(copy);
+            text = copy.ToArray();
+        }
+        var symbols = Parse(text);
+        if (!symbols.HasAddresses)
+            throw new Native.KernelDebugException($"'{path}' lists no kernel symbol addresses.", "KallsymsNoAddresses", System.Management.Automation.ErrorCategory.InvalidData)
+            { Target = path, Remedy = "Copy /proc/kallsyms as root (or with kernel.kptr_restrict=0) on the machine that recorded the file." };
+        return symbols;
+    }
+
     /// <summary>A kallsyms file (this host's or a copy); empty when it is missing or unreadable.</summary>
     public static Kallsyms Load(string path)
     {
