@@ -74,8 +74,8 @@ public sealed class GetPerfReportCommand : PSCmdlet
     {
         try
         {
-            using var file = PerfDataFile.Open(path, _cancel.Token);
             var (kallsyms, vmlinux) = PerfKernelSymbols.Open(this, Kallsyms, Vmlinux);
+            using var file = PerfDataFile.Open(path, _cancel.Token);
             var decoder = new PerfDataDecoder(file, kallsyms, SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray(), vmlinux);
             var progress = new CmdletProgress(this, $"Reading {path}");
             List<PerfHotspot> rows;

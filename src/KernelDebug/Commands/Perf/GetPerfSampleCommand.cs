@@ -57,8 +57,8 @@ public sealed class GetPerfSampleCommand : PSCmdlet
         {
             // Per file: a downstream end (Select-Object -First) stops this FIFO's wait, not the next file's.
             using var fileCancel = CancellationTokenSource.CreateLinkedTokenSource(_cancel.Token);
-            using var file = PerfDataFile.Open(path, fileCancel.Token);
             var (kallsyms, vmlinux) = PerfKernelSymbols.Open(this, Kallsyms, Vmlinux);
+            using var file = PerfDataFile.Open(path, fileCancel.Token);
             var decoder = new PerfDataDecoder(file, kallsyms, SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray(), vmlinux);
             // The decoder runs on its own thread, a round ahead of the pipeline: decoding and the pipeline's
             // per-object cost overlap instead of adding up.
