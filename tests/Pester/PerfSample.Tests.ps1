@@ -84,6 +84,32 @@ Describe 'Get-PerfSample' {
         ($ours -notmatch '\[unknown\]').Count | Should -BeGreaterThan 20
     }
 
+    It 'moves a given kallsyms to the recorded kernel''s _text (KASLR) as perf script --kallsyms does' -Skip:(-not $HavePerf) {
+        # The corpus's system-wide recording, with this host's kallsyms moved by 0x3a00000 as another boot's KASLR
+        # would place them: derived from real data, and only meaningful when this host runs the recorded kernel build.
+        $data = Join-Path $PSScriptRoot '../fixtures/perf/corpus/local-system.data'
+        $recorded = (& perf buildid-list -i $data -H 2>$null | Where-Object { $_ -match '\[kernel.kallsyms\]' }) -replace ' .*'
+        $here = & perf buildid-list -k 2>$null
+        if (-not $recorded -or $recorded -ne $here) { Set-ItResult -Skipped -Because 'this host does not run the kernel build the fixture was recorded on'; return }
+        $shifted = Join-Path $TestDrive 'shifted.kallsyms'
+        $lines = foreach ($l in [IO.File]::ReadAllLines('/proc/kallsyms')) {
+            $a, $rest = $l -split ' ', 2
+            $v = [UInt64]::Parse($a, 'AllowHexSpecifier')
+            if ($v -ne 0) { $v = [UInt64]($v + 0x3a00000) }
+            '{0:x16} {1}' -f $v, $rest
+        }
+        [IO.File]::WriteAllLines($shifted, [string[]] $lines)
+        $theirs = @(& perf script -i $data --kallsyms $shifted -F ip,sym 2>$null | ForEach-Object { $_.Trim() -replace '\s+', ' ' } |
+            Where-Object { $_ -match '^ffff' })
+        $ours = @(Get-PerfSample $data -Kallsyms $shifted | Where-Object { $_.Ip -ge 0xffff800000000000 } | ForEach-Object { '{0:x} {1}' -f $_.Ip, $_.Symbol })
+        $theirs.Count | Should -BeGreaterThan 20
+        $ours.Count | Should -Be $theirs.Count
+        $same = 0; $differ = @()
+        for ($i = 0; $i -lt $ours.Count; $i++) { if ($ours[$i] -ceq $theirs[$i]) { $same++ } elseif ($differ.Count -lt 6) { $differ += "ours: $($ours[$i]) | perf: $($theirs[$i])" } }
+        ($same / $theirs.Count) | Should -BeGreaterOrEqual 0.995 -Because ($differ -join "`n")
+        ($ours -notmatch '\[unknown\]').Count | Should -BeGreaterThan 20
+    }
+
     It 'refuses a -Kallsyms file that does not exist, or lists no addresses' {
         $data = Join-Path $TestDrive 'nokallsyms.data'
         { Get-PerfSample -Path (Join-Path $TestDrive 'missing.data') -Kallsyms (Join-Path $TestDrive 'no-such-kallsyms') -ErrorAction Stop } |
