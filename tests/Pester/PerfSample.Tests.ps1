@@ -102,12 +102,10 @@ Describe 'Get-PerfSample' {
         $theirs = @(& perf script -i $data --kallsyms $shifted -F ip,sym 2>$null | ForEach-Object { $_.Trim() -replace '\s+', ' ' } |
             Where-Object { $_ -match '^ffff' })
         $ours = @(Get-PerfSample $data -Kallsyms $shifted | Where-Object { $_.Ip -ge 0xffff800000000000 } | ForEach-Object { '{0:x} {1}' -f $_.Ip, $_.Symbol })
-        $theirs.Count | Should -BeGreaterThan 20
-        $ours.Count | Should -Be $theirs.Count
-        $same = 0; $differ = @()
-        for ($i = 0; $i -lt $ours.Count; $i++) { if ($ours[$i] -ceq $theirs[$i]) { $same++ } elseif ($differ.Count -lt 6) { $differ += "ours: $($ours[$i]) | perf: $($theirs[$i])" } }
-        ($same / $theirs.Count) | Should -BeGreaterOrEqual 0.995 -Because ($differ -join "`n")
-        ($ours -notmatch '\[unknown\]').Count | Should -BeGreaterThan 20
+        # The fixture has few kernel samples (5 with perf 6.1): every one must agree, and be named.
+        $theirs.Count | Should -BeGreaterOrEqual 3
+        $ours | Should -Be $theirs
+        @($ours -match '\[unknown\]').Count | Should -Be 0
     }
 
     It 'refuses a -Kallsyms file that does not exist, or lists no addresses' {
