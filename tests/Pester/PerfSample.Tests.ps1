@@ -95,7 +95,7 @@ Describe 'Get-PerfSample' {
         $lines = foreach ($l in [IO.File]::ReadAllLines('/proc/kallsyms')) {
             $a, $rest = $l -split ' ', 2
             $v = [UInt64]::Parse($a, 'AllowHexSpecifier')
-            if ($v -ne 0) { $v = [UInt64]($v + 0x3a00000) }
+            if ($v -ne 0) { $v = $v + [UInt64] 0x3a00000 }
             '{0:x16} {1}' -f $v, $rest
         }
         [IO.File]::WriteAllLines($shifted, [string[]] $lines)
