@@ -72,10 +72,10 @@ Describe 'Get-PerfSample' {
         # A copy of this host's kallsyms, as one would bring from the recording machine (read as root: addresses visible).
         $copy = Join-Path $TestDrive 'kallsyms.copy'
         [IO.File]::WriteAllBytes($copy, [IO.File]::ReadAllBytes('/proc/kallsyms'))
-        $kernel = { param($ip) [UInt64]::Parse($ip, 'AllowHexSpecifier') -ge 0xffff800000000000 }
+        $kernel = { param($ip) [UInt64]::Parse($ip, 'AllowHexSpecifier') -ge 0xffff800000000000u }
         $theirs = @(& perf script -i $data --kallsyms $copy -F ip,sym 2>$null | ForEach-Object { $_.Trim() -replace '\s+', ' ' } |
             Where-Object { $_ -and (& $kernel ($_ -split ' ')[0]) })
-        $ours = @(Get-PerfSample $data -Kallsyms $copy | Where-Object { $_.Ip -ge 0xffff800000000000 } | ForEach-Object { '{0:x} {1}' -f $_.Ip, $_.Symbol })
+        $ours = @(Get-PerfSample $data -Kallsyms $copy | Where-Object { $_.Ip -ge 0xffff800000000000u } | ForEach-Object { '{0:x} {1}' -f $_.Ip, $_.Symbol })
         $theirs.Count | Should -BeGreaterThan 20
         $ours.Count | Should -Be $theirs.Count
         $same = 0; $differ = @()
@@ -101,7 +101,7 @@ Describe 'Get-PerfSample' {
         [IO.File]::WriteAllLines($shifted, [string[]] $lines)
         $theirs = @(& perf script -i $data --kallsyms $shifted -F ip,sym 2>$null | ForEach-Object { $_.Trim() -replace '\s+', ' ' } |
             Where-Object { $_ -match '^ffff' })
-        $ours = @(Get-PerfSample $data -Kallsyms $shifted | Where-Object { $_.Ip -ge 0xffff800000000000 } | ForEach-Object { '{0:x} {1}' -f $_.Ip, $_.Symbol })
+        $ours = @(Get-PerfSample $data -Kallsyms $shifted | Where-Object { $_.Ip -ge 0xffff800000000000u } | ForEach-Object { '{0:x} {1}' -f $_.Ip, $_.Symbol })
         # The fixture has few kernel samples (5 with perf 6.1): every one must agree, and be named.
         $theirs.Count | Should -BeGreaterOrEqual 3
         $ours | Should -Be $theirs
