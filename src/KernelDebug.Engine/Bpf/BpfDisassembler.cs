@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using KernelDebug.Symbols;
 
 namespace KernelDebug.Bpf;
 
@@ -26,7 +27,7 @@ public static class BpfDisassembler
     private static readonly string[] MovSx = { "(s8)", "(s16)", "", "(s32)" };
     private static readonly string[] Class = { "ld", "ldx", "st", "stx", "alu", "jmp", "jmp32", "alu64" };
 
-    public static BpfInstruction[] Decode(ReadOnlySpan<byte> code, KernelSymbols? symbols = null)
+    public static BpfInstruction[] Decode(ReadOnlySpan<byte> code, Kallsyms? symbols = null)
     {
         var list = new List<BpfInstruction>();
         int count = code.Length / 8;
@@ -51,7 +52,7 @@ public static class BpfDisassembler
     private static string Signed(int v) => (v >= 0 ? "+" : "") + I(v);
 
     /// <summary>One instruction; next is the second half of a 64-bit immediate load.</summary>
-    public static string Format(ReadOnlySpan<byte> insn, ReadOnlySpan<byte> next, KernelSymbols? symbols)
+    public static string Format(ReadOnlySpan<byte> insn, ReadOnlySpan<byte> next, Kallsyms? symbols)
     {
         byte code = insn[0];
         int dst = insn[1] & 0x0f, src = insn[1] >> 4;
@@ -124,8 +125,8 @@ public static class BpfDisassembler
                 {
                     if (src == PSEUDO_CALL) return $"{h} call pc{Signed(off)}";
                     if (src == 0 && imm >= 0 && imm < BpfNames.Helpers.Length) return $"{h} call {BpfNames.Helpers[imm]}#{I(imm)}";
-                    if (src == PSEUDO_KFUNC_CALL) return $"{h} call {symbols?.KfuncName(imm) ?? "kernel-function"}#{I(imm)}";
-                    return $"{h} call {symbols?.HelperName(imm) ?? "unknown"}#{I(imm)}";
+                    if (src == PSEUDO_KFUNC_CALL) return $"{h} call kernel-function#{I(imm)}";
+                    return $"{h} call {HelperName(symbols, imm) ?? "unknown"}#{I(imm)}";
                 }
                 if (code == (JMP | 0x00)) return $"{h} goto pc{Signed(off)}";
                 if (code == (JMP | 0x00 | X)) return $"{h} gotox r{dst}";
@@ -138,45 +139,15 @@ public static class BpfDisassembler
         }
         return $"{h} {Class[cls]}";
     }
-}
 
-/// <summary>/proc/kallsyms, for naming helper calls in translated programs (address = __bpf_call_base + imm), as bpftool does.</summary>
-public sealed class KernelSymbols
-{
-    private readonly Dictionary<ulong, string> _byAddress;
-    private readonly ulong _callBase;
-
-    private KernelSymbols(Dictionary<ulong, string> byAddress, ulong callBase) { _byAddress = byAddress; _callBase = callBase; }
-
-    private static KernelSymbols? _cached;
-    private static DateTime _cachedAt;
-
-    /// <summary>The symbol table, or null when kallsyms hides addresses (kptr_restrict) or is unreadable. Cached for a minute.</summary>
-    public static KernelSymbols? Load()
+    /// <summary>
+    /// A helper called through its address (__bpf_call_base + imm) named from kallsyms, as bpftool does; the address
+    /// when no symbol is there; null when kallsyms hides addresses or lacks __bpf_call_base.
+    /// </summary>
+    private static string? HelperName(Kallsyms? symbols, int imm)
     {
-        if (_cached is not null && DateTime.UtcNow - _cachedAt < TimeSpan.FromMinutes(1)) return _cached;
-        var map = new Dictionary<ulong, string>();
-        ulong callBase = 0;
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/kallsyms"))
-            {
-                int s1 = line.IndexOf(' '), s2 = s1 < 0 ? -1 : line.IndexOf(' ', s1 + 1);
-                if (s2 < 0) continue;
-                if (!ulong.TryParse(line.AsSpan(0, s1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var addr) || addr == 0) continue;
-                int end = line.IndexOfAny(new[] { '\t', ' ' }, s2 + 1);
-                string name = end < 0 ? line[(s2 + 1)..] : line[(s2 + 1)..end];
-                if (name == "__bpf_call_base") callBase = addr;
-                map.TryAdd(addr, name);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-        if (callBase == 0) return null;
-        _cachedAt = DateTime.UtcNow;
-        return _cached = new KernelSymbols(map, callBase);
+        if (symbols?.AddressOf("__bpf_call_base") is not { } callBase) return null;
+        ulong address = unchecked(callBase + (ulong)(long)imm);
+        return symbols.NameAt(address) ?? $"0x{address:x}";
     }
-
-    public string? HelperName(int imm) => _byAddress.TryGetValue(unchecked(_callBase + (ulong)(long)imm), out var n) ? n : $"0x{unchecked(_callBase + (ulong)(long)imm):x}";
-
-    public string? KfuncName(int imm) => null;
 }

@@ -142,7 +142,7 @@ public static class BpfInspector
             RecursionMisses = info.RecursionMisses,
             VerifiedInstructions = info.VerifiedInsns,
             Holders = holders,
-            Instructions = xlated is null ? null : ItemList.Of(BpfDisassembler.Decode(xlated, KernelSymbols.Load())),
+            Instructions = xlated is null ? null : ItemList.Of(BpfDisassembler.Decode(xlated, KernelDebug.Symbols.Kallsyms.Current)),
         };
     }
 

@@ -1,47 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using KernelDebug.Host;
+using KernelDebug.Symbols;
 
 namespace KernelDebug.Ftrace
 {
-    /// <summary>Kernel addresses to "symbol" / "symbol+0xoff" from /proc/kallsyms (root sees the addresses).</summary>
-    public sealed class KernelSymbols
-    {
-        private readonly ulong[] _addresses;
-        private readonly string[] _names;
-
-        public KernelSymbols(IEnumerable<(ulong Address, string Name)> symbols)
-        {
-            var sorted = symbols.Where(s => s.Address != 0).OrderBy(s => s.Address).ToArray();
-            _addresses = sorted.Select(s => s.Address).ToArray();
-            _names = sorted.Select(s => s.Name).ToArray();
-        }
-
-        public static KernelSymbols Load(string path = "/proc/kallsyms") => new(Parse(ControlFile.ReadText(path)));
-
-        public static IEnumerable<(ulong, string)> Parse(string text)
-        {
-            foreach (var line in text.Split('\n'))
-            {
-                var parts = line.Split(' ', 4, StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length < 3 || parts[1].Length != 1 || "tTwW".IndexOf(parts[1][0]) < 0) continue;
-                if (ulong.TryParse(parts[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var a))
-                    yield return (a, parts[2]);
-            }
-        }
-
-        public bool IsEmpty => _addresses.Length == 0;
-
-        /// <summary>"name" at a symbol start, "name+0x1f" inside one, the hex address when unknown.</summary>
-        public string Resolve(ulong address)
-        {
-            int i = Array.BinarySearch(_addresses, address);
-            if (i >= 0) return _names[i];
-            i = ~i - 1;
-            return i >= 0 ? $"{_names[i]}+0x{address - _addresses[i]:x}" : $"0x{address:x}";
-        }
-    }
-
     /// <summary>
     /// Turns function and function_graph tracer output into objects: binary records (ftrace:function,
     /// ftrace:funcgraph_entry/exit) and the kernel's text rendering (the trace file of those tracers).
@@ -49,14 +11,14 @@ namespace KernelDebug.Ftrace
     public static class FunctionTrace
     {
         /// <summary>A FunctionCall from an ftrace:function record, or null for another event.</summary>
-        public static FunctionCall? FromRecord(TraceRecord r, KernelSymbols symbols)
+        public static FunctionCall? FromRecord(TraceRecord r, Kallsyms symbols)
         {
             if (r.System != "ftrace" || r.Name != "function") return null;
             ulong ip = r.Fields["ip"] is ulong a ? a : 0, parent = r.Fields["parent_ip"] is ulong p ? p : 0;
             return new FunctionCall
             {
                 Timestamp = r.Timestamp, Cpu = r.Cpu, ProcessId = r.ProcessId, Comm = r.Comm,
-                Address = ip, ParentAddress = parent, Function = symbols.Resolve(ip), Parent = parent == 0 ? null : symbols.Resolve(parent),
+                Address = ip, ParentAddress = parent, Function = symbols.Describe(ip), Parent = parent == 0 ? null : symbols.Describe(parent),
             };
         }
 
@@ -125,7 +87,7 @@ namespace KernelDebug.Ftrace
         }
 
         /// <summary>Assembles ftrace:funcgraph_entry/exit records into call trees (all of them, open calls included).</summary>
-        public static List<FunctionGraphCall> AssembleGraph(IEnumerable<TraceRecord> records, KernelSymbols symbols)
+        public static List<FunctionGraphCall> AssembleGraph(IEnumerable<TraceRecord> records, Kallsyms symbols)
         {
             var assembler = new FunctionGraphAssembler(symbols);
             var roots = new List<FunctionGraphCall>();
@@ -148,11 +110,11 @@ namespace KernelDebug.Ftrace
     /// </summary>
     public sealed class FunctionGraphAssembler
     {
-        private readonly KernelSymbols _symbols;
+        private readonly Kallsyms _symbols;
         private readonly Dictionary<int, Stack<FunctionGraphCall>> _stacks = new();
         private readonly Dictionary<int, FunctionGraphCall> _openRoots = new();
 
-        public FunctionGraphAssembler(KernelSymbols symbols) => _symbols = symbols;
+        public FunctionGraphAssembler(Kallsyms symbols) => _symbols = symbols;
 
         public static bool IsGraphRecord(TraceRecord r) => r.System == "ftrace" && (r.Name == "funcgraph_entry" || r.Name == "funcgraph_exit");
 
@@ -164,7 +126,7 @@ namespace KernelDebug.Ftrace
             ulong func = r.Fields["func"] is ulong f ? f : 0;
             if (r.Name == "funcgraph_entry")
             {
-                var call = new FunctionGraphCall { Cpu = r.Cpu, ProcessId = r.ProcessId, Comm = r.Comm, Timestamp = r.Timestamp, Function = _symbols.Resolve(func), Depth = depth };
+                var call = new FunctionGraphCall { Cpu = r.Cpu, ProcessId = r.ProcessId, Comm = r.Comm, Timestamp = r.Timestamp, Function = _symbols.Describe(func), Depth = depth };
                 while (stack.Count > 0 && stack.Peek().Depth >= depth) stack.Pop(); // exits lost
                 if (stack.Count > 0) stack.Peek().ChildList.Add(call);
                 else _openRoots[r.Cpu] = call;

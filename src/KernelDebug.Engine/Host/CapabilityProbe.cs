@@ -208,7 +208,7 @@ public static class CapabilityProbe
         // an option the configuration does not mention is decided by the symbols.
         var cfg = KernelConfig.Load();
         bool fromConfig = cfg?["CONFIG_EPROBE_EVENTS"] is not null;
-        bool built = fromConfig ? cfg!.IsEnabled("CONFIG_EPROBE_EVENTS") : KallsymsContains(" eprobe_register");
+        bool built = fromConfig ? cfg!.IsEnabled("CONFIG_EPROBE_EVENTS") : KallsymsHasName("eprobe_register");
         return built
             ? new Capability("Eprobes", "probes", true, fromConfig ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") + "; definitions go to dynamic_events" : "eprobe_register is in /proc/kallsyms; definitions go to dynamic_events")
             : Unavailable("Eprobes", "probes", fromConfig ? KernelConfig.Explain("CONFIG_EPROBE_EVENTS") : "no eprobe code in /proc/kallsyms (eprobe_register)", "Boot a kernel built with CONFIG_EPROBE_EVENTS (the debug kernel in the project's VM tests has it).");
@@ -277,18 +277,7 @@ public static class CapabilityProbe
                 "Run as root, or: sysctl kernel.kptr_restrict=0");
     }
 
-    private static bool KallsymsHasAddresses()
-    {
-        try
-        {
-            using var r = new StreamReader("/proc/kallsyms");
-            for (int i = 0; i < 50 && r.ReadLine() is { } line; i++)
-                if (!line.StartsWith("0000000000000000", StringComparison.Ordinal)) return true;
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return false;
-    }
+    private static bool KallsymsHasAddresses() => Symbols.Kallsyms.Current.HasAddresses;
 
     // ---------- bpf ----------
 
@@ -496,17 +485,13 @@ public static class CapabilityProbe
             string mode = cfg.IsEnabled("CONFIG_KASAN_GENERIC") ? "generic" : cfg.IsEnabled("CONFIG_KASAN_SW_TAGS") ? "software tags" : cfg.IsEnabled("CONFIG_KASAN_HW_TAGS") ? "hardware tags" : "unknown mode";
             return new Capability("Kasan", "memory", true, $"CONFIG_KASAN=y ({mode}); reports appear in the kernel log");
         }
-        if (cfg is null && KallsymsContains(" kasan_report"))
+        if (cfg is null && KallsymsHasName("kasan_report"))
             return new Capability("Kasan", "memory", true, "kasan_report is in /proc/kallsyms");
         return Unavailable("Kasan", "memory", KernelConfig.Explain("CONFIG_KASAN"), "Boot a kernel built with CONFIG_KASAN (the project's VM tests boot one); Get-KasanReport -Path still parses saved logs.");
     }
 
-    private static bool KallsymsContains(string text)
-    {
-        try { return File.ReadLines("/proc/kallsyms").Any(l => l.Contains(text, StringComparison.Ordinal)); }
-        catch (IOException) { return false; }
-        catch (UnauthorizedAccessException) { return false; }
-    }
+    /// <summary>True when a kernel symbol's name starts with the prefix (the feature's code is built in).</summary>
+    private static bool KallsymsHasName(string prefix) => Symbols.Kallsyms.Current.AnyNameStartsWith(prefix);
 
     private static Capability ProbeKfence()
     {
@@ -526,7 +511,7 @@ public static class CapabilityProbe
         var cfg = KernelConfig.Load();
         if (cfg?.IsEnabled("CONFIG_UBSAN") == true)
             return new Capability("Ubsan", "memory", true, "CONFIG_UBSAN=y; reports appear in the kernel log");
-        if (cfg is null && KallsymsContains(" __ubsan_handle_"))
+        if (cfg is null && KallsymsHasName("__ubsan_handle_"))
             return new Capability("Ubsan", "memory", true, "__ubsan_handle_* is in /proc/kallsyms");
         return Unavailable("Ubsan", "memory", KernelConfig.Explain("CONFIG_UBSAN"), "Boot a kernel built with CONFIG_UBSAN.");
     }

@@ -28,6 +28,21 @@ internal static partial class Interop
         return r < 0 ? null : (*(ushort*)(buffer + StatxModeOffset), *(ulong*)(buffer + StatxInoOffset), *(long*)(buffer + StatxSizeOffset), *(uint*)(buffer + StatxUidOffset));
     }
 
+    internal const uint STATX_MTIME = 0x40;
+
+    /// <summary>
+    /// What tells one version of an open file from another: device, inode, size and modification time (ns); null on
+    /// failure. stx_mtime (tv_sec s64, tv_nsec u32) is at 112, stx_dev_major/minor at 136/140.
+    /// </summary>
+    internal static unsafe (ulong Device, ulong Inode, long Size, long ModifiedNs)? FStatVersion(SafeHandle fd)
+    {
+        byte* buffer = stackalloc byte[StatxSize];
+        if (statx(fd, string.Empty, AT_EMPTY_PATH, STATX_INO | STATX_SIZE | STATX_MTIME, buffer) < 0) return null;
+        ulong device = ((ulong)*(uint*)(buffer + 136) << 32) | *(uint*)(buffer + 140);
+        long modified = *(long*)(buffer + 112) * 1_000_000_000L + *(uint*)(buffer + 120);
+        return (device, *(ulong*)(buffer + StatxInoOffset), *(long*)(buffer + StatxSizeOffset), modified);
+    }
+
     /// <summary>The device (major, minor) and inode of an open file, as /proc/locks names it; null on failure.</summary>
     internal static unsafe (uint Major, uint Minor, ulong Inode)? FStatDevice(SafeHandle fd)
     {

@@ -177,14 +177,16 @@ public static class PerfAnnotator
     private static class SymbolLayer
     {
         public static ulong AddressOf(string dso, ulong fileOffset) =>
-            IsFile(dso) ? SymbolCache.Get(dso).OffsetToAddress(fileOffset) : fileOffset;
+            IsFile(dso) ? Open(dso).OffsetToAddress(fileOffset) : fileOffset;
+
+        private static Symbols.ElfFile Open(string dso) => Symbols.ElfFile.TryOpen(dso) ?? Symbols.ElfFile.None(dso);
 
         private static bool IsFile(string dso) => dso.StartsWith('/') && !dso.StartsWith("//", StringComparison.Ordinal);
 
         public static (Machine Machine, byte[] Bytes, DwarfLineTable Lines, Func<ulong, string?> Names)? Code(string dso, ulong start, ulong fileStart)
         {
             if (!IsFile(dso)) return null;
-            var symbols = SymbolCache.Get(dso);
+            var symbols = Open(dso);
             var name = symbols.Table.Find(start, out var symStart);
             if (name is null || symStart != start) return null;
             // The symbol's end as the table resolves it (zero-size symbols extended as perf extends them): the first
@@ -196,9 +198,9 @@ public static class PerfAnnotator
                 if (symbols.Table.Find(mid, out var s) is not null && s == start) lo = mid; else hi = mid;
             }
             ulong size = hi - start;
-            var path = File.Exists(dso) ? dso : ElfSymbols.BuildIdCacheCopy(dso);
+            var path = File.Exists(dso) ? dso : PerfDataDecoder.BuildIdCacheCopy(dso);
             if (path is null) return null;
-            using var elf = Probes.ElfInput.TryLoad(path, out long length);
+            using var elf = Symbols.ElfFile.TryLoadRaw(path, out long length);
             if (elf is null || fileStart + size > (ulong)length) return null;
             var bytes = new byte[size];
             using (var handle = File.OpenHandle(path))
@@ -208,7 +210,7 @@ public static class PerfAnnotator
             {
                 foreach (var debug in DebugFiles(dso, symbols.BuildId))
                 {
-                    using var d = Probes.ElfInput.TryLoad(debug, out _);
+                    using var d = Symbols.ElfFile.TryLoadRaw(debug, out _);
                     if (d is null) continue;
                     lines = DwarfLineTable.Load(d);
                     if (lines.Count > 0) break;

@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using KernelDebug.Perf;
+using KernelDebug.Symbols;
 
 namespace KernelDebug.Perf
 {
@@ -15,7 +16,10 @@ namespace KernelDebug.Perf
     public sealed unsafe partial class PerfDataDecoder
     {
         private readonly PerfDataFile _file;
-        private readonly KernelSymbols _kernel;
+        private readonly Kallsyms _kernel;
+        // A kallsyms or vmlinux the user gave (perf report --kallsyms/--vmlinux): used whatever boot recorded the file.
+        private readonly bool _kernelGiven;
+        private readonly ElfFile? _vmlinux;
         private readonly Layout _first;
         private readonly Dictionary<ulong, Layout> _byId = new();
         private readonly bool _identifier;
@@ -71,12 +75,16 @@ namespace KernelDebug.Perf
 
         private readonly IReadOnlyList<string> _symbolPath;
 
+        /// <param name="kernel">The recording machine's kallsyms (perf's --kallsyms); null: this host's, used only when the recording is from this boot.</param>
         /// <param name="symbolPath">Roots to look for the recorded binaries under first (perf's --symfs), as root + path or root/.build-id/.</param>
-        public PerfDataDecoder(PerfDataFile file, KernelSymbols? kernel = null, IReadOnlyList<string>? symbolPath = null)
+        /// <param name="vmlinux">The recorded kernel's image with symbols (perf's --vmlinux); used before any kallsyms.</param>
+        public PerfDataDecoder(PerfDataFile file, Kallsyms? kernel = null, IReadOnlyList<string>? symbolPath = null, ElfFile? vmlinux = null)
         {
             _file = file;
             _symbolPath = symbolPath ?? Array.Empty<string>();
-            _kernel = kernel ?? KernelSymbols.Current;
+            _kernelGiven = kernel is not null || vmlinux is not null;
+            _vmlinux = vmlinux;
+            _kernel = kernel ?? (vmlinux is null ? Kallsyms.Current : Kallsyms.Empty);
             _first = new Layout(file.Attrs[0]);
             _identifier = file.Attrs.All(a => (a.SampleType & PerfFormat.SampleIdentifier) != 0);
             foreach (var a in file.Attrs)
@@ -679,14 +687,28 @@ namespace KernelDebug.Perf
         {
             if (_ksymbols.Find(ip) is { } k) return new PerfFrame(ip, k.Path, k.Path, ip, ip - k.Start, true);
             var moduleMap = _modules.Find(ip);
+            string dso = moduleMap?.Path ?? "[kernel.kallsyms]";
             // This host's kallsyms name the recorded kernel only if it is this boot's: else [unknown], as perf leaves it.
-            if (!(_kernelHere ??= KernelIsThisBoot())) return new PerfFrame(ip, "[unknown]", moduleMap?.Path ?? "[kernel.kallsyms]", ip, 0, true);
-            var stored = _kernel.Table.Find(ip, out var start);
-            if (stored is null) return new PerfFrame(ip, "[unknown]", moduleMap?.Path ?? "[kernel.kallsyms]", ip, 0, true);
-            var module = KernelSymbols.ModuleOf(stored);
-            string dso = moduleMap?.Path ?? (module is null ? "[kernel.kallsyms]" : $"[{module}]");
-            return new PerfFrame(ip, KernelSymbols.NameOf(stored), dso, ip, ip - start, true);
+            if (!_kernelGiven && !(_kernelHere ??= KernelIsThisBoot())) return new PerfFrame(ip, "[unknown]", dso, ip, 0, true);
+            // A given kernel's symbols are moved to where the recording's kernel was (KASLR), as perf relocates by _text;
+            // modules load at their own addresses, so theirs are not moved.
+            if (_vmlinux is not null)
+            {
+                ulong vdelta = moduleMap is null ? unchecked(VmlinuxText - _recordedText) : 0;
+                ulong vstart = 0;
+                var name = _recordedText == 0 && VmlinuxText != 0 ? null : _vmlinux.Table.Find(unchecked(ip + vdelta), out vstart);
+                return name is null ? new PerfFrame(ip, "[unknown]", dso, ip, 0, true) : new PerfFrame(ip, name, dso, ip, unchecked(ip + vdelta - vstart), true);
+            }
+            ulong delta = _kernelGiven && moduleMap is null && _recordedText != 0 && _kernel.AddressOf("_text") is { } given ? unchecked(given - _recordedText) : 0;
+            if (_kernel.Find(unchecked(ip + delta)) is not { } sym) return new PerfFrame(ip, "[unknown]", dso, ip, 0, true);
+            if (moduleMap is null && sym.Module is not null) dso = $"[{sym.Module}]";
+            return new PerfFrame(ip, sym.Name, dso, ip, unchecked(ip + delta - sym.Address), true);
         }
+
+        private ulong? _vmlinuxTextValue;
+
+        /// <summary>The vmlinux's link-time _text (0 when it has none).</summary>
+        private ulong VmlinuxText => _vmlinuxTextValue ??= _vmlinux?.SymbolValue("_text") ?? 0;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private PerfFrame ResolveUser(int pid, MapList? maps, ulong ip)
@@ -734,7 +756,7 @@ namespace KernelDebug.Perf
         {
             // perf names anonymous executable memory after the JIT's symbol file and keeps addresses as they are.
             var jitPath = $"/tmp/perf-{pid}.map";
-            var jit = SymbolCache.GetPerfMap(jitPath).Find(ip, out var jitStart);
+            var jit = PerfMapSymbols.Get(jitPath).Find(ip, out var jitStart);
             return new PerfFrame(ip, jit ?? "[unknown]", jitPath, ip, jit is null ? 0 : ip - jitStart, false);
         }
 
@@ -745,7 +767,7 @@ namespace KernelDebug.Perf
             {
                 // perf maps [vdso] with pgoff 0 whatever the record says: the image starts at the map.
                 mapIp = ip - map.Start;
-                var vdso = SymbolCache.Vdso;
+                var vdso = ElfFile.Vdso;
                 var vname = vdso.Table.Find(vdso.OffsetToAddress(mapIp), out var vstart);
                 return new PerfFrame(ip, vname ?? "[unknown]", map.Path, mapIp, vname is null ? 0 : vdso.OffsetToAddress(mapIp) - vstart, false);
             }
@@ -759,7 +781,7 @@ namespace KernelDebug.Perf
 
         private bool? _kernelHere;
         private ulong _recordedText;
-        private readonly Dictionary<(string Path, string Id), ElfSymbols> _checkedFiles = new();
+        private readonly Dictionary<(string Path, string Id), ElfFile> _checkedFiles = new();
 
         /// <summary>
         /// Whether the recording's kernel is the one running now, in this boot: the same build-id (or, without one,
@@ -822,19 +844,38 @@ namespace KernelDebug.Perf
         /// -SymbolPath roots, at its path here, in perf's build-id cache or /usr/lib/debug/.build-id. Without a recorded
         /// build-id, the file at its path (perf does the same). No match: [unknown], never another binary's names.
         /// </summary>
-        private ElfSymbols SymbolsOf(Map map)
+        private ElfFile SymbolsOf(Map map)
         {
             string? id = map.BuildId ?? (_file.BuildIds.TryGetValue(map.Path, out var b) ? b : null);
-            if (id is null || id.Length < 3) return SymbolCache.Get(map.Path);
+            if (id is null || id.Length < 3)
+            {
+                // A file deleted or replaced since the recording: perf record keeps a copy in its build-id cache.
+                var source = File.Exists(map.Path) ? map.Path : BuildIdCacheCopy(map.Path) ?? map.Path;
+                return ElfFile.TryOpen(source) ?? ElfFile.None(map.Path);
+            }
             if (_checkedFiles.TryGetValue((map.Path, id), out var known)) return known;
-            ElfSymbols? found = null;
+            ElfFile? found = null;
             foreach (var candidate in SymbolCandidates(map.Path, id))
             {
                 if (!File.Exists(candidate)) continue;
-                var e = SymbolCache.Get(candidate);
-                if (e.BuildId == id) { found = e; break; }
+                if (ElfFile.TryOpen(candidate) is { } e && e.BuildId == id) { found = e; break; }
             }
-            return _checkedFiles[(map.Path, id)] = found ?? ElfSymbols.None(map.Path);
+            return _checkedFiles[(map.Path, id)] = found ?? ElfFile.None(map.Path);
+        }
+
+        /// <summary>The newest copy perf record saved of a file in ~/.debug/&lt;path&gt;/&lt;build id&gt;/elf, or null.</summary>
+        internal static string? BuildIdCacheCopy(string path)
+        {
+            if (!path.StartsWith('/')) return null;
+            try
+            {
+                var dir = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".debug") + path;
+                if (!Directory.Exists(dir)) return null;
+                return Directory.GetDirectories(dir).Select(d => System.IO.Path.Combine(d, "elf")).Where(File.Exists)
+                    .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+            }
+            catch (IOException) { return null; }
+            catch (UnauthorizedAccessException) { return null; }
         }
 
         private IEnumerable<string> SymbolCandidates(string path, string id)
@@ -878,7 +919,7 @@ namespace KernelDebug.Perf
             public ulong Pgoff { get; }
             public string Path { get; }
             public bool Anonymous { get; }
-            public ElfSymbols? Symbols { get; set; }
+            public ElfFile? Symbols { get; set; }
             /// <summary>The CFI of the mapped file (DWARF unwinding), once looked up.</summary>
             public Unwind.CallFrameInfo? Cfi { get; set; }
             public bool CfiLooked { get; set; }

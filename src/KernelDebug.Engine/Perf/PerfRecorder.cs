@@ -378,7 +378,7 @@ public sealed unsafe class PerfRecorder : IDisposable
 
     private void SynthesizeKernelMap()
     {
-        var k = KernelSymbols.Current;
+        var k = KernelDebug.Symbols.Kallsyms.Current;
         if (k.AddressOf("_text") is not { } text) return;
         ulong end = k.AddressOf("_end") ?? k.AddressOf("_etext") ?? text + 0x1000000;
         var name = Encoding.UTF8.GetBytes("[kernel.kallsyms]_text\0");

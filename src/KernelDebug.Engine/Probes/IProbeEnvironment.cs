@@ -33,8 +33,6 @@ public interface IProbeEnvironment
 /// <summary>The running host: the file system, /proc/kallsyms, tracefs events/ and /sys/kernel/btf/vmlinux.</summary>
 public sealed class HostProbeEnvironment : IProbeEnvironment
 {
-    private Dictionary<string, int>? _kallsyms;
-    private bool _kallsymsRead;
     private readonly string? _traceFs;
 
     public HostProbeEnvironment(string? traceFs = null)
@@ -53,33 +51,9 @@ public sealed class HostProbeEnvironment : IProbeEnvironment
 
     public int? KernelSymbolCount(string name)
     {
-        if (!_kallsymsRead)
-        {
-            _kallsymsRead = true;
-            _kallsyms = ReadKallsyms();
-        }
-        if (_kallsyms is null) return null;
-        return _kallsyms.TryGetValue(name, out var n) ? n : 0;
-    }
-
-    private static Dictionary<string, int>? ReadKallsyms()
-    {
-        try
-        {
-            var d = new Dictionary<string, int>(StringComparer.Ordinal);
-            bool anyAddress = false;
-            foreach (var line in File.ReadLines("/proc/kallsyms"))
-            {
-                // "ffffffff81000000 T _stext [module]": text symbols only, as kprobes probe code.
-                var parts = line.Split(' ', '\t');
-                if (parts.Length < 3 || parts[1].Length != 1 || "tT".IndexOf(parts[1][0]) < 0) continue;
-                if (!anyAddress && parts[0].Trim('0').Length > 0) anyAddress = true;
-                d[parts[2]] = d.TryGetValue(parts[2], out var n) ? n + 1 : 1;
-            }
-            return d.Count == 0 ? null : d;
-        }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        // Text symbols only (kprobes probe code), from the one kallsyms model; names are listed even when addresses are hidden.
+        var symbols = Symbols.Kallsyms.Current;
+        return symbols.HasTextSymbols ? symbols.TextSymbolCount(name) : null;
     }
 
     private string? TraceFs => _traceFs ?? KernelFileSystems.FindMounted("tracefs");

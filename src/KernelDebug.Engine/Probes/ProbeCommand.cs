@@ -125,7 +125,7 @@ public sealed class ProbeScope : IDisposable
     /// <summary>Creates a uprobe on a function of an ELF file (resolved through .symtab/.dynsym) in the process group.</summary>
     public ProbeDefinition AddUprobe(string name, string path, string symbol, ulong offsetInFunction = 0, bool isReturn = false, IEnumerable<string>? arguments = null)
     {
-        using var elf = ElfSymbolResolver.Open(path);
+        var elf = KernelDebug.Symbols.ElfFile.Open(path);
         var fileOffset = elf.ResolveFileOffset(symbol, offsetInFunction);
         return Add(ProbeCommand.Uprobe(Host.Naming.ProcessGroup, name, elf.Path, fileOffset, isReturn, arguments), ProbeEventsFile.UprobeEvents);
     }

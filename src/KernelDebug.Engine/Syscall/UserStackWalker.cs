@@ -85,12 +85,12 @@ internal sealed class UserStackWalker
     }
 
     /// <summary>
-    /// The one call into the module's symbol layer (Perf/Symbols.cs: .symtab, debug files by build id, .dynsym, the vDSO):
+    /// The one call into the module's symbol layer (Symbols/ElfFile.cs: .symtab, debug files by build id, .dynsym, the vDSO):
     /// the function containing a file offset, the ELF address of the offset, and the function's start.
     /// </summary>
     private static (string? Symbol, (ulong Address, ulong SymbolStart) Start) Symbolize(string path, ulong fileOffset, ulong? vdsoOffset)
     {
-        var elf = vdsoOffset is null ? Perf.SymbolCache.Get(path) : Perf.SymbolCache.Vdso;
+        var elf = vdsoOffset is null ? Symbols.ElfFile.TryOpen(path) ?? Symbols.ElfFile.None(path) : Symbols.ElfFile.Vdso;
         ulong address = elf.OffsetToAddress(vdsoOffset ?? fileOffset);
         var name = elf.Table.Find(address, out var start);
         return (name, (address, start));

@@ -54,7 +54,7 @@ public sealed class BpfWorld : IDisposable
             // A uprobe on libc's getpgid, for this process only (a function entry, so no other process is disturbed).
             UprobePath = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length >= 6)
                 .Select(f => f[5]).First(f => System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(f), @"^libc(\.so\.6|-[\d.]+\.so)$"));
-            using (var elf = KernelDebug.Probes.ElfSymbolResolver.Open(UprobePath)) UprobeOffset = elf.ResolveFileOffset("getpgid");
+            UprobeOffset = KernelDebug.Symbols.ElfFile.Open(UprobePath).ResolveFileOffset("getpgid");
             var uprobeProg = o.LoadProgram(2 /* kprobe */, "kd_uprobe", BpfTestObjects.ReturnZero);
             var uprobeLink = o.AttachUprobe(uprobeProg, UprobePath, UprobeOffset);
             for (int i = 0; i < GetppidCalls; i++) Interop.syscall(SyscallNumbers.Pick(110, 173), 0, 0, 0, 0, 0, 0);

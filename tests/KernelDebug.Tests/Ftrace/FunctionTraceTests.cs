@@ -46,11 +46,13 @@ public class FunctionTraceTests
     [Fact]
     public void KallsymsResolvesAddressesAndOffsets()
     {
-        var syms = new KernelSymbols(KernelSymbols.Parse("ffffffff81000000 T _stext\nffffffff81200000 t vfs_read\nffffffff81200800 T ksys_read\nffffffff81300000 d some_data\n"));
-        Assert.Equal("vfs_read", syms.Resolve(0xffffffff81200000));
-        Assert.Equal("vfs_read+0x1f", syms.Resolve(0xffffffff8120001f));
-        Assert.Equal("ksys_read+0x10", syms.Resolve(0xffffffff81200810));
-        Assert.Equal("0x1000", syms.Resolve(0x1000));
+        var syms = KernelDebug.Symbols.Kallsyms.Parse("ffffffff81000000 T _stext\nffffffff81200000 t vfs_read\nffffffff81200800 T ksys_read\nffffffff81300000 d some_data\nffffffffc0000000 t mod_fn\t[e1000]\n"u8);
+        Assert.Equal("vfs_read", syms.Describe(0xffffffff81200000));
+        Assert.Equal("vfs_read+0x1f", syms.Describe(0xffffffff8120001f));
+        Assert.Equal("ksys_read+0x10", syms.Describe(0xffffffff81200810));
+        Assert.Equal("ksys_read+0xff800", syms.Describe(0xffffffff81300000)); // data symbols are not functions
+        Assert.Equal("mod_fn+0x4", syms.Describe(0xffffffffc0000004));  // the module is not part of the name
+        Assert.Equal("0x1000", syms.Describe(0x1000));
     }
 
     [Fact]
@@ -60,7 +62,7 @@ public class FunctionTraceTests
         var exit = TraceEventFormat.Parse("ftrace", "name: funcgraph_exit\nID: 10\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned int depth;\toffset:16;\tsize:4;\tsigned:0;\n\tfield:unsigned int overrun;\toffset:20;\tsize:4;\tsigned:0;\n\tfield:unsigned long long calltime;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:unsigned long long rettime;\toffset:32;\tsize:8;\tsigned:0;\n");
         TraceRecord E(ulong f, uint d, ulong ts) => new() { System = "ftrace", Name = "funcgraph_entry", Timestamp = ts, Fields = new TraceFieldValues(entry.FieldNames, new object?[] { f, d }) };
         TraceRecord X(ulong f, uint d, ulong call, ulong ret) => new() { System = "ftrace", Name = "funcgraph_exit", Timestamp = ret, Fields = new TraceFieldValues(exit.FieldNames, new object?[] { f, d, 0u, call, ret }) };
-        var syms = new KernelSymbols(new[] { (0x100UL, "outer"), (0x200UL, "inner") });
+        var syms = KernelDebug.Symbols.Kallsyms.Parse("0000000000000100 t outer\n0000000000000200 t inner\n"u8);
         var a = new FunctionGraphAssembler(syms);
         Assert.Null(a.Add(E(0x100, 0, 1000)));
         Assert.Null(a.Add(E(0x200, 1, 1100)));

@@ -104,7 +104,7 @@ public class PerfDecoderMapTests
         try
         {
             using var file = PerfDataFile.Open(path);
-            decode = Task.Run(() => new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().ToList());
+            decode = Task.Run(() => new PerfDataDecoder(file, KernelDebug.Symbols.Kallsyms.Load("/nonexistent")).Samples().ToList());
             Assert.True(decode.Wait(TimeSpan.FromSeconds(30)), "the decode hung");
             var samples = decode.Result;
             Assert.Equal(new[] { fifo, "/proc/1/mem", "/dev/tty", "/dev/null", "/" }, samples.Select(s => s.Dso));
@@ -145,7 +145,7 @@ public class PerfDecoderMapTests
         try
         {
             using var file = PerfDataFile.Open(path);
-            var samples = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().ToList();
+            var samples = new PerfDataDecoder(file, KernelDebug.Symbols.Kallsyms.Load("/nonexistent")).Samples().ToList();
             Assert.Equal(9, samples.Count);
             static string Frames(PerfSample s) => string.Join(" ", s.CallChain.Select(f => $"{f.Dso}:{f.Offset:x}{(f.Kernel ? ":k" : "")}"));
 
@@ -174,10 +174,10 @@ public class PerfDecoderMapTests
         try
         {
             using var file = PerfDataFile.Open(path);
-            Assert.Equal(40_000, new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().Count());
+            Assert.Equal(40_000, new PerfDataDecoder(file, KernelDebug.Symbols.Kallsyms.Load("/nonexistent")).Samples().Count());
             using var cancelled = new CancellationTokenSource();
             cancelled.Cancel();
-            var decoder = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent"));
+            var decoder = new PerfDataDecoder(file, KernelDebug.Symbols.Kallsyms.Load("/nonexistent"));
             Assert.Throws<OperationCanceledException>(() => decoder.Samples(cancelled.Token).First());
             Assert.True(decoder.Records < 40_000, $"read {decoder.Records} records after cancellation");
         }

@@ -1,3 +1,4 @@
+using KernelDebug.Symbols;
 using KernelDebug.Native;
 using KernelDebug.Perf;
 using Xunit;
@@ -73,18 +74,19 @@ public class PerfEngineTests
                 "ffffffffc0000000 t mod_fn\t[e1000]",
                 "ffffffffc0000100 T mod_other\t[e1000]",
                 "short line") + "\n");
-            var k = KernelSymbols.Load(path);
-            Assert.Equal("startup_64", k.Table.Find(0xffffffff81000010, out var start));
-            Assert.Equal(0xffffffff81000000UL, start);
-            Assert.Equal("local_fn", k.Table.Find(0xffffffff81000250, out _)); // rodata_thing is not a symbol: local_fn extends over it
-            Assert.Equal("weak_fn", k.Table.Find(0xffffffff81000300, out _));
-            var stored = k.Table.Find(0xffffffffc0000008, out _)!;
-            Assert.Equal(("mod_fn", "e1000"), (KernelSymbols.NameOf(stored), KernelSymbols.ModuleOf(stored)));
+            var k = Kallsyms.Load(path);
+            var startup = k.Find(0xffffffff81000010)!.Value;
+            Assert.Equal("startup_64", startup.Name);
+            Assert.Equal(0xffffffff81000000UL, startup.Address);
+            Assert.Equal("local_fn", k.Find(0xffffffff81000250)?.Name); // rodata_thing is not a symbol: local_fn extends over it
+            Assert.Equal("weak_fn", k.Find(0xffffffff81000300)?.Name);
+            var module = k.Find(0xffffffffc0000008)!.Value;
+            Assert.Equal(("mod_fn", "e1000"), (module.Name, module.Module));
             Assert.Equal(0xffffffff81000000UL, k.AddressOf("_text"));
             Assert.Equal(0xffffffffc0000100UL, k.AddressOf("mod_other"));
             Assert.Null(k.AddressOf("rodata_thing"));
             Assert.Null(k.AddressOf("fixed_percpu_data"));
-            Assert.False(KernelSymbols.Load(path + ".missing").Available);
+            Assert.False(Kallsyms.Load(path + ".missing").Available);
         }
         finally { File.Delete(path); }
     }
@@ -138,7 +140,7 @@ public class PerfEngineTests
             using var file = PerfDataFile.Open(path);
             Assert.Equal("cpu-clock", file.Attrs[0].Name);
             Assert.Equal(new ulong[] { 42 }, file.Attrs[0].Ids);
-            var s = Assert.Single(new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples());
+            var s = Assert.Single(new PerfDataDecoder(file, Kallsyms.Load("/nonexistent")).Samples());
             Assert.Equal((77, 78, 0x1234UL, 5UL, 1_000_000_000UL, "cpu-clock"), (s.ProcessId, s.ThreadId, s.Ip, s.Period, s.Timestamp, s.Event));
             Assert.Equal(":78", s.Comm);
             Assert.Equal("[unknown]", s.Dso);
@@ -179,7 +181,7 @@ public class PerfEngineTests
             w.WriteRecords(Sample(0x3333)); // after the checkpoint: not covered (perhaps still in the buffer when killed)
             using (var file = PerfDataFile.Open(tmp))
             {
-                var ips = new PerfDataDecoder(file, KernelSymbols.Load("/nonexistent")).Samples().Select(s => s.Ip).ToArray();
+                var ips = new PerfDataDecoder(file, Kallsyms.Load("/nonexistent")).Samples().Select(s => s.Ip).ToArray();
                 Assert.Equal(new ulong[] { 0x1111, 0x2222 }, ips);
             }
             Assert.False(File.Exists(path));

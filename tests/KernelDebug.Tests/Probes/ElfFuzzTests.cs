@@ -73,12 +73,14 @@ public class ElfFuzzTests
     private static bool Exercise(string path, long length)
     {
         // perf symbolization: never throws, whatever the file.
-        var symbols = ElfSymbols.Load(path);
-        _ = symbols.Table.Find(0x1000, out _);
-        _ = symbols.OffsetToAddress(0x1000);
+        if (KernelDebug.Symbols.ElfFile.TryOpen(path) is { } symbols)
+        {
+            _ = symbols.Table.Find(0x1000, out _);
+            _ = symbols.OffsetToAddress(0x1000);
+        }
         try
         {
-            using var elf = ElfSymbolResolver.Open(path);
+            var elf = KernelDebug.Symbols.ElfFile.Open(path);
             foreach (var s in elf.Symbols)
                 if (s.FileOffset >= (ulong)length) throw new InvalidDataException($"{s.Name} resolved to file offset 0x{s.FileOffset:x} beyond the {length}-byte file");
             var some = elf.Symbols.Take(4).ToList();
@@ -88,7 +90,7 @@ public class ElfFuzzTests
                 if (offset >= (ulong)length) throw new InvalidDataException($"{s.Name} resolved to file offset 0x{offset:x} beyond the {length}-byte file");
                 _ = elf.IsExecutableOffset(offset);
             }
-            foreach (var p in EntryProbePlacement.Choose(path, some, elf.Symbols, Architecture.X64))
+            foreach (var p in EntryProbePlacement.Choose(elf, some, Architecture.X64))
                 if (p.FileOffset >= (ulong)length) throw new InvalidDataException($"a probe placed at file offset 0x{p.FileOffset:x} beyond the {length}-byte file");
             return true;
         }

@@ -34,7 +34,7 @@ public class ElfSymbolResolverTests
     {
         var libc = Libc;
         if (libc is null || ProgramLocator.Find("perf") is null) return;
-        using var elf = ElfSymbolResolver.Open(libc);
+        var elf = KernelDebug.Symbols.ElfFile.Open(libc);
         Assert.Equal(ElfFileKind.SharedObject, elf.Kind);
         foreach (var fn in new[] { "malloc", "getenv", "open", "write" })
         {
@@ -48,7 +48,7 @@ public class ElfSymbolResolverTests
     public void StrippedPieFindsDynamicSymbolsAsPerfAndNmDo()
     {
         if (!File.Exists("/bin/bash")) return;
-        using var elf = ElfSymbolResolver.Open("/bin/bash");
+        var elf = KernelDebug.Symbols.ElfFile.Open("/bin/bash");
         Assert.Equal(ElfFileKind.PositionIndependentExecutable, elf.Kind);
         if (ProgramLocator.Find("perf") is not null) Assert.Contains(elf.ResolveFileOffset("readline"), PerfOffsets("/bin/bash", "readline"));
         var nm = Run("nm", "-D", "--defined-only", "/bin/bash");
@@ -75,7 +75,7 @@ public class ElfSymbolResolverTests
             var lib = Path.Combine(dir.FullName, "libt.so");
             Assert.NotNull(Run("gcc", "-O1", "-no-pie", "-o", exe, src));
             Assert.NotNull(Run("gcc", "-O1", "-shared", "-fPIC", "-o", lib, src));
-            using (var elf = ElfSymbolResolver.Open(exe))
+            var elf = KernelDebug.Symbols.ElfFile.Open(exe);
             {
                 Assert.Equal(ElfFileKind.Executable, elf.Kind);
                 Assert.True(elf.HasSymTab);
@@ -95,7 +95,7 @@ public class ElfSymbolResolverTests
                 Assert.Equal("SymbolNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => elf.Resolve("no_such_function")).ErrorId);
                 Assert.Equal(helper, elf.SymbolAt(helper.FileOffset));
             }
-            using (var so = ElfSymbolResolver.Open(lib))
+            var so = KernelDebug.Symbols.ElfFile.Open(lib);
             {
                 Assert.Equal(ElfFileKind.SharedObject, so.Kind);
                 var s = so.Resolve("shared_fn");
@@ -109,9 +109,9 @@ public class ElfSymbolResolverTests
     [Fact]
     public void RefusesWhatIsNotAnElfFile()
     {
-        Assert.Equal("NotAnElfFile", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/etc/hostname")).ErrorId);
-        Assert.Equal("ElfFileNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/no/such/file")).ErrorId);
-        var dir = Assert.Throws<KernelDebug.Native.KernelDebugException>(() => ElfSymbolResolver.Open("/bin"));
+        Assert.Equal("NotAnElfFile", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => KernelDebug.Symbols.ElfFile.Open("/etc/hostname")).ErrorId);
+        Assert.Equal("ElfFileNotFound", Assert.Throws<KernelDebug.Native.KernelDebugException>(() => KernelDebug.Symbols.ElfFile.Open("/no/such/file")).ErrorId);
+        var dir = Assert.Throws<KernelDebug.Native.KernelDebugException>(() => KernelDebug.Symbols.ElfFile.Open("/bin"));
         Assert.Equal(("NotAnElfFile", System.Management.Automation.ErrorCategory.InvalidArgument), (dir.ErrorId, dir.Category));
         Assert.Contains("is a directory", dir.Message);
     }
@@ -122,8 +122,8 @@ public class ElfSymbolResolverTests
     {
         var libc = Libc;
         if (libc is null) return;
-        using var elf = ElfSymbolResolver.Open(libc);
-        var perf = KernelDebug.Perf.ElfSymbols.Load(libc);
+        var elf = KernelDebug.Symbols.ElfFile.Open(libc);
+        var perf = KernelDebug.Symbols.ElfFile.TryOpen(libc)!;
         foreach (var fn in new[] { "malloc", "getenv", "open", "write" })
         {
             var sym = elf.Resolve(fn);
@@ -145,7 +145,7 @@ public class ElfSymbolResolverTests
         var libc = Libc;
         var nm = libc is null ? null : Run("nm", "-D", "--defined-only", libc);
         if (nm is null) return;
-        using var elf = ElfSymbolResolver.Open(libc!);
+        var elf = KernelDebug.Symbols.ElfFile.Open(libc!);
         // "00000000000a2d70 T memcpy@GLIBC_2.2.5", "000000000009be70 i memcpy@@GLIBC_2.14"
         var versioned = nm.Split('\n').Select(l => l.Split(' ')).Where(p => p.Length == 3 && p[1] is "T" or "i" && p[2].Contains('@')).ToList();
         Assert.True(versioned.Count > 100);
@@ -174,7 +174,7 @@ public class ElfSymbolResolverTests
         var kinds = nm.Split('\n').Select(l => l.Split(' ')).Where(p => p.Length == 3 && p[1] is "T" or "i")
             .Select(p => (Name: p[2].Split('@')[0], Address: ulong.Parse(p[0], NumberStyles.HexNumber), Indirect: p[1] == "i")).ToList();
         Assert.Contains(kinds, k => k.Indirect);
-        using var elf = ElfSymbolResolver.Open(libc!);
+        var elf = KernelDebug.Symbols.ElfFile.Open(libc!);
         foreach (var k in kinds)
         {
             var sym = elf.Find(k.Name).FirstOrDefault(s => s.Address == k.Address);

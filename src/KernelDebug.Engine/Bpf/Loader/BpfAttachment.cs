@@ -193,7 +193,7 @@ public static class BpfAttacher
                     throw new KernelDebugException($"'{o}' is not an offset.", "BpfUprobeTargetInvalid", ErrorCategory.InvalidArgument) { Target = target };
                 what = what[..at];
             }
-            using var resolver = KernelDebug.Probes.ElfSymbolResolver.Open(path);
+            var resolver = KernelDebug.Symbols.ElfFile.Open(path);
             fileOffset = resolver.ResolveFileOffset(what, plus);
         }
         var (type, retBit) = Pmu("uprobe", "uprobes");

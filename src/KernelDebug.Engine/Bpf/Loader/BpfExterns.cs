@@ -77,7 +77,7 @@ internal static class BpfExterns
     public static byte[] KconfigData(BtfSpec btf, List<BpfExtern> externs, uint size, string path)
     {
         var data = new byte[size];
-        var config = KernelConfig.Load();
+        var config = Host.KernelConfig.Load();
         foreach (var e in externs.Where(e => e.Kind == BpfExternKind.Kconfig))
         {
             string? value = e.Name switch
@@ -86,13 +86,13 @@ internal static class BpfExterns
                 // Every kernel this module runs on (5.15 and later) has both.
                 "LINUX_HAS_BPF_COOKIE" => "y",
                 "LINUX_HAS_SYSCALL_WRAPPER" => "y",
-                _ => config?.GetValueOrDefault(e.Name),
+                _ => config?[e.Name],
             };
             if (value is null)
             {
                 if (e.Weak) continue; // zero, as libbpf leaves a weak extern it has no value for
                 throw new KernelDebugException(config is null
-                        ? $"'{path}' reads the kernel config option {e.Name} (__kconfig), but this kernel's config is not readable: neither /proc/config.gz (CONFIG_IKCONFIG_PROC) nor /boot/config-{KernelConfig.Release()} is present."
+                        ? $"'{path}' reads the kernel config option {e.Name} (__kconfig), but this kernel's config is not readable: neither /proc/config.gz (CONFIG_IKCONFIG_PROC) nor /boot/config-{Release()} is present."
                         : $"'{path}' reads {e.Name} (__kconfig), which this kernel's config does not set{(e.Name.StartsWith("LINUX_", StringComparison.Ordinal) ? " (and the loader does not compute)" : "")}. Declare it __weak to get 0.",
                     "BpfExternNotFound", ErrorCategory.ObjectNotFound) { Target = e.Name };
             }
@@ -108,8 +108,8 @@ internal static class BpfExterns
         bool tristate = value is "y" or "n" or "m";
         if (type is { Kind: BtfKind.Array })
         {
-            if (!(value.Length >= 2 && value[0] == '"' && value[^1] == '"')) throw Wrong("a char array takes a string option");
-            var s = Encoding.UTF8.GetBytes(value[1..^1]);
+            // The config's strings come unquoted (Host.KernelConfig takes the quotes off).
+            var s = Encoding.UTF8.GetBytes(value.Length >= 2 && value[0] == '"' && value[^1] == '"' ? value[1..^1] : value);
             s.AsSpan(0, Math.Min(s.Length, into.Length - 1)).CopyTo(into);
             return;
         }
@@ -143,10 +143,17 @@ internal static class BpfExterns
         all[..into.Length].CopyTo(into);
     }
 
+    private static string Release()
+    {
+        try { return File.ReadAllText("/proc/sys/kernel/osrelease").Trim(); }
+        catch (IOException) { return ""; }
+        catch (UnauthorizedAccessException) { return ""; }
+    }
+
     /// <summary>KERNEL_VERSION(a, b, c) of the running kernel, the patch level capped at 255 as the kernel's own macro does.</summary>
     public static uint KernelVersionCode()
     {
-        var release = KernelConfig.Release();
+        var release = Release();
         var parts = release.Split('.', '-', '+');
         uint P(int i) => i < parts.Length && uint.TryParse(new string(parts[i].TakeWhile(char.IsAsciiDigit).ToArray()), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
         return (P(0) << 16) | (P(1) << 8) | Math.Min(P(2), 255);

@@ -295,7 +295,7 @@ public sealed class BpfObjectSpec
         throw Bad(path, $"relocation against '{sym.Name}' in section '{secName}', which is neither a map nor global data");
     }
 
-    private KernelDebug.Perf.KernelSymbols? _kallsyms;
+    private KernelDebug.Symbols.Kallsyms? _kallsyms;
 
     /// <summary>An instruction that names an extern: a .kconfig map value load, a kernel address, a vmlinux BTF id.</summary>
     private void RelocateExtern(string path, BpfFunction fn, int k, byte op, string name)
@@ -330,7 +330,7 @@ public sealed class BpfObjectSpec
         long value;
         if (ext.TypeId == 0)
         {
-            _kallsyms ??= KernelDebug.Perf.KernelSymbols.Current;
+            _kallsyms ??= KernelDebug.Symbols.Kallsyms.Current;
             ulong? address = _kallsyms.AddressOf(name);
             if (address is null && !_kallsyms.Available)
                 throw new KernelDebugException($"'{path}' takes the address of the kernel symbol '{name}' (__ksym), but /proc/kallsyms shows no addresses here (kptr_restrict, or not root).",

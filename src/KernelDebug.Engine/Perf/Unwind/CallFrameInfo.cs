@@ -80,7 +80,7 @@ internal sealed class CallFrameInfo
     }
 
     public UnwindArch Arch => _source.Arch;
-    public Probes.ElfLoadMap Loads => _source.Loads;
+    public Symbols.ElfLoadMap Loads => _source.Loads;
     public string? BuildId => _source.BuildId;
 
     /// <summary>The row for a link-time address, or null when no FDE covers it (or its CFI is malformed).</summary>

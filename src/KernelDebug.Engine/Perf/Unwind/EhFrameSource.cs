@@ -11,7 +11,7 @@ namespace KernelDebug.Perf.Unwind;
 /// </summary>
 public sealed class EhFrameSource
 {
-    public EhFrameSource(UnwindArch arch, Probes.ElfLoadMap loads, byte[]? ehFrame, ulong ehFrameAddress, byte[]? ehFrameHdr, ulong ehFrameHdrAddress,
+    public EhFrameSource(UnwindArch arch, Symbols.ElfLoadMap loads, byte[]? ehFrame, ulong ehFrameAddress, byte[]? ehFrameHdr, ulong ehFrameHdrAddress,
         byte[]? debugFrame, string? buildId)
     {
         Arch = arch; Loads = loads; EhFrame = ehFrame; EhFrameAddress = ehFrameAddress; EhFrameHdr = ehFrameHdr; EhFrameHdrAddress = ehFrameHdrAddress;
@@ -19,7 +19,7 @@ public sealed class EhFrameSource
     }
 
     public UnwindArch Arch { get; }
-    public Probes.ElfLoadMap Loads { get; }
+    public Symbols.ElfLoadMap Loads { get; }
     public byte[]? EhFrame { get; }
     public ulong EhFrameAddress { get; }
     public byte[]? EhFrameHdr { get; }
@@ -27,18 +27,18 @@ public sealed class EhFrameSource
     public byte[]? DebugFrame { get; }
     public string? BuildId { get; }
 
-    public static EhFrameSource Empty { get; } = new(UnwindArch.X64, Probes.ElfLoadMap.Empty, null, 0, null, 0, null, null);
+    public static EhFrameSource Empty { get; } = new(UnwindArch.X64, Symbols.ElfLoadMap.Empty, null, 0, null, 0, null, null);
 
     /// <summary>The sections of a file; a missing, corrupt or foreign file gives an empty source (no unwinding through it).</summary>
     public static EhFrameSource Load(string path)
     {
-        var elf = Probes.ElfInput.TryLoad(path, out long length);
+        var elf = Symbols.ElfFile.TryLoadRaw(path, out long length);
         if (elf is null) return Empty;
         try
         {
             using (elf) return FromElf(elf, length);
         }
-        catch (Exception e) when (Probes.ElfInput.IsCorruption(e)) { return Empty; }
+        catch (Exception e) when (Symbols.ElfFile.IsCorruption(e)) { return Empty; }
     }
 
     /// <summary>The sections of an ELF image in memory (the vDSO).</summary>
@@ -49,7 +49,7 @@ public sealed class EhFrameSource
             if (!ELFReader.TryLoad(new MemoryStream(image), true, out IELF? elf)) return Empty;
             using (elf) return FromElf(elf, image.Length);
         }
-        catch (Exception e) when (Probes.ElfInput.IsCorruption(e)) { return Empty; }
+        catch (Exception e) when (Symbols.ElfFile.IsCorruption(e)) { return Empty; }
     }
 
     public static EhFrameSource FromElf(IELF elf, long length)
@@ -61,7 +61,7 @@ public sealed class EhFrameSource
             _ => null,
         };
         if (arch is null || elf.Class != Class.Bit64) return Empty;
-        var loads = Probes.ElfLoadMap.Of(elf, length);
+        var loads = Symbols.ElfLoadMap.Of(elf, length);
         var (eh, ehAddr) = Section(elf, ".eh_frame");
         var (hdr, hdrAddr) = Section(elf, ".eh_frame_hdr");
         var (dbg, _) = Section(elf, ".debug_frame");

@@ -1,8 +1,8 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using ELFSharp.ELF;
-using ELFSharp.ELF.Segments;
 using Iced.Intel;
-using KernelDebug.Probes;
+using KernelDebug.Symbols;
 
 namespace KernelDebug.Syscall.LibraryCalls;
 
@@ -33,25 +33,25 @@ public static class EntryProbePlacement
         Register.RDI, Register.RSI, Register.RDX, Register.RCX, Register.R8, Register.R9, Register.RSP,
     };
 
-    // Choices per file version and function: the sweep of a whole library for references takes 50-150 ms.
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, DateTime Modified, long Length, ulong Address), ProbePoint> Chosen = new();
+    // Choices per file version and function, kept with the ElfFile (so under its cache rule): the sweep of a whole
+    // library for references takes 50-150 ms.
+    private static readonly ConditionalWeakTable<ElfFile, ConcurrentDictionary<ulong, ProbePoint>> Chosen = new();
 
-    public static IReadOnlyList<ProbePoint> Choose(string path, IReadOnlyList<ElfSymbol> functions, IEnumerable<ElfSymbol> allSymbols, Architecture architecture)
+    public static IReadOnlyList<ProbePoint> Choose(ElfFile elf, IReadOnlyList<ElfSymbol> functions, Architecture architecture)
     {
         if (architecture != Architecture.X64) return functions.Select(f => new ProbePoint(f.FileOffset, 0, false, "entry")).ToArray();
-        var file = new FileInfo(path);
-        (string, DateTime, long, ulong) Key(ElfSymbol f) => (file.FullName, file.LastWriteTimeUtc, file.Length, f.Address);
-        if (functions.All(f => Chosen.ContainsKey(Key(f)))) return functions.Select(f => Chosen[Key(f)]).ToArray();
-        var chosen = ChooseUncached(path, functions, allSymbols);
-        for (int i = 0; i < functions.Count; i++) Chosen[Key(functions[i])] = chosen[i];
+        var known = Chosen.GetOrCreateValue(elf);
+        if (functions.All(f => known.ContainsKey(f.Address))) return functions.Select(f => known[f.Address]).ToArray();
+        var chosen = ChooseUncached(elf, functions);
+        for (int i = 0; i < functions.Count; i++) known[functions[i].Address] = chosen[i];
         return chosen;
     }
 
-    private static ProbePoint[] ChooseUncached(string path, IReadOnlyList<ElfSymbol> functions, IEnumerable<ElfSymbol> allSymbols)
+    private static ProbePoint[] ChooseUncached(ElfFile elf, IReadOnlyList<ElfSymbol> functions)
     {
         var entries = functions.Select(f => new ProbePoint(f.FileOffset, 0, false, "entry")).ToArray();
-        var text = ExecutableSegments.Load(path);
-        if (text is null) return entries;
+        if (elf.ReadExecutableCode() is not { } code) return entries;
+        var text = new ExecutableSegments(code);
 
         var moved = new Dictionary<int, ProbePoint>();
         for (int i = 0; i < functions.Count; i++)
@@ -67,7 +67,7 @@ public static class EntryProbePlacement
         foreach (var (i, p) in moved)
             for (ulong a = functions[i].Address + 1; a <= functions[i].Address + (ulong)p.Skipped; a++) inside[a] = i;
         var unsafeFunctions = new HashSet<int>();
-        foreach (var s in allSymbols)
+        foreach (var s in elf.Symbols)
             if (inside.TryGetValue(s.Address, out var hit)) unsafeFunctions.Add(hit);
         text.ForEachReference(target => { if (inside.TryGetValue(target, out var hit)) unsafeFunctions.Add(hit); });
         foreach (var (i, p) in moved)
@@ -129,38 +129,12 @@ public static class EntryProbePlacement
         return true;
     }
 
-    /// <summary>The executable PT_LOAD segments of an ELF64 file, by link-time address.</summary>
+    /// <summary>The executable PT_LOAD segments of an x86-64 file, by link-time address.</summary>
     private sealed class ExecutableSegments
     {
-        private readonly List<(ulong Address, byte[] Bytes)> _segments;
+        private readonly IReadOnlyList<(ulong Address, byte[] Bytes)> _segments;
 
-        private ExecutableSegments(List<(ulong, byte[])> segments) => _segments = segments;
-
-        /// <summary>The segments, or null when the file is not x86-64 ELF or is corrupt (the probes then stay at the entries).</summary>
-        public static ExecutableSegments? Load(string path)
-        {
-            if (ElfInput.TryLoad(path, out long length) is not { } elf) return null;
-            using (elf)
-            {
-                if (elf is not ELF<ulong> e64 || e64.Machine != Machine.AMD64) return null;
-                try
-                {
-                    var list = new List<(ulong, byte[])>();
-                    using var file = File.OpenRead(path);
-                    foreach (var seg in e64.Segments.Where(s => s.Type == SegmentType.Load && (s.Flags & SegmentFlags.Execute) != 0))
-                    {
-                        // A segment outside the file (or a huge one) is corruption, not a reason to allocate it.
-                        if (seg.Offset < 0 || seg.FileSize < 0 || seg.Offset > length || seg.FileSize > length - seg.Offset || seg.Address + (ulong)seg.FileSize < seg.Address) return null;
-                        var bytes = new byte[seg.FileSize];
-                        file.Position = seg.Offset;
-                        file.ReadExactly(bytes);
-                        list.Add((seg.Address, bytes));
-                    }
-                    return new ExecutableSegments(list);
-                }
-                catch (Exception e) when (ElfInput.IsCorruption(e)) { return null; }
-            }
-        }
+        public ExecutableSegments(IReadOnlyList<(ulong, byte[])> segments) => _segments = segments;
 
         public byte[] At(ulong address, int count)
         {

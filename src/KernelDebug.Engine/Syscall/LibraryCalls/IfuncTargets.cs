@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using KernelDebug.Probes;
+using KernelDebug.Symbols;
 
 namespace KernelDebug.Syscall.LibraryCalls;
+
 
 /// <summary>
 /// GNU indirect functions (STT_GNU_IFUNC: glibc's strlen, memcpy, strcmp...): the symbol is a resolver the dynamic
@@ -17,7 +19,7 @@ public static class IfuncTargets
     /// The functions with each IFUNC replaced by its implementation (same name); <paramref name="warn"/> hears of those
     /// that could not be resolved (their probes then see only the resolver) and of two names sharing an implementation.
     /// </summary>
-    public static IReadOnlyList<ElfSymbol> Resolve(ElfSymbolResolver elf, IReadOnlyList<ElfSymbol> functions, Action<string> warn)
+    public static IReadOnlyList<ElfSymbol> Resolve(ElfFile elf, IReadOnlyList<ElfSymbol> functions, Action<string> warn)
     {
         var ifuncs = elf.Symbols.Where(s => s.IsIndirect).Select(s => s.Address).ToHashSet();
         if (!functions.Any(f => ifuncs.Contains(f.Address))) return functions;

@@ -1,8 +1,10 @@
 using KernelDebug.Native;
 using System.Management.Automation;
 using KernelDebug.Probes;
+using KernelDebug.Symbols;
 
 namespace KernelDebug.Syscall.LibraryCalls;
+
 
 /// <summary>Finds the library file to probe and the exported functions that match the user's globs.</summary>
 public static class LibraryResolver
@@ -61,7 +63,7 @@ public static class LibraryResolver
     /// function once, from .symtab), one per code address (aliases such as __libc_malloc and
     /// malloc share a probe; the name the user asked for exactly wins, else the shortest).
     /// </summary>
-    public static IReadOnlyList<ElfSymbol> MatchFunctions(ElfSymbolResolver elf, IReadOnlyList<string> globs)
+    public static IReadOnlyList<ElfSymbol> MatchFunctions(ElfFile elf, IReadOnlyList<string> globs)
     {
         var patterns = globs.Select(g => new WildcardPattern(g, WildcardOptions.None)).ToArray();
         var exact = new HashSet<string>(globs.Where(g => !WildcardPattern.ContainsWildcardCharacters(g)), StringComparer.Ordinal);

@@ -110,7 +110,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
                 // Records already in a shared buffer are not of this call (trace-cmd record resets it too).
                 if (_private is null) instance.ClearBuffer();
             });
-            if (tracer is "function" or "function_graph") _symbols = Try(() => KernelSymbols.Load());
+            if (tracer is "function" or "function_graph") _symbols = KernelDebug.Symbols.Kallsyms.Current is { Count: > 0 } k ? k : null;
             if (Function is not null) Try(() => FunctionFilter.Write(instance, FtraceFilterKind.Filter, Function, null, append: false));
 
             if (ParameterSetName == "Command")
@@ -189,7 +189,7 @@ public sealed class InvokeFtraceCommand : FtraceCmdlet, IDisposable, ILaunchPara
         if (graph is not null) WriteObject(graph.Flush(), true);
     }
 
-    private KernelSymbols? _symbols;
+    private KernelDebug.Symbols.Kallsyms? _symbols;
     private InstanceSettings? _settings;
     private InstanceLock? _lock;
 

@@ -22,6 +22,16 @@ public sealed class GetPerfReportCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? SymbolPath { get; set; }
 
+    /// <summary>The recording machine's kallsyms (perf's --kallsyms): kernel frames of a recording from another boot or machine.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Kallsyms { get; set; }
+
+    /// <summary>The recorded kernel's image with symbols (perf's --vmlinux); used before any kallsyms.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Vmlinux { get; set; }
+
     [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
     public PerfSample[] InputObject { get; set; } = Array.Empty<PerfSample>();
 
@@ -64,8 +74,9 @@ public sealed class GetPerfReportCommand : PSCmdlet
     {
         try
         {
+            var (kallsyms, vmlinux) = PerfKernelSymbols.Open(this, Kallsyms, Vmlinux);
             using var file = PerfDataFile.Open(path, _cancel.Token);
-            var decoder = new PerfDataDecoder(file, symbolPath: SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray());
+            var decoder = new PerfDataDecoder(file, kallsyms, SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray(), vmlinux);
             var progress = new CmdletProgress(this, $"Reading {path}");
             List<PerfHotspot> rows;
             try { rows = PerfReportBuilder.Build(PerfDataProgress.Track(decoder.Samples(_cancel.Token), progress, file, decoder), SortBy, Children); }

@@ -24,6 +24,16 @@ public sealed class GetPerfSampleCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? SymbolPath { get; set; }
 
+    /// <summary>The recording machine's kallsyms (perf's --kallsyms): kernel frames of a recording from another boot or machine.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Kallsyms { get; set; }
+
+    /// <summary>The recorded kernel's image with symbols (perf's --vmlinux); used before any kallsyms.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Vmlinux { get; set; }
+
     private volatile PipelinePump<PerfSample[]>? _pump;
     private volatile bool _stopping;
     // Stops a FIFO's wait for its writer or its data (a stopped pipeline, or a downstream end).
@@ -47,8 +57,9 @@ public sealed class GetPerfSampleCommand : PSCmdlet
         {
             // Per file: a downstream end (Select-Object -First) stops this FIFO's wait, not the next file's.
             using var fileCancel = CancellationTokenSource.CreateLinkedTokenSource(_cancel.Token);
+            var (kallsyms, vmlinux) = PerfKernelSymbols.Open(this, Kallsyms, Vmlinux);
             using var file = PerfDataFile.Open(path, fileCancel.Token);
-            var decoder = new PerfDataDecoder(file, symbolPath: SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray());
+            var decoder = new PerfDataDecoder(file, kallsyms, SymbolPath?.Select(GetUnresolvedProviderPathFromPSPath).ToArray(), vmlinux);
             // The decoder runs on its own thread, a round ahead of the pipeline: decoding and the pipeline's
             // per-object cost overlap instead of adding up.
             using var pump = _pump = new PipelinePump<PerfSample[]>(4);

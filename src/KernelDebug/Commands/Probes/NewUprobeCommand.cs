@@ -45,7 +45,7 @@ public sealed class NewUprobeCommand : NewProbeCmdletBase
         }
         else
         {
-            using var elf = ElfSymbolResolver.Open(path);
+            var elf = KernelDebug.Symbols.ElfFile.Open(path);
             fileOffset = elf.ResolveFileOffset(Symbol, Offset);
             if (elf.Resolve(Symbol).IsIndirect)
                 WriteWarning($"{Symbol} in {elf.Path} is a GNU indirect function (IFUNC): the probe sees its resolver, which the dynamic linker calls once at load, not the calls. Probe the implementation it picks (as Get-LibraryCallTrace does) to see those.");
@@ -68,7 +68,7 @@ public sealed class NewUprobeCommand : NewProbeCmdletBase
                 "OffsetOutsideFile", ErrorCategory.InvalidArgument) { Target = path };
         try
         {
-            using var elf = ElfSymbolResolver.Open(path);
+            var elf = KernelDebug.Symbols.ElfFile.Open(path);
             if (!elf.IsExecutableOffset(fileOffset))
                 WriteWarning($"File offset 0x{fileOffset:x} of {path} is not in an executable segment: the probe will never be hit.");
             else if (elf.SymbolAt(fileOffset) is { } f)

@@ -36,15 +36,7 @@ public sealed class ProbeGroupCompleter : NameCompleter
 /// <summary>Completes kernel function names (text symbols of /proc/kallsyms) for kprobes and fprobes.</summary>
 public sealed class KernelFunctionCompleter : NameCompleter
 {
-    protected override IEnumerable<string> Names(string c, string p, IDictionary b)
-    {
-        if (!File.Exists("/proc/kallsyms")) yield break;
-        foreach (var line in File.ReadLines("/proc/kallsyms"))
-        {
-            var parts = line.Split(' ', '\t');
-            if (parts.Length >= 3 && parts[1] is "t" or "T") yield return parts[2];
-        }
-    }
+    protected override IEnumerable<string> Names(string c, string p, IDictionary b) => KernelDebug.Symbols.Kallsyms.Current.TextSymbolNames();
 }
 
 /// <summary>Completes the function symbols of the ELF file named by -Path.</summary>
@@ -53,7 +45,6 @@ public sealed class ElfFunctionCompleter : NameCompleter
     protected override IEnumerable<string> Names(string c, string p, IDictionary b)
     {
         if (b["Path"] is not string path || !File.Exists(path)) return Enumerable.Empty<string>();
-        using var elf = ElfSymbolResolver.Open(path);
-        return elf.Symbols.Select(s => s.Name).Distinct().ToList();
+        return KernelDebug.Symbols.ElfFile.Open(path).Symbols.Select(s => s.Name).Distinct().ToList();
     }
 }

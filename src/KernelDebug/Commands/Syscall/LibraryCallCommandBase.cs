@@ -104,13 +104,9 @@ public abstract class LibraryCallCommandBase : PSCmdlet, ILaunchParameters, IDis
         {
             int? target = live.Count > 0 ? live[0] : null;
             var path = LibraryResolver.Resolve(Library, target);
-            IReadOnlyList<ElfSymbol> functions;
-            IReadOnlyList<ProbePoint> points;
-            using (var elf = ElfSymbolResolver.Open(path))
-            {
-                functions = IfuncTargets.Resolve(elf, LibraryResolver.MatchFunctions(elf, Function), WriteWarning);
-                points = EntryProbePlacement.Choose(path, functions, elf.Symbols, System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture);
-            }
+            var elf = KernelDebug.Symbols.ElfFile.Open(path);
+            var functions = IfuncTargets.Resolve(elf, LibraryResolver.MatchFunctions(elf, Function), WriteWarning);
+            var points = EntryProbePlacement.Choose(elf, functions, System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture);
             WriteVerbose($"Tracing {functions.Count} function(s) of {path}.");
             for (int i = 0; i < functions.Count; i++) WriteVerbose($"{functions[i].Name}: probes at {points[i]}.");
 

@@ -16,7 +16,7 @@ public sealed class LibraryFunctionCompleter : NameCompleter
             int[] { Length: > 0 } a => a[0],
             _ => null,
         };
-        using var elf = ElfSymbolResolver.Open(LibraryResolver.Resolve(library, pid));
+        var elf = KernelDebug.Symbols.ElfFile.Open(LibraryResolver.Resolve(library, pid));
         return elf.Symbols.Where(LibraryResolver.IsExported).Select(s => s.Name).Distinct().ToList();
     }
 }

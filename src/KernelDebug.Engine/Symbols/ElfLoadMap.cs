@@ -1,7 +1,7 @@
 using ELFSharp.ELF;
 using ELFSharp.ELF.Segments;
 
-namespace KernelDebug.Probes;
+namespace KernelDebug.Symbols;
 
 /// <summary>
 /// The PT_LOAD segments of an ELF file (32- or 64-bit): link-time virtual address to file offset and back. The one
@@ -17,7 +17,7 @@ public sealed class ElfLoadMap
     public static ElfLoadMap Empty { get; } = new(Array.Empty<(ulong, ulong, ulong, bool)>());
 
     /// <summary>The PT_LOAD segments that lie inside the file (length bytes) and whose addresses do not wrap; others are corrupt and left out.</summary>
-    public static ElfLoadMap Of(IELF elf, long length)
+    internal static ElfLoadMap Of(IELF elf, long length)
     {
         var loads = elf switch
         {
@@ -32,7 +32,10 @@ public sealed class ElfLoadMap
     }
 
     /// <summary>True when the file has an interpreter (PT_INTERP): an executable, or a PIE (or glibc's libc.so.6).</summary>
-    public static bool HasInterpreter(IELF elf) => elf.Segments.Any(s => s.Type == SegmentType.Interpreter);
+    internal static bool HasInterpreter(IELF elf) => elf.Segments.Any(s => s.Type == SegmentType.Interpreter);
+
+    /// <summary>The segments kept (inside the file), executable ones first.</summary>
+    internal IReadOnlyList<(ulong Address, ulong FileSize, ulong Offset, bool Executable)> Segments => _loads;
 
     /// <summary>The file offset of a link-time virtual address: inside which PT_LOAD, minus its address, plus its offset.</summary>
     public ulong? ToFileOffset(ulong address)
