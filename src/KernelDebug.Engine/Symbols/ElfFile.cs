@@ -345,9 +345,10 @@ public sealed class ElfFile
         {
             ulong info = BitConverter.ToUInt64(bytes, i * 24 + 8);
             int symIndex = (int)(info >> 32);
-            if (symIndex <= 0 || symIndex >= names.Count || string.IsNullOrEmpty(names[symIndex])) continue;
+            if (symIndex < 0 || symIndex >= names.Count) continue;
+            // An IRELATIVE slot (symbol 0: libc's calls of its own IFUNCs) is "@plt" in perf 6.1, a name of nothing.
             ulong address = pltSection.LoadAddress + 16UL * (ulong)(sec ? i : i + 1);
-            _plt.Add((address, 16, names[symIndex], 2));
+            _plt.Add((address, 16, names[symIndex] ?? "", 2));
         }
     }
 
