@@ -141,10 +141,12 @@ Describe 'Synthetic events and the wakeup latency histogram on the debug kernel'
         finally {
             [array]::Reverse($made)
             $made | Remove-TraceHistogram
+            # Read before the instance goes (its trigger file goes with it).
+            $left = @(Get-HistLines "$($inst.Path)/events/sched/sched_switch/trigger")
             Remove-SyntheticEvent $name
             Remove-FtraceInstance $inst
         }
-        Get-HistLines "$($inst.Path)/events/sched/sched_switch/trigger" | Should -HaveCount 0
+        $left | Should -HaveCount 0
     }
 
     It 'Measure-WakeupLatency returns per-task log2 buckets and leaves no trigger, synthetic event or instance' {

@@ -42,7 +42,8 @@ BeforeAll {
     Get-Samples HealthCheck { Invoke-KernelDebugHealthCheck -Check Capabilities -RequiredCapability TraceEvents, Kprobes }
     # -StackTrace and -DecodeFd nest frames and descriptors in a SyscallEvent (first: a type keeps its first samples only).
     Get-Samples Syscall { Get-SyscallTrace -Command /bin/echo -ArgumentList hi -Syscall write -StackTrace -DecodeFd -DiscardOutput }
-    Get-Samples Syscall { Get-SyscallTrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
+    # SyscallSignal records come from the ptrace engine only (the BPF engine sees no signal deliveries).
+    Get-Samples Syscall { Get-SyscallTrace -Engine Ptrace -Command /bin/sh -ArgumentList '-c', '/bin/true; exit 3' }
     Get-Samples Syscall { Measure-Syscall -Command /bin/true }
     Get-Samples LibraryCall { Get-LibraryCallTrace -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }
     Get-Samples LibraryCall { Measure-LibraryCall -Command /usr/bin/env -ArgumentList 'TZ=UTC', '/bin/date' -Library libc -Function getenv }

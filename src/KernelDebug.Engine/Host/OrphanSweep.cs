@@ -23,7 +23,9 @@ public static class OrphanSweep
     /// <summary>Sweeps; each removal (and a skipped sweep) is described through <paramref name="log"/>. Returns the number of objects removed.</summary>
     public static int Run(Action<string>? log = null, string? traceFs = null)
     {
-        traceFs ??= KernelFileSystems.GetTraceFs(log);
+        // PowerShell passes $null for a string as "": both mean "find tracefs" (a relative "" path made every probe
+        // removal fail with ENOENT, silently, in the torture suite's sweeps).
+        if (string.IsNullOrEmpty(traceFs)) traceFs = KernelFileSystems.GetTraceFs(log);
         // Settings of shared instances that a killed recording left changed (their lock is free again).
         int removed = InstanceLock.SweepLeftovers(log);
         DynamicEvents? events = null;
