@@ -140,18 +140,26 @@ public sealed class ProbeScope : IDisposable
 
     public void Dispose()
     {
-        Live.TryRemove(this, out _);
-        List<Exception>? errors = null;
-        var kept = new List<ProbeDefinition>();
-        for (int i = _made.Count - 1; i >= 0; i--)
+        // One Dispose at a time, and the scope stays in Live until its probes are gone: a SIGHUP or SIGTERM that comes
+        // while the pipeline thread is removing them (a stopping pipeline) makes the shutdown hook wait for that removal
+        // instead of letting the process die half-way through it (the torture suite's "SIGHUP at teardown" leak).
+        lock (_gate)
         {
-            try { _events.Remove(_made[i], force: true); }
-            catch (KernelDebugException e) when (e.Category == ErrorCategory.ObjectNotFound) { }
-            catch (KernelDebugException e) { (errors ??= new()).Add(e); kept.Insert(0, _made[i]); }
+            List<Exception>? errors = null;
+            var kept = new List<ProbeDefinition>();
+            for (int i = _made.Count - 1; i >= 0; i--)
+            {
+                try { _events.Remove(_made[i], force: true); }
+                catch (KernelDebugException e) when (e.Category == ErrorCategory.ObjectNotFound) { }
+                catch (KernelDebugException e) { (errors ??= new()).Add(e); kept.Insert(0, _made[i]); }
+            }
+            // What could not go stays listed, so a later Dispose (the shutdown hook's retry) can try again.
+            _made.Clear();
+            _made.AddRange(kept);
+            if (kept.Count == 0) Live.TryRemove(this, out _);
+            if (errors is not null) throw new AggregateException("Some probes could not be removed.", errors);
         }
-        // What could not go stays listed, so a later Dispose (the shutdown hook's retry) can try again.
-        _made.Clear();
-        _made.AddRange(kept);
-        if (errors is not null) throw new AggregateException("Some probes could not be removed.", errors);
     }
+
+    private readonly object _gate = new();
 }
