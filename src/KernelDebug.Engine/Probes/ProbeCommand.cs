@@ -105,7 +105,7 @@ public sealed class ProbeScope : IDisposable
                 if (attempt > 0) Thread.Sleep(100);
                 scopes = scopes.Where(scope =>
                 {
-                    try { scope.Dispose(); return false; } catch (Exception) { return true; /* best effort while the process ends */ }
+                    try { scope.End(); return false; } catch (Exception) { return true; /* best effort while the process ends */ }
                 }).ToList();
             }
         });
@@ -133,10 +133,28 @@ public sealed class ProbeScope : IDisposable
     /// <summary>Creates any definition (its group should be Naming.ProcessGroup) and remembers it for removal.</summary>
     public ProbeDefinition Add(string definition, ProbeEventsFile file)
     {
-        var d = _events.Create(definition, file);
-        _made.Add(d);
-        return d;
+        // Under the lock the shutdown hook takes: a probe is never made after the hook removed the scope's probes.
+        lock (_gate)
+        {
+            if (_ending)
+                throw new KernelDebugException("The session is ending: no more probes are made.", "SessionEnding", ErrorCategory.OperationStopped);
+            var d = _events.Create(definition, file);
+            _made.Add(d);
+            return d;
+        }
     }
+
+    /// <summary>The shutdown hook's removal: as Dispose, and no probe is made afterwards.</summary>
+    private void End()
+    {
+        lock (_gate)
+        {
+            _ending = true;
+            Dispose();
+        }
+    }
+
+    private bool _ending;
 
     public void Dispose()
     {
